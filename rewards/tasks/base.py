@@ -8,8 +8,10 @@ order, numpy global state or the clock).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,30 @@ from rewards.sample import Sample
 
 RUBRIC_DIR = Path(__file__).parent / "rubrics"
 SPLITS = ("train", "eval")
-# eval rows come from a disjoint seed stream so the splits never overlap for any n
+# train and eval draw from separate seed streams, and on top of that every generated example is
+# assigned to a split by the hash of its content (1 bucket in 10 is eval): an example that lands
+# in the other split's bucket is redrawn, so the splits never share a prompt for ANY n and seed,
+# and `generate(split, n)` is a prefix of `generate(split, n + k)`.
 _SPLIT_SALT = {"train": 0, "eval": 1_000_003}
+_EVAL_BUCKETS = 10
+# redraw budget per requested example; eval keeps ~1/10 of draws, so 50 is ample headroom and
+# a generator whose content space is too small fails loudly instead of looping
+_MAX_DRAWS_PER_EXAMPLE = 50
+
+# a real-data adapter: dataset folder -> examples shaped like `make_example`'s output, each
+# optionally with an "id" (the loader shuffles, splits and caps them)
+Adapter = Callable[[Path], list[dict[str, Any]]]
+
+
+def content_key(sample: Sample) -> str:
+    """sha256 of what the model sees plus the source: two samples with equal keys are the same
+    task instance whatever their ids."""
+    blob = json.dumps([sample.prompt, sample.source], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def content_split(key: str) -> str:
+    return "eval" if int(key[:8], 16) % _EVAL_BUCKETS == 0 else "train"
 
 
 class TaskError(ValueError):
@@ -35,8 +59,8 @@ class Task:
     scale: tuple[float, float]
     system_prompt: str
     user_template: str
-    # real-data adapters: dataset folder name under shared/data/real -> loader
-    adapters: dict[str, Any] = field(default_factory=dict)
+    # real-data adapters: dataset folder name under shared/data/real -> Adapter
+    adapters: dict[str, Adapter] = field(default_factory=dict)
 
     @property
     def rubric_path(self) -> Path:
@@ -63,17 +87,35 @@ class Task:
             {"role": "user", "content": self.user_template.format(**fields)},
         ]
 
+    def to_sample(self, ex: Mapping[str, Any], sid: str, split: str,
+                  difficulty: str | None = None) -> Sample:
+        """A Sample from a make_example/adapter example; meta gains task, split, difficulty."""
+        meta = {"task": self.name, "split": split, **ex.get("meta", {})}
+        if difficulty is not None:
+            meta["difficulty"] = difficulty
+        return Sample(id=sid, prompt=self.messages(ex["fields"]), source=ex.get("source"),
+                      reference=ex.get("reference"), meta=meta)
+
     def generate(self, split: str, n: int, seed: int = 0) -> list[Sample]:
         if split not in SPLITS:
             raise TaskError(f"split must be one of {SPLITS}, got {split!r}")
         rng = random.Random(f"{self.name}:{seed + _SPLIT_SALT[split]}")
         levels, weights = zip(*self.difficulty_mix(), strict=True)
-        out = []
-        for i in range(n):
+        out: list[Sample] = []
+        seen: set[str] = set()
+        for _ in range(_MAX_DRAWS_PER_EXAMPLE * n + 100):
+            if len(out) >= n:
+                break
             difficulty = rng.choices(levels, weights)[0]
             ex = self.make_example(rng, difficulty)
-            meta = {"task": self.name, "split": split, "difficulty": difficulty, **ex.get("meta", {})}
-            out.append(Sample(id=f"{self.name}-{split}-{seed}-{i:05d}",
-                              prompt=self.messages(ex["fields"]), source=ex.get("source"),
-                              reference=ex.get("reference"), meta=meta))
+            sample = self.to_sample(ex, f"{self.name}-{split}-{seed}-{len(out):05d}", split,
+                                    difficulty)
+            key = content_key(sample)
+            if content_split(key) != split or key in seen:
+                continue
+            seen.add(key)
+            out.append(sample)
+        if len(out) < n:
+            raise TaskError(f"{self.name}: generator produced only {len(out)} distinct {split} "
+                            f"examples of {n} requested; its content space is too small")
         return out
