@@ -1,0 +1,188 @@
+"""Advantage estimators for group-relative policy optimisation (pure functions, CPU-tested).
+
+Every function takes a flat reward tensor laid out group-major: the G completions of prompt p
+occupy rows ``[p*G, (p+1)*G)``, which is how the rollout engine returns them and how TRL
+orders them. A reward of NaN means "the harness could not score this sample" (its
+``HarnessResult.score`` is None): it is excluded from its group's statistics and gets
+advantage 0 and ``valid=False`` so the loss masks it (never a fake reward of 0).
+
+Estimators:
+    grpo      (r - mean_g) / (std_g + eps)          DeepSeekMath GRPO; std is unbiased (Bessel),
+                                                    eps = 1e-4, both as TRL 1.16 does
+    dr_grpo   r - mean_g                            Dr.GRPO (Liu et al. 2025): no std scaling,
+                                                    so near-deterministic prompts are not
+                                                    blown up to unit-variance advantages
+    rubric    sum_d w_d * norm_g(s_d) / sum_d w_d   normalise each rubric dimension within the
+                                                    group first, then combine by the rubric's
+                                                    dimension weights (GDPO-style decoupling)
+
+Why "rubric": with one collapsed number, a group {(0,0), (1,1)} and a group {(0,0), (1,0)}
+(two binary dimensions) both normalise to (-0.71, +0.71); the completion that improved two
+dimensions gets the same push as the one that improved one. Normalising per dimension and
+taking the weighted mean gives (-0.71, +0.71) vs (-0.35, +0.35). It also stops a high-variance dimension (a binary gate,
+spread 1.0) from drowning a low-variance one (a judge score moving 0.60 -> 0.65) in the sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# TRL 1.16 and the DeepSeekMath reference implementation both use 1e-4; a group whose std is
+# below it is near-constant and its advantages are capped at |r - mean| * 1e4.
+STD_EPS = 1e-4
+
+
+@dataclass
+class Advantages:
+    """Output of an estimator; all tensors are [B] with B = n_groups * G."""
+
+    values: torch.Tensor  # [B] float: 0 where invalid
+    valid: torch.Tensor  # [B] bool: reward was scored (not None/NaN)
+    group_zero_var: torch.Tensor  # [B // G] bool: every valid reward in the group is equal
+
+
+def _check_groups(x: torch.Tensor, group_size: int) -> int:
+    if group_size < 1:
+        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    if x.shape[0] % group_size:
+        raise ValueError(
+            f"batch of {x.shape[0]} completions is not a multiple of the group size "
+            f"G={group_size}; each prompt needs exactly G completions")
+    return x.shape[0] // group_size
+
+
+def group_stats(rewards: torch.Tensor, group_size: int) -> tuple[torch.Tensor, ...]:
+    """NaN-aware per-group mean, unbiased std and count.
+
+    Args:
+        rewards: [B] float, NaN = unscored.
+        group_size: G, B % G == 0.
+    Returns:
+        mean, std, count: each [B // G]; std is 0 for groups with < 2 valid samples and
+        mean is 0 for groups with none.
+    """
+    n_groups = _check_groups(rewards, group_size)
+    r = rewards.reshape(n_groups, group_size)
+    valid = ~torch.isnan(r)
+    count = valid.sum(1)
+    r0 = torch.where(valid, r, torch.zeros_like(r))
+    mean = r0.sum(1) / count.clamp(min=1)
+    sq = torch.where(valid, (r - mean[:, None]) ** 2, torch.zeros_like(r))
+    # Bessel's correction (n-1) to match torch.std and TRL; a single valid sample has no spread
+    var = sq.sum(1) / (count - 1).clamp(min=1)
+    std = torch.where(count > 1, var.sqrt(), torch.zeros_like(var))
+    return mean, std, count
+
+
+def group_advantages(rewards: torch.Tensor, group_size: int, scale_std: bool = True,
+                     eps: float = STD_EPS) -> Advantages:
+    """GRPO (scale_std=True) or Dr.GRPO (scale_std=False) advantages.
+
+    Args:
+        rewards: [B] float, group-major, NaN = unscored sample.
+        group_size: G.
+        scale_std: divide by the group std + eps (GRPO) or not (Dr.GRPO).
+    Returns:
+        Advantages with values [B], valid [B], group_zero_var [B // G].
+    """
+    mean, std, count = group_stats(rewards, group_size)
+    n_groups = mean.shape[0]
+    r = rewards.reshape(n_groups, group_size)
+    valid = ~torch.isnan(r)
+    adv = r - mean[:, None]
+    if scale_std:
+        adv = adv / (std[:, None] + eps)
+    adv = torch.where(valid, adv, torch.zeros_like(adv))
+    zero_var = _zero_variance(r, valid)
+    return Advantages(adv.reshape(-1), valid.reshape(-1), zero_var)
+
+
+def _zero_variance(r: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """[n, G] rewards -> [n] bool: fewer than two distinct valid values (no learning signal)."""
+    big = torch.finfo(r.dtype).max
+    hi = torch.where(valid, r, torch.full_like(r, -big)).amax(1)
+    lo = torch.where(valid, r, torch.full_like(r, big)).amin(1)
+    # exact equality on purpose: harness scores are sums of a few weights, and a group of
+    # 0.5000001 vs 0.5 still has a (tiny) direction; TRL counts std == 0 the same way
+    return (valid.sum(1) < 2) | (hi == lo)
+
+
+def rubric_advantages(dim_scores: torch.Tensor, weights: torch.Tensor, group_size: int,
+                      scale_std: bool = True, eps: float = STD_EPS,
+                      sample_valid: torch.Tensor | None = None) -> Advantages:
+    """Per-dimension group normalisation, then a weighted combination.
+
+    Args:
+        dim_scores: [B, D] float in [0, 1], NaN = dimension not scored for that sample.
+        weights: [D] non-negative rubric dimension weights (need not sum to 1).
+        group_size: G.
+        scale_std: divide each dimension by its group std + eps (False = Dr.GRPO-style).
+        sample_valid: [B] bool, False where the harness score is None (coverage floor missed);
+            such samples get 0 and are excluded from every dimension's statistics.
+    Returns:
+        Advantages; values[i] = sum_d w_d a_{i,d} / sum_{d scored for i} w_d, where a_{i,d} is
+        dimension d's group-normalised score. A group is zero-variance when every dimension is.
+    """
+    if dim_scores.ndim != 2 or weights.shape != (dim_scores.shape[1],):
+        raise ValueError(f"dim_scores must be [B, D] and weights [D]; got "
+                         f"{tuple(dim_scores.shape)} and {tuple(weights.shape)}")
+    n_groups = _check_groups(dim_scores, group_size)
+    s = dim_scores.clone()
+    if sample_valid is not None:
+        s[~sample_valid] = float("nan")
+    per_dim = [group_advantages(s[:, d], group_size, scale_std, eps) for d in range(s.shape[1])]
+    a = torch.stack([p.values for p in per_dim], 1)  # [B, D]
+    scored = torch.stack([p.valid for p in per_dim], 1)  # [B, D]
+    w = weights.to(a.dtype)[None, :] * scored
+    denom = w.sum(1)
+    values = torch.where(denom > 0, (a * w).sum(1) / denom.clamp(min=1e-12),
+                         torch.zeros_like(denom))
+    valid = scored.any(1)
+    zero_var = torch.stack([p.group_zero_var for p in per_dim], 1).all(1)
+    assert zero_var.shape == (n_groups,)
+    return Advantages(values, valid, zero_var)
+
+
+def compute_advantages(estimator: str, rewards: torch.Tensor, group_size: int,
+                       dim_scores: torch.Tensor | None = None,
+                       dim_weights: torch.Tensor | None = None,
+                       scale_std: bool = True) -> Advantages:
+    """Dispatch by name: "grpo" | "dr_grpo" | "rubric" (see module docstring).
+
+    Args:
+        rewards: [B], NaN = unscored. dim_scores: [B, D] and dim_weights: [D] for "rubric".
+        scale_std: only for "rubric" (grpo always scales, dr_grpo never does).
+    """
+    if estimator == "grpo":
+        return group_advantages(rewards, group_size, scale_std=True)
+    if estimator == "dr_grpo":
+        return group_advantages(rewards, group_size, scale_std=False)
+    if estimator == "rubric":
+        if dim_scores is None or dim_weights is None:
+            raise ValueError("advantage estimator 'rubric' needs per-dimension scores and weights")
+        return rubric_advantages(dim_scores, dim_weights, group_size, scale_std,
+                                 sample_valid=~torch.isnan(rewards))
+    raise ValueError(f"unknown advantage estimator {estimator!r}; valid: grpo, dr_grpo, rubric")
+
+
+def select_informative_groups(group_zero_var: torch.Tensor, group_all_invalid: torch.Tensor,
+                              n_wanted: int) -> torch.Tensor:
+    """DAPO dynamic sampling: indices of the first `n_wanted` groups worth training on.
+
+    Args:
+        group_zero_var: [n] bool, from Advantages.group_zero_var.
+        group_all_invalid: [n] bool, every sample of the group unscored.
+        n_wanted: how many groups the step needs.
+    Returns:
+        [k] long, k <= n_wanted, the kept group indices in order. The caller resamples more
+        prompts while k < n_wanted, up to its resample limit, then trains on what it has.
+    """
+    keep = ~(group_zero_var | group_all_invalid)
+    return keep.nonzero().flatten()[:n_wanted]
+
+
+def expand_groups(group_idx: torch.Tensor, group_size: int) -> torch.Tensor:
+    """[k] group indices -> [k * G] sample row indices (group-major)."""
+    return (group_idx[:, None] * group_size + torch.arange(group_size)[None, :]).reshape(-1)

@@ -1,0 +1,172 @@
+"""Clipped policy-gradient loss, KL to the reference and loss aggregation (pure functions).
+
+Shapes: B completions, T = padded completion length. ``mask`` [B, T] is 1 on completion
+tokens that count (not padding, not an unscored sample). Log-probs are per token of the
+sampled completion token, under: the current policy (``logp``, carries the gradient), the
+policy that sampled it (``old_logp``, detached) and the reference (``ref_logp``: the base
+model with the LoRA adapter disabled).
+
+    ratio_t   = exp(logp_t - old_logp_t)                         token level (GRPO, DAPO)
+    ratio_i   = exp(mean_t (logp_t - old_logp_t))                sequence level (GSPO)
+    pg_t      = -min(ratio * A, clip(ratio, 1 - eps_low, 1 + eps_high) * A)
+    kl_t      = exp(ref - logp) - (ref - logp) - 1               Schulman's k3: unbiased,
+                                                                 always >= 0
+    loss_t    = pg_t + beta * kl_t
+
+Aggregation (``agg``), same names TRL 1.16 uses in brackets:
+    seq_mean    mean over sequences of (sum_t loss_t / n_tokens_i)     [grpo]  long answers
+                                                                   get less weight per token
+    token_mean  sum loss_t / sum mask over the batch                [dapo, bnpo]
+    dr_grpo     sum loss_t / (B * max_completion_len)               [dr_grpo] a constant
+                                                                   denominator: no length bias
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+AGGREGATIONS = ("seq_mean", "token_mean", "dr_grpo")
+
+
+@dataclass
+class LossOut:
+    loss: torch.Tensor  # [] scalar with grad
+    pg: torch.Tensor  # [] policy-gradient part, aggregated like the loss (detached)
+    kl: torch.Tensor  # [] masked token mean of k3 KL (detached); 0 when beta == 0
+    clip_frac: torch.Tensor  # [] fraction of counted tokens where the clipped branch won
+    clip_low_frac: torch.Tensor  # [] ... of those, ratio < 1 - eps_low with A < 0
+    clip_high_frac: torch.Tensor  # [] ... ratio > 1 + eps_high with A > 0
+    ratio_mean: torch.Tensor  # [] masked mean importance ratio
+
+
+def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-token k3 estimator of KL(pi || ref) from samples of pi.
+
+    Args:
+        logp, ref_logp: [B, T] log-probs of the sampled tokens.
+    Returns:
+        [B, T] exp(ref - logp) - (ref - logp) - 1, >= 0, with gradient through logp.
+    """
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1
+
+
+def importance_log_ratio(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor,
+                         level: str = "token") -> torch.Tensor:
+    """Log importance weights.
+
+    Args:
+        logp, old_logp: [B, T]; mask: [B, T] (0/1).
+        level: "token" -> [B, T] per-token log ratio; "sequence" -> [B, 1] length-normalised
+            sequence log ratio (GSPO: one ratio per completion, clipped as a whole).
+    """
+    log_ratio = logp - old_logp
+    if level == "token":
+        return log_ratio
+    if level == "sequence":
+        m = mask.to(log_ratio.dtype)
+        return ((log_ratio * m).sum(-1) / m.sum(-1).clamp(min=1.0)).unsqueeze(-1)
+    raise ValueError(f"unknown importance-sampling level {level!r}; valid: token, sequence")
+
+
+def aggregate(per_token: torch.Tensor, mask: torch.Tensor, agg: str,
+              max_completion_len: int | None = None) -> torch.Tensor:
+    """Reduce [B, T] per-token values to a scalar (see module docstring for the three modes).
+
+    Args:
+        per_token: [B, T]; mask: [B, T] (0/1).
+        max_completion_len: the sampling cap, required for "dr_grpo".
+    """
+    m = mask.to(per_token.dtype)
+    if agg == "seq_mean":
+        return ((per_token * m).sum(-1) / m.sum(-1).clamp(min=1.0)).mean()
+    if agg == "token_mean":
+        return (per_token * m).sum() / m.sum().clamp(min=1.0)
+    if agg == "dr_grpo":
+        if not max_completion_len:
+            raise ValueError("loss aggregation 'dr_grpo' needs max_completion_len")
+        return (per_token * m).sum() / (per_token.shape[0] * max_completion_len)
+    raise ValueError(f"unknown loss aggregation {agg!r}; valid: {', '.join(AGGREGATIONS)}")
+
+
+def _masked_mean(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    return (x * m).sum() / m.sum().clamp(min=1.0)
+
+
+def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
+                mask: torch.Tensor, *, eps_low: float = 0.2, eps_high: float = 0.2,
+                level: str = "token", agg: str = "seq_mean",
+                max_completion_len: int | None = None, ref_logp: torch.Tensor | None = None,
+                beta: float = 0.0) -> LossOut:
+    """Clipped surrogate + beta * k3 KL, aggregated.
+
+    Args:
+        logp: [B, T] current policy log-probs (with grad).
+        old_logp: [B, T] sampling-policy log-probs (no grad). With one optimizer step per
+            rollout batch they equal logp.detach() and the ratio is exactly 1 (its gradient
+            is still the policy gradient).
+        advantages: [B].
+        mask: [B, T] 0/1.
+        eps_low, eps_high: clip range [1 - eps_low, 1 + eps_high] (DAPO clip-higher: 0.2/0.28).
+        level: "token" | "sequence" (GSPO).
+        agg: "seq_mean" | "token_mean" | "dr_grpo".
+        ref_logp: [B, T] reference log-probs; required when beta > 0, ignored when beta == 0.
+    Returns:
+        LossOut (loss has grad; diagnostics are detached scalars).
+    """
+    m = mask.to(logp.dtype)
+    log_w = importance_log_ratio(logp, old_logp.detach(), mask, level)
+    ratio = torch.exp(log_w)  # [B, T] or [B, 1]
+    clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high)
+    a = advantages.to(logp.dtype)[:, None]
+    unclipped_obj, clipped_obj = ratio * a, clipped * a
+    pg_tok = -torch.min(unclipped_obj, clipped_obj)  # [B, T] or [B, 1]
+    pg_tok = pg_tok.expand_as(logp)
+    per_token = pg_tok
+    kl_mean = torch.zeros((), dtype=logp.dtype)
+    if beta != 0.0:
+        if ref_logp is None:
+            raise ValueError("beta > 0 needs reference log-probs (ref_logp)")
+        kl = kl_k3(logp, ref_logp.detach())
+        per_token = per_token + beta * kl
+        kl_mean = _masked_mean(kl.detach(), m)
+    loss = aggregate(per_token, mask, agg, max_completion_len)
+    with torch.no_grad():
+        r = ratio.expand_as(logp)
+        low = (r < 1 - eps_low) & (a < 0)
+        high = (r > 1 + eps_high) & (a > 0)
+        out = LossOut(
+            loss=loss,
+            pg=aggregate(pg_tok.detach(), mask, agg, max_completion_len),
+            kl=kl_mean,
+            clip_frac=_masked_mean((low | high).to(m.dtype), m),
+            clip_low_frac=_masked_mean(low.to(m.dtype), m),
+            clip_high_frac=_masked_mean(high.to(m.dtype), m),
+            ratio_mean=_masked_mean(r, m),
+        )
+    return out
+
+
+def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor,
+                   temperature: float = 1.0) -> torch.Tensor:
+    """Log-prob of each target token.
+
+    Args:
+        logits: [B, T, V] logits that predict token_ids (already shifted).
+        token_ids: [B, T] long.
+        temperature: sampling temperature; logits are divided by it as the sampler did, so
+            the ratio compares like with like (TRL does the same).
+    Returns:
+        [B, T] float32 log-probs. Computed row by row via logsumexp to avoid materialising a
+        second [B, T, V] log-softmax tensor (V = 49k for SmolLM2: 200 MB at B*T = 1024).
+    """
+    logits = logits.float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    out = []
+    for row_logits, row_ids in zip(logits, token_ids, strict=True):
+        picked = row_logits.gather(-1, row_ids[:, None]).squeeze(-1)
+        out.append(picked - torch.logsumexp(row_logits, -1))
+    return torch.stack(out)
