@@ -1,0 +1,65 @@
+"""The check interface: one small class per kind, one async `evaluate` returning a Verdict.
+
+A kind declares its parameters as a pydantic model (validated when the rubric loads, so a
+typo fails at load time with the key path), which sample fields it reads (the cache key), and
+its cost tier (the fan-out engine runs cheap tiers first and skips moot expensive ones).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from rewards.rubric import CheckSpec
+from rewards.sample import Sample
+from rewards.verdict import Verdict
+
+CHEAP, SEMANTIC, REMOTE = 0, 1, 2
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Check:
+    kind: ClassVar[str]
+    Params: ClassVar[type[BaseModel]] = Params
+    # which Sample fields the verdict depends on: the content-hash cache keys on exactly these
+    reads: ClassVar[tuple[str, ...]] = ("completion",)
+    cost: ClassVar[int] = CHEAP
+    # batchable kinds implement evaluate_many and are called once per batch
+    batched: ClassVar[bool] = False
+
+    def __init__(self, spec: CheckSpec, rubric_dir: Path):
+        self.spec = spec
+        self.rubric_dir = rubric_dir
+        self.p = self.Params(**spec.params)
+
+    @property
+    def cacheable(self) -> bool:
+        # deterministic checks cost microseconds: a cache round-trip would cost more
+        return self.spec.cache if self.spec.cache is not None else self.cost > CHEAP
+
+    def cache_inputs(self, sample: Sample) -> dict[str, Any]:
+        return {f: getattr(sample, f) for f in self.reads}
+
+    async def evaluate(self, sample: Sample, ctx: Any) -> Verdict:
+        return self.evaluate_sync(sample)
+
+    def evaluate_sync(self, sample: Sample) -> Verdict:
+        raise NotImplementedError
+
+    async def evaluate_many(self, samples: list[Sample], ctx: Any) -> list[Verdict]:
+        raise NotImplementedError
+
+
+def meta_value(sample: Sample, key: str) -> Any:
+    """`meta.a.b` style lookup into sample.meta (None when absent)."""
+    node: Any = sample.meta
+    for part in key.removeprefix("meta.").split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node

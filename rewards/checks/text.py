@@ -1,0 +1,260 @@
+"""Text checks: regex, length, numbers_grounded, spans_preserved, no_repetition, readability."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Literal
+
+from rewards.checks.base import Check, Params, meta_value
+from rewards.normalize import (
+    MISSING,
+    as_json,
+    contains_span,
+    find_numbers,
+    get_path,
+    normalize_text,
+    numbers_equal,
+    parse_json,
+)
+from rewards.sample import Sample
+from rewards.verdict import Verdict, abstain, failed, passed
+
+_FLAGS = {"IGNORECASE": re.I, "MULTILINE": re.M, "DOTALL": re.S}
+_SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
+
+
+class RegexParams(Params):
+    pattern: str
+    must_match: bool = True
+    flags: list[Literal["IGNORECASE", "MULTILINE", "DOTALL"]] = []
+    target: Literal["completion", "source", "reference"] = "completion"
+
+
+class Regex(Check):
+    kind = "regex"
+    Params = RegexParams
+
+    def __init__(self, spec, rubric_dir):
+        super().__init__(spec, rubric_dir)
+        flags = 0
+        for f in self.p.flags:
+            flags |= _FLAGS[f]
+        try:
+            self.rx = re.compile(self.p.pattern, flags)
+        except re.error as e:
+            raise ValueError(f"pattern: invalid regular expression: {e}") from None
+        self.reads = (self.p.target,)
+
+    def evaluate_sync(self, sample: Sample) -> Verdict:
+        text = getattr(sample, self.p.target)
+        if text is None:
+            return abstain(f"no {self.p.target}")
+        m = self.rx.search(str(text))
+        if self.p.must_match:
+            return passed("pattern found") if m else failed("required pattern not found")
+        return failed(f"forbidden text {m.group(0)[:60]!r}") if m else passed("no forbidden text")
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z0-9][A-Za-z0-9'’-]*", text)
+
+
+def sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(text.strip()) if words(s)]
+
+
+class LengthParams(Params):
+    unit: Literal["chars", "words", "sentences"] = "words"
+    min: int | None = None
+    max: int | None = None
+
+
+class Length(Check):
+    kind = "length"
+    Params = LengthParams
+
+    def evaluate_sync(self, sample: Sample) -> Verdict:
+        text = sample.completion or ""
+        n = {"chars": len(text.strip()), "words": len(words(text)),
+             "sentences": len(sentences(text))}[self.p.unit]
+        if self.p.min is not None and n < self.p.min:
+            return failed(f"{n} {self.p.unit} < min {self.p.min}")
+        if self.p.max is not None and n > self.p.max:
+            return failed(f"{n} {self.p.unit} > max {self.p.max}")
+        return passed(f"{n} {self.p.unit}")
+
+
+class NumbersGroundedParams(Params):
+    source_field: str = "source"
+    path: str | None = None
+    ignore: list[float] = []
+    min_share: float = 1.0
+
+
+def _collect_strings(node) -> list[str]:
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _collect_strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _collect_strings(v)]
+    return [] if node is None or isinstance(node, bool) else [str(node)]
+
+
+class NumbersGrounded(Check):
+    kind = "numbers_grounded"
+    Params = NumbersGroundedParams
+    reads = ("completion", "source", "prompt", "meta")
+
+    def _source_text(self, sample: Sample) -> str | None:
+        f = self.p.source_field
+        if f == "source":
+            return sample.source
+        if f == "prompt":
+            return sample.prompt_text()
+        value = meta_value(sample, f)
+        return None if value is None else " ".join(_collect_strings(value))
+
+    def evaluate_sync(self, sample: Sample) -> Verdict:
+        source = self._source_text(sample)
+        if source is None:
+            return abstain(f"no {self.p.source_field} to ground numbers in")
+        text = sample.completion or ""
+        if self.p.path:
+            obj, why = parse_json(text, allow_fence=True)
+            if obj is MISSING:
+                return failed(why)
+            node = get_path(obj, self.p.path)
+            text = "" if node is MISSING else " ".join(_collect_strings(node))
+        found = find_numbers(text)
+        allowed = find_numbers(source) + list(self.p.ignore)
+        ungrounded = [n for n in found if not any(numbers_equal(n, a) for a in allowed)]
+        if not found:
+            return passed("no numbers to ground", 1.0)
+        share = 1 - len(ungrounded) / len(found)
+        if share >= self.p.min_share and not (self.p.min_share >= 1 and ungrounded):
+            return passed(f"{len(found)} numbers grounded", share)
+        shown = ", ".join(f"{n:g}" for n in ungrounded[:5])
+        return failed(f"{len(ungrounded)}/{len(found)} numbers not in source: {shown}", share)
+
+
+class SpansPreservedParams(Params):
+    spans: list[str] = []
+    from_meta: str | None = None
+    from_reference: str | None = None
+    case_sensitive: bool = False
+    min_share: float = 1.0
+
+
+class SpansPreserved(Check):
+    """Required phrases present. A required item may be a list of alternatives (any counts)."""
+
+    kind = "spans_preserved"
+    Params = SpansPreservedParams
+    reads = ("completion", "reference", "meta")
+
+    def _required(self, sample: Sample) -> list[list[str]] | None:
+        items: list = list(self.p.spans)
+        if self.p.from_meta:
+            v = meta_value(sample, self.p.from_meta)
+            if v is None:
+                return None
+            items += v if isinstance(v, list) else [v]
+        if self.p.from_reference:
+            if sample.reference is None:
+                return None
+            ref = sample.reference if self.p.from_reference in ("*", "$") else get_path(
+                as_json(sample.reference), self.p.from_reference)
+            if ref is MISSING:
+                return None
+            items += _collect_strings(ref) if isinstance(ref, dict | list) else [ref]
+        return [[str(a) for a in i] if isinstance(i, list) else [str(i)] for i in items
+                if i not in (None, "", [])]
+
+    def evaluate_sync(self, sample: Sample) -> Verdict:
+        required = self._required(sample)
+        if required is None:
+            return abstain("no required spans for this sample")
+        if not required:
+            return passed("nothing required", 1.0)
+        text = sample.completion or ""
+        missing = [alts[0] for alts in required
+                   if not any(contains_span(text, a, self.p.case_sensitive) for a in alts)]
+        share = 1 - len(missing) / len(required)
+        ok = share >= self.p.min_share and not (self.p.min_share >= 1 and missing)
+        reason = (f"{len(required)} spans present" if not missing else
+                  f"missing {len(missing)}/{len(required)}: " + "; ".join(m[:40] for m in missing[:4]))
+        return Verdict("pass" if ok else "fail", share, reason)
+
+
+class NoRepetitionParams(Params):
+    ngram: int = 4
+    max_ngram_repeats: int = 2
+    phrase_from_meta: str | None = None
+    max_phrase_count: int = 1
+
+
+class NoRepetition(Check):
+    kind = "no_repetition"
+    Params = NoRepetitionParams
+    reads = ("completion", "meta")
+
+    def evaluate_sync(self, sample: Sample) -> Verdict:
+        text = sample.completion or ""
+        if self.p.phrase_from_meta:
+            phrase = meta_value(sample, self.p.phrase_from_meta)
+            if phrase:
+                count = normalize_text(text).count(normalize_text(phrase))
+                if count > self.p.max_phrase_count:
+                    return failed(f"{phrase!r} repeated {count} times (max {self.p.max_phrase_count})")
+        toks = [w.lower() for w in words(text)]
+        grams = Counter(tuple(toks[i:i + self.p.ngram]) for i in range(len(toks) - self.p.ngram + 1))
+        if grams:
+            gram, count = grams.most_common(1)[0]
+            if count > self.p.max_ngram_repeats:
+                return failed(f"{' '.join(gram)!r} appears {count} times")
+        return passed("no repetition")
+
+
+def syllables(word: str) -> int:
+    """Vowel-group heuristic (silent final e dropped): within ~1 syllable on common words."""
+    w = word.lower().strip("'’-")
+    groups = re.findall(r"[aeiouy]+", w)
+    n = len(groups)
+    if w.endswith("e") and not w.endswith(("le", "ee", "ye")) and n > 1:
+        n -= 1
+    return max(1, n)
+
+
+def flesch_kincaid_grade(text: str) -> tuple[float, float]:
+    """(grade, average words per sentence) by Kincaid et al. 1975."""
+    ws, ss = words(text), sentences(text) or [text]
+    if not ws:
+        return 0.0, 0.0
+    wps = len(ws) / len(ss)
+    spw = sum(syllables(w) for w in ws) / len(ws)
+    return 0.39 * wps + 11.8 * spw - 15.59, wps
+
+
+class ReadabilityParams(Params):
+    max_grade: float | None = None
+    min_grade: float | None = None
+    max_avg_sentence_words: float | None = None
+
+
+class Readability(Check):
+    kind = "readability"
+    Params = ReadabilityParams
+
+    def evaluate_sync(self, sample: Sample) -> Verdict:
+        text = sample.completion or ""
+        if not words(text):
+            return failed("empty text")
+        grade, wps = flesch_kincaid_grade(text)
+        desc = f"FK grade {grade:.1f}, {wps:.1f} words/sentence"
+        if self.p.max_grade is not None and grade > self.p.max_grade:
+            return failed(f"{desc} > max grade {self.p.max_grade}")
+        if self.p.min_grade is not None and grade < self.p.min_grade:
+            return failed(f"{desc} < min grade {self.p.min_grade}")
+        if self.p.max_avg_sentence_words is not None and wps > self.p.max_avg_sentence_words:
+            return failed(f"{desc} > max {self.p.max_avg_sentence_words} words/sentence")
+        return passed(desc)

@@ -1,0 +1,219 @@
+"""The fan-out engine: every check of every sample of a batch, concurrently, cheap ones first.
+
+    harness = Harness(load_rubric("rubric.yaml"), judge={"base_url": ..., "model": ...})
+    results = harness.score_batch(samples)          # or: await harness.ascore_batch(samples)
+
+Order of work per batch:
+1. cache look-up (one SQLite query) for the cacheable (expensive) checks;
+2. cheap deterministic checks inline (microseconds each: no task overhead);
+3. expensive checks (embeddings, judge, user python) are skipped where a failed gate already
+   decides their dimension (or the total); the rest run concurrently under one global
+   concurrency budget, judge calls under a separate one, each with a timeout. Batched kinds
+   (embeddings) run once for the whole batch;
+4. new verdicts written back to the cache in one transaction; aggregation; input order kept.
+A check that raises or times out abstains with the error as its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rewards.aggregate import aggregate
+from rewards.cache import VerdictCache, cache_key
+from rewards.checks.base import CHEAP, Check
+from rewards.checks.judge import JudgeConfig
+from rewards.rubric import Rubric, load_rubric
+from rewards.sample import Sample
+from rewards.verdict import HarnessResult, Verdict, abstain
+
+
+@dataclass
+class RunContext:
+    judge: JudgeConfig | None
+    sem: asyncio.Semaphore
+    judge_sem: asyncio.Semaphore
+    http: Any = None
+    judge_errors: int = 0
+    judge_calls: int = 0
+
+
+class Harness:
+    """A rubric made executable: the benchmark grader and the RL reward are this one object."""
+
+    def __init__(self, rubric: Rubric | str | Path | dict, judge: Any = None,
+                 cache_path: str | Path | None = None, concurrency: int = 64,
+                 judge_concurrency: int | None = None, timeout_s: float = 60.0,
+                 progress: bool = False):
+        self.rubric = load_rubric(rubric)
+        self.judge = JudgeConfig.resolve(judge, self.rubric.judge)
+        self.cache = VerdictCache(cache_path) if cache_path else None
+        self.concurrency = concurrency
+        self.judge_concurrency = judge_concurrency or (self.judge.concurrency if self.judge else 8)
+        self.timeout_s = timeout_s
+        self.progress = progress
+        self.last_stats: dict[str, Any] = {}
+
+    @property
+    def rubric_hash(self) -> str:
+        return self.rubric.hash
+
+    def score_batch(self, samples: Sequence[Sample]) -> list[HarnessResult]:
+        """Synchronous wrapper; safe to call from code that already runs an event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.ascore_batch(samples))
+        out: list[list[HarnessResult]] = []
+        t = threading.Thread(target=lambda: out.append(asyncio.run(self.ascore_batch(samples))))
+        t.start()
+        t.join()
+        return out[0]
+
+    async def ascore_batch(self, samples: Sequence[Sample]) -> list[HarnessResult]:
+        t0 = time.perf_counter()
+        samples = list(samples)
+        checks: list[Check] = self.rubric.built
+        verdicts: list[dict[str, Verdict]] = [{} for _ in samples]
+        bar = _progress(self.progress, len(samples) * len(checks))
+        keys = self._cached(samples, checks, verdicts)
+        for i, s in enumerate(samples):
+            for c in checks:
+                if c.cost == CHEAP and c.spec.id not in verdicts[i]:
+                    verdicts[i][c.spec.id] = _run_sync(c, s)
+        if bar:
+            bar.update(sum(len(v) for v in verdicts))
+        ctx = RunContext(self.judge, asyncio.Semaphore(self.concurrency),
+                         asyncio.Semaphore(self.judge_concurrency))
+        uses_judge = self.judge is not None and any(c.kind == "judge" for c in checks)
+        if uses_judge:
+            import httpx
+
+            ctx.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=self.judge_concurrency))
+        try:
+            await self._run_expensive(samples, checks, verdicts, ctx, bar)
+        finally:
+            if ctx.http is not None:
+                await ctx.http.aclose()
+            if bar:
+                bar.close()
+        if self.cache is not None:
+            self.cache.put_many({keys[(i, cid)]: v for (i, cid) in keys
+                                 for v in [verdicts[i][cid]]
+                                 if v.status != "abstain" and not v.cached})
+        results = []
+        for s, v in zip(samples, verdicts, strict=True):
+            ordered = {c.spec.id: v[c.spec.id] for c in checks}
+            score, norm, dims, cov = aggregate(self.rubric, ordered)
+            results.append(HarnessResult(s.id, score, norm, dims, cov, ordered, self.rubric.hash,
+                                         dict(s.meta)))
+        self.last_stats = {"seconds": time.perf_counter() - t0, "judge_calls": ctx.judge_calls,
+                           "judge_errors": ctx.judge_errors,
+                           "cache": self.cache.stats() if self.cache else None}
+        return results
+
+    def _cached(self, samples, checks, verdicts) -> dict[tuple[int, str], str]:
+        """Fill verdicts from the cache; return the keys of every cacheable (sample, check)."""
+        if self.cache is None:
+            return {}
+        keys = {(i, c.spec.id): cache_key(c.spec.id, self.rubric.hash, c.cache_inputs(s))
+                for i, s in enumerate(samples) for c in checks if c.cacheable}
+        found = self.cache.get_many(list(set(keys.values())))
+        for (i, cid), k in keys.items():
+            if k in found:
+                v = found[k]
+                v.cached = True
+                verdicts[i][cid] = v
+        return keys
+
+    async def _run_expensive(self, samples, checks, verdicts, ctx: RunContext, bar) -> None:
+        by_id = {c.spec.id: c for c in checks}
+        todo: dict[str, list[int]] = {}
+        for i in range(len(samples)):
+            moot = _moot_dimensions(self.rubric, verdicts[i])
+            for c in checks:
+                if c.spec.id in verdicts[i]:
+                    continue
+                if c.kind == "judge" and ctx.judge is None:
+                    verdicts[i][c.spec.id] = Verdict("abstain", None, "judge not configured",
+                                                     skipped=True)
+                elif moot is True or c.spec.dimension in moot:
+                    verdicts[i][c.spec.id] = Verdict("abstain", None, "skipped: a failed gate "
+                                                     "already decides this", skipped=True)
+                else:
+                    todo.setdefault(c.spec.id, []).append(i)
+        jobs = []
+        for cid, idx in todo.items():
+            c = by_id[cid]
+            if c.batched:
+                jobs.append(self._run_batched(c, [samples[i] for i in idx], idx, verdicts, ctx, bar))
+            else:
+                jobs += [self._run_one(c, samples[i], i, verdicts, ctx, bar) for i in idx]
+        await asyncio.gather(*jobs)
+
+    async def _run_one(self, c: Check, s: Sample, i: int, verdicts, ctx: RunContext, bar) -> None:
+        timeout = c.spec.timeout_s or self.timeout_s
+        t0 = time.perf_counter()
+        async with ctx.sem:
+            if c.kind == "judge":
+                ctx.judge_calls += 1
+            try:
+                v = await asyncio.wait_for(c.evaluate(s, ctx), timeout)
+            except TimeoutError:
+                v = abstain(f"timeout after {timeout:g}s")
+                if c.kind == "judge":
+                    ctx.judge_errors += 1
+            except Exception as e:  # a broken check must not sink the batch
+                v = abstain(f"error: {type(e).__name__}: {e}"[:300])
+        v.latency_s = time.perf_counter() - t0
+        verdicts[i][c.spec.id] = v
+        if bar:
+            bar.update(1)
+
+    async def _run_batched(self, c: Check, subset, idx, verdicts, ctx, bar) -> None:
+        t0 = time.perf_counter()
+        try:
+            out = await c.evaluate_many(subset, ctx)
+        except Exception as e:
+            out = [abstain(f"error: {type(e).__name__}: {e}"[:300]) for _ in subset]
+        per = (time.perf_counter() - t0) / max(1, len(subset))
+        for i, v in zip(idx, out, strict=True):
+            v.latency_s = per
+            verdicts[i][c.spec.id] = v
+        if bar:
+            bar.update(len(subset))
+
+
+def _run_sync(c: Check, s: Sample) -> Verdict:
+    t0 = time.perf_counter()
+    try:
+        v = c.evaluate_sync(s)
+    except Exception as e:
+        v = abstain(f"error: {type(e).__name__}: {e}"[:300])
+    v.latency_s = time.perf_counter() - t0
+    return v
+
+
+def _moot_dimensions(rubric: Rubric, verdicts: dict[str, Verdict]) -> set[str] | bool:
+    """Dimensions a failed gate has already zeroed (True: a global gate zeroed the total)."""
+    moot: set[str] = set()
+    for spec in rubric.checks:
+        v = verdicts.get(spec.id)
+        if spec.gate and v is not None and v.status == "fail":
+            if spec.is_global_gate:
+                return True
+            moot.add(spec.dimension)
+    return moot
+
+
+def _progress(enabled: bool, total: int):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="scoring", unit="check", mininterval=0.5)

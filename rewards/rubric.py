@@ -1,0 +1,220 @@
+"""Rubric files: typed, validated on load, hashed in canonical form.
+
+    version: 1
+    scale: [0, 5]
+    dimensions:
+      source_fidelity: {weight: 1.0, min_coverage: 0.5}
+    checks:
+      - {id: json_ok, kind: json_valid, dimension: source_fidelity, weight: 1, gate: true}
+
+Every error names the file, the key path (`checks[3].kind`) and what was expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_CHECK_COMMON = {"id", "kind", "dimension", "weight", "gate", "pitfall", "timeout_s", "cache",
+                 "description"}
+
+
+class RubricError(ValueError):
+    """Invalid rubric; the message names the file, key path and the expectation."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    weight: float = 1.0
+    # share of the dimension's (run) check weight that must be answered; below it the sample's
+    # score is None (masked in RL) instead of a fake 0
+    min_coverage: float = 0.5
+
+
+@dataclass
+class CheckSpec:
+    id: str
+    kind: str
+    dimension: str
+    weight: float = 1.0
+    gate: bool | str = False  # True: zeroes its dimension on fail; "global": zeroes the total
+    pitfall: bool = False
+    timeout_s: float | None = None
+    cache: bool | None = None  # None: the kind's default (expensive kinds are cached)
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_global_gate(self) -> bool:
+        return self.gate == "global"
+
+
+@dataclass
+class Rubric:
+    checks: list[CheckSpec]
+    dimensions: dict[str, Dimension]
+    scale: tuple[float, float] = (0.0, 1.0)
+    version: int | str = 1
+    judge: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    hash: str = ""
+    # built check objects, in rubric order (set by load_rubric)
+    built: list[Any] = field(default_factory=list, repr=False)
+
+    def check(self, check_id: str):
+        for c in self.built:
+            if c.spec.id == check_id:
+                return c
+        raise KeyError(check_id)
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "scale": list(self.scale),
+            "dimensions": {n: {"weight": d.weight, "min_coverage": d.min_coverage}
+                           for n, d in sorted(self.dimensions.items())},
+            "checks": [{"id": c.id, "kind": c.kind, "dimension": c.dimension, "weight": c.weight,
+                        "gate": c.gate, "pitfall": c.pitfall, "params": c.params}
+                       for c in self.checks],
+        }
+
+
+def _err(where: str, path: str, msg: str) -> RubricError:
+    return RubricError(f"{where}: {path}: {msg}")
+
+
+def _number(where, path, value, *, positive=False, lo=None, hi=None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _err(where, path, f"expected a number, got {value!r}")
+    if positive and value <= 0:
+        raise _err(where, path, f"expected a positive number, got {value!r}")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        raise _err(where, path, f"expected a number in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def _parse_dimensions(where: str, raw: Any) -> dict[str, Dimension]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise _err(where, "dimensions", "expected a non-empty mapping of name -> {weight, min_coverage}")
+    dims = {}
+    for name, d in raw.items():
+        d = {} if d is None else d
+        if not isinstance(d, Mapping):
+            raise _err(where, f"dimensions.{name}", "expected a mapping with weight/min_coverage")
+        unknown = set(d) - {"weight", "min_coverage", "description"}
+        if unknown:
+            raise _err(where, f"dimensions.{name}.{sorted(unknown)[0]}",
+                       "unknown key; expected weight, min_coverage, description")
+        dims[str(name)] = Dimension(
+            str(name),
+            _number(where, f"dimensions.{name}.weight", d.get("weight", 1.0), positive=True),
+            _number(where, f"dimensions.{name}.min_coverage", d.get("min_coverage", 0.5), lo=0, hi=1),
+        )
+    return dims
+
+
+def _parse_check(where: str, i: int, raw: Any, dims: Mapping[str, Dimension]) -> CheckSpec:
+    from rewards.checks import KINDS
+
+    path = f"checks[{i}]"
+    if not isinstance(raw, Mapping):
+        raise _err(where, path, "expected a mapping with id, kind, dimension")
+    for key in ("id", "kind", "dimension"):
+        if not isinstance(raw.get(key), str) or not raw.get(key):
+            raise _err(where, f"{path}.{key}", "required string is missing")
+    path = f"checks[{i}] ({raw['id']})"
+    if raw["kind"] not in KINDS:
+        raise _err(where, f"{path}.kind",
+                   f"unknown kind {raw['kind']!r}; known kinds: {', '.join(sorted(KINDS))}")
+    if raw["dimension"] not in dims:
+        raise _err(where, f"{path}.dimension",
+                   f"names missing dimension {raw['dimension']!r}; declared: {', '.join(dims)}")
+    gate = raw.get("gate", False)
+    if gate not in (True, False, "global"):
+        raise _err(where, f"{path}.gate", f"expected true, false or 'global', got {gate!r}")
+    pitfall = bool(raw.get("pitfall", False))
+    weight = _number(where, f"{path}.weight", raw.get("weight", 1.0), positive=True)
+    if pitfall and weight > 1:
+        raise _err(where, f"{path}.weight",
+                   f"a pitfall's weight is the share of its dimension it removes: expected (0, 1], got {weight}")
+    timeout = raw.get("timeout_s")
+    if timeout is not None:
+        timeout = _number(where, f"{path}.timeout_s", timeout, positive=True)
+    params = {k: v for k, v in raw.items() if k not in _CHECK_COMMON}
+    return CheckSpec(id=raw["id"], kind=raw["kind"], dimension=raw["dimension"], weight=weight,
+                     gate=gate, pitfall=pitfall, timeout_s=timeout, cache=raw.get("cache"),
+                     description=str(raw.get("description", "")), params=params)
+
+
+def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:
+    """Load and validate a rubric from a YAML path or a dict; builds the check objects."""
+    if isinstance(src, Rubric):
+        return src
+    if isinstance(src, Mapping):
+        raw, where, base = dict(src), "<rubric dict>", Path.cwd()
+    else:
+        p = Path(src)
+        if not p.is_file():
+            raise RubricError(f"{p}: rubric file not found")
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise RubricError(f"{p}: invalid YAML: {e}") from e
+        where, base = str(p), p.resolve().parent
+    if not isinstance(raw, Mapping):
+        raise RubricError(f"{where}: expected a mapping with checks, dimensions, scale")
+    unknown = set(raw) - {"version", "scale", "dimensions", "checks", "judge", "description", "name"}
+    if unknown:
+        raise _err(where, sorted(unknown)[0],
+                   "unknown top-level key; expected version, scale, dimensions, checks, judge")
+    dims = _parse_dimensions(where, raw.get("dimensions"))
+    scale = raw.get("scale", [0, 1])
+    if (not isinstance(scale, list | tuple) or len(scale) != 2
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in scale)
+            or scale[0] >= scale[1]):
+        raise _err(where, "scale", f"expected [low, high] with low < high, got {scale!r}")
+    raw_checks = raw.get("checks")
+    if not isinstance(raw_checks, list) or not raw_checks:
+        raise _err(where, "checks", "expected a non-empty list of checks")
+    specs = [_parse_check(where, i, c, dims) for i, c in enumerate(raw_checks)]
+    seen: set[str] = set()
+    for i, s in enumerate(specs):
+        if s.id in seen:
+            raise _err(where, f"checks[{i}].id", f"duplicate check id {s.id!r}")
+        seen.add(s.id)
+    for name in dims:
+        if not any(s.dimension == name for s in specs):
+            raise _err(where, f"dimensions.{name}", "dimension has no checks")
+    judge = raw.get("judge") or {}
+    if not isinstance(judge, Mapping):
+        raise _err(where, "judge", "expected a mapping (base_url, model, api_key_env)")
+    rubric = Rubric(checks=specs, dimensions=dims, scale=(float(scale[0]), float(scale[1])),
+                    version=raw.get("version", 1), judge=dict(judge),
+                    path=None if isinstance(src, Mapping) else Path(src))
+    rubric.hash = hashlib.sha256(
+        json.dumps(rubric.canonical(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    rubric.built = [_build(where, i, s, base) for i, s in enumerate(specs)]
+    return rubric
+
+
+def _build(where: str, i: int, spec: CheckSpec, base: Path):
+    from pydantic import ValidationError
+
+    from rewards.checks import KINDS
+
+    cls = KINDS[spec.kind]
+    try:
+        return cls(spec, base)
+    except ValidationError as e:
+        first = e.errors()[0]
+        key = ".".join(str(x) for x in first["loc"]) or "params"
+        raise _err(where, f"checks[{i}] ({spec.id}).{key}", first["msg"]) from None
+    except (ValueError, TypeError, OSError) as e:
+        raise _err(where, f"checks[{i}] ({spec.id})", str(e)) from None
