@@ -217,4 +217,8 @@ def _build(where: str, i: int, spec: CheckSpec, base: Path):
         key = ".".join(str(x) for x in first["loc"]) or "params"
         raise _err(where, f"checks[{i}] ({spec.id}).{key}", first["msg"]) from None
     except (ValueError, TypeError, OSError) as e:
+        # kinds prefix messages about one parameter with "<param>: " -> report it as a key path
+        key, sep, msg = str(e).partition(": ")
+        if sep and key in spec.params:
+            raise _err(where, f"checks[{i}] ({spec.id}).{key}", msg) from None
         raise _err(where, f"checks[{i}] ({spec.id})", str(e)) from None
