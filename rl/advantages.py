@@ -111,7 +111,8 @@ def _zero_variance(r: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 
 def rubric_advantages(dim_scores: torch.Tensor, weights: torch.Tensor, group_size: int,
                       scale_std: bool = True, eps: float = STD_EPS,
-                      sample_valid: torch.Tensor | None = None) -> Advantages:
+                      sample_valid: torch.Tensor | None = None,
+                      batch_norm: bool = False) -> Advantages:
     """Per-dimension group normalisation, then a weighted combination.
 
     Args:
@@ -121,6 +122,9 @@ def rubric_advantages(dim_scores: torch.Tensor, weights: torch.Tensor, group_siz
         scale_std: divide each dimension by its group std + eps (False = Dr.GRPO-style).
         sample_valid: [B] bool, False where the harness score is None (coverage floor missed);
             such samples get 0 and are excluded from every dimension's statistics.
+        batch_norm: whiten the combined advantages over the batch's valid samples (GDPO's
+            final step; keeps their scale fixed as dimensions are added). With weights summing
+            to 1 this equals TRL 1.16 ``multi_objective_aggregation="normalize_then_sum"``.
     Returns:
         Advantages; values[i] = sum_d w_d a_{i,d} / sum_{d scored for i} w_d, where a_{i,d} is
         dimension d's group-normalised score. A group is zero-variance when every dimension is.
@@ -140,6 +144,9 @@ def rubric_advantages(dim_scores: torch.Tensor, weights: torch.Tensor, group_siz
     values = torch.where(denom > 0, (a * w).sum(1) / denom.clamp(min=1e-12),
                          torch.zeros_like(denom))
     valid = scored.any(1)
+    if batch_norm and valid.sum() > 1:
+        v = values[valid]
+        values = torch.where(valid, (values - v.mean()) / (v.std() + eps), torch.zeros_like(values))
     zero_var = torch.stack([p.group_zero_var for p in per_dim], 1).all(1)
     assert zero_var.shape == (n_groups,)
     return Advantages(values, valid, zero_var)
@@ -148,12 +155,12 @@ def rubric_advantages(dim_scores: torch.Tensor, weights: torch.Tensor, group_siz
 def compute_advantages(estimator: str, rewards: torch.Tensor, group_size: int,
                        dim_scores: torch.Tensor | None = None,
                        dim_weights: torch.Tensor | None = None,
-                       scale_std: bool = True) -> Advantages:
+                       scale_std: bool = True, batch_norm: bool = False) -> Advantages:
     """Dispatch by name: "grpo" | "dr_grpo" | "rubric" (see module docstring).
 
     Args:
         rewards: [B], NaN = unscored. dim_scores: [B, D] and dim_weights: [D] for "rubric".
-        scale_std: only for "rubric" (grpo always scales, dr_grpo never does).
+        scale_std, batch_norm: only for "rubric" (grpo always scales, dr_grpo never does).
     """
     if estimator == "grpo":
         return group_advantages(rewards, group_size, scale_std=True)
@@ -163,7 +170,7 @@ def compute_advantages(estimator: str, rewards: torch.Tensor, group_size: int,
         if dim_scores is None or dim_weights is None:
             raise ValueError("advantage estimator 'rubric' needs per-dimension scores and weights")
         return rubric_advantages(dim_scores, dim_weights, group_size, scale_std,
-                                 sample_valid=~torch.isnan(rewards))
+                                 sample_valid=~torch.isnan(rewards), batch_norm=batch_norm)
     raise ValueError(f"unknown advantage estimator {estimator!r}; valid: grpo, dr_grpo, rubric")
 
 

@@ -11,7 +11,12 @@ model with the LoRA adapter disabled).
     pg_t      = -min(ratio * A, clip(ratio, 1 - eps_low, 1 + eps_high) * A)
     kl_t      = exp(ref - logp) - (ref - logp) - 1               Schulman's k3: unbiased,
                                                                  always >= 0
-    loss_t    = pg_t + beta * kl_t
+    loss_t    = pg_t + beta * ratio * kl_t                       (kl_is_weight=True, default)
+    loss_t    = pg_t + beta * kl_t                               (kl_is_weight=False)
+
+The ratio weight on the KL term (DeepSeek-V3.2; TRL 1.16 `use_bias_correction_kl=True`, its
+default) makes the KL gradient the unbiased reverse-KL gradient when tokens came from the old
+policy; its value is 1 on-policy but its gradient is not, so both modes are kept and tested.
 
 Aggregation (``agg``), same names TRL 1.16 uses in brackets:
     seq_mean    mean over sequences of (sum_t loss_t / n_tokens_i)     [grpo]  long answers
@@ -99,7 +104,7 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
                 mask: torch.Tensor, *, eps_low: float = 0.2, eps_high: float = 0.2,
                 level: str = "token", agg: str = "seq_mean",
                 max_completion_len: int | None = None, ref_logp: torch.Tensor | None = None,
-                beta: float = 0.0) -> LossOut:
+                beta: float = 0.0, kl_is_weight: bool = True) -> LossOut:
     """Clipped surrogate + beta * k3 KL, aggregated.
 
     Args:
@@ -113,6 +118,7 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
         level: "token" | "sequence" (GSPO).
         agg: "seq_mean" | "token_mean" | "dr_grpo".
         ref_logp: [B, T] reference log-probs; required when beta > 0, ignored when beta == 0.
+        kl_is_weight: multiply the per-token KL by the (differentiable) importance ratio.
     Returns:
         LossOut (loss has grad; diagnostics are detached scalars).
     """
@@ -130,8 +136,10 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
         if ref_logp is None:
             raise ValueError("beta > 0 needs reference log-probs (ref_logp)")
         kl = kl_k3(logp, ref_logp.detach())
-        per_token = per_token + beta * kl
         kl_mean = _masked_mean(kl.detach(), m)
+        if kl_is_weight:
+            kl = kl * ratio
+        per_token = per_token + beta * kl
     loss = aggregate(per_token, mask, agg, max_completion_len)
     with torch.no_grad():
         r = ratio.expand_as(logp)
@@ -170,3 +178,31 @@ def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor,
         picked = row_logits.gather(-1, row_ids[:, None]).squeeze(-1)
         out.append(picked - torch.logsumexp(row_logits, -1))
     return torch.stack(out)
+
+
+def completion_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                        completion_ids: torch.Tensor, completion_mask: torch.Tensor,
+                        temperature: float = 1.0, micro_batch: int | None = None) -> torch.Tensor:
+    """Per-token log-probs of completions under `model` (one forward over prompt+completion).
+
+    Args:
+        prompt_ids, prompt_mask: [B, P] left-padded prompts.
+        completion_ids, completion_mask: [B, T] right-padded completions.
+        micro_batch: rows per forward (bounds activation memory); None = all at once.
+    Returns:
+        [B, T] float32; positions where completion_mask == 0 hold garbage, mask them.
+    Position ids follow the attention mask (cumsum - 1), as HF `generate` assigns them, so a
+    left-padded prompt scores the same as it sampled; only the last T + 1 logits are kept
+    (`logits_to_keep`), so a long prompt costs no [P, V] logits.
+    """
+    ids = torch.cat([prompt_ids, completion_ids], 1)
+    attn = torch.cat([prompt_mask, completion_mask], 1)
+    pos = (attn.long().cumsum(1) - 1).clamp(min=0)
+    t = completion_ids.shape[1]
+    step = micro_batch or ids.shape[0]
+    out = []
+    for s in range(0, ids.shape[0], step):
+        logits = model(input_ids=ids[s:s + step], attention_mask=attn[s:s + step],
+                       position_ids=pos[s:s + step], logits_to_keep=t + 1).logits
+        out.append(token_logprobs(logits[:, :-1], completion_ids[s:s + step], temperature))
+    return torch.cat(out)

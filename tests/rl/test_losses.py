@@ -64,12 +64,17 @@ def test_clipping_matches_manual():
 def test_kl_term_added_per_token():
     logp, old, ref, adv, mask = _inputs(2)
     no_kl = policy_loss(logp, old, adv, mask, agg="token_mean")
-    with_kl = policy_loss(logp, old, adv, mask, agg="token_mean", ref_logp=ref, beta=0.05)
+    with_kl = policy_loss(logp, old, adv, mask, agg="token_mean", ref_logp=ref, beta=0.05,
+                          kl_is_weight=False)
     kl = kl_k3(logp.detach(), ref)
     expected_kl = (kl * mask).sum() / mask.sum()
     assert with_kl.kl.item() == pytest.approx(expected_kl.item(), abs=1e-6)
     assert (with_kl.loss - no_kl.loss).item() == pytest.approx(0.05 * expected_kl.item(), abs=1e-6)
     assert no_kl.kl == 0
+    weighted = policy_loss(logp, old, adv, mask, agg="token_mean", ref_logp=ref, beta=0.05)
+    ratio = torch.exp(logp.detach() - old)
+    expected_w = (kl * ratio * mask).sum() / mask.sum()
+    assert (weighted.loss - no_kl.loss).item() == pytest.approx(0.05 * expected_w.item(), abs=1e-6)
     with pytest.raises(ValueError, match="ref_logp"):
         policy_loss(logp, old, adv, mask, beta=0.1)
 
