@@ -40,6 +40,9 @@ class JudgeConfig:
     backoff_s: float = 0.5
     concurrency: int = 8
     top_logprobs: int = 5
+    # merged into every request body: provider extras, e.g. vLLM's
+    # {"structured_outputs": {"choice": ["yes", "no"]}} to force a yes/no answer
+    extra_body: dict[str, Any] | None = None
 
     @classmethod
     def resolve(cls, explicit: Any = None, rubric_judge: dict | None = None) -> JudgeConfig | None:
@@ -106,6 +109,7 @@ async def ask(client, cfg: JudgeConfig, prompt: str) -> tuple[float, str]:
         url = cfg.base_url.rstrip("/") + "/completions"
         body = {"model": cfg.model, "max_tokens": 1, "temperature": 0.0,
                 "logprobs": cfg.top_logprobs, "prompt": f"{_SYSTEM}\n\n{prompt}\nAnswer:"}
+    body.update(cfg.extra_body or {})
     last = ""
     for attempt in range(cfg.max_retries + 1):
         if attempt:

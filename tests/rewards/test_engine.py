@@ -48,7 +48,7 @@ def rubric(extra=None, delay=0.05):
 
 
 def samples(n):
-    return [Sample(id=f"s{i}", completion='{"k": %d}' % i if i % 2 == 0 else f"prose {i}")
+    return [Sample(id=f"s{i}", completion=f'{{"k": {i}}}' if i % 2 == 0 else f"prose {i}")
             for i in range(n)]
 
 
@@ -85,7 +85,7 @@ def test_timeout_becomes_abstain(user_module):
 
 def test_cache_hits_skip_work_and_persist(tmp_path, user_module):
     path = tmp_path / "cache.sqlite"
-    batch = [Sample(id=str(i), completion='{"v": %d}' % i) for i in range(5)]
+    batch = [Sample(id=str(i), completion=f'{{"v": {i}}}') for i in range(5)]
     first = Harness(rubric(), cache_path=path).score_batch(batch)
     assert len(user_module.CALLS) == 5
     h2 = Harness(rubric(), cache_path=path)  # a new process would see the same file
