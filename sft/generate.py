@@ -1,0 +1,135 @@
+"""Batched generation with Hugging Face `generate` from chat messages.
+
+The RL `hf` rollout engine and the evaluation runner wrap `generate()`; it is deliberately
+one plain function. Prompts are rendered with the tokenizer's chat template
+(`add_generation_prompt=True`), left-padded in batches of `batch_size` sequences, and each of
+the `n` samples per prompt comes back as a `Completion`.
+
+Log-probs: `log_softmax(logits / temperature)` of each sampled token, from the raw logits
+`generate` returns (`output_logits=True`) — the quantity an RL loss recomputes from the policy
+forward pass (TRL divides logits by the temperature the same way). top-p truncation is not
+folded in. Greedy decoding (`temperature=0`) reports log-probs at temperature 1.
+
+The stop token (EOS / end of turn) is part of `token_ids` and `logprobs` — a policy gradient
+must reach it for the model to learn to stop — but not of `text`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Messages = list[dict[str, str]]
+
+
+@dataclass
+class Completion:
+    text: str
+    # generated ids, stop token included; len(token_ids) == len(logprobs)
+    token_ids: list[int]
+    logprobs: list[float]
+    # "stop" (a stop token was generated) or "length" (max_new_tokens reached)
+    finish_reason: str
+    prompt_token_ids: list[int] = field(default_factory=list)
+
+
+def render_prompts(tokenizer, prompts: Sequence[Messages | str],
+                   chat_template_kwargs: dict[str, Any] | None = None) -> list[list[int]]:
+    """Token ids of each prompt after the chat template; a bare string is one user turn."""
+    out = []
+    for p in prompts:
+        messages = [{"role": "user", "content": p}] if isinstance(p, str) else list(p)
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                             **(chat_template_kwargs or {}))
+        # the template already wrote BOS/turn markers as text: add no special tokens twice
+        out.append(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return out
+
+
+def stop_ids(model, tokenizer, extra: Sequence[int] | None = None) -> list[int]:
+    ids = set(extra or [])
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return sorted(ids)
+
+
+def generate(model, tokenizer, prompts: Sequence[Messages | str], *, n: int = 1,
+             temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 128,
+             seed: int | None = 0, batch_size: int = 8, stop_token_ids: Sequence[int] | None = None,
+             chat_template_kwargs: dict[str, Any] | None = None) -> list[list[Completion]]:
+    """`n` completions for each prompt: result[i][j] is sample j of prompt i.
+
+    Sampling uses exactly these parameters (the model's own generation_config defaults, such as
+    top_k=50 or a repetition penalty, are not inherited). `seed` fixes the samples for a given
+    batch composition; the caller's global RNG state is left untouched.
+    """
+    import torch
+
+    encoded = render_prompts(tokenizer, prompts, chat_template_kwargs)
+    jobs = [(i, j) for i in range(len(encoded)) for j in range(n)]
+    results: list[list[Completion | None]] = [[None] * n for _ in encoded]
+    stops = stop_ids(model, tokenizer, stop_token_ids)
+    gen_cfg = _generation_config(tokenizer, stops, temperature, top_p, max_new_tokens)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=rng_devices), torch.no_grad():
+            if seed is not None:
+                torch.manual_seed(seed)
+            for start in range(0, len(jobs), batch_size):
+                batch = jobs[start:start + batch_size]
+                done = _generate_batch(model, [encoded[i] for i, _ in batch], gen_cfg,
+                                       tokenizer, stops, max(temperature, 0.0) or 1.0, device)
+                for (i, j), completion in zip(batch, done, strict=True):
+                    completion.prompt_token_ids = encoded[i]
+                    results[i][j] = completion
+    finally:
+        model.train(was_training)
+    return results  # type: ignore[return-value]
+
+
+def _generation_config(tokenizer, stops, temperature, top_p, max_new_tokens):
+    from transformers import GenerationConfig
+
+    sample = temperature > 0
+    return GenerationConfig(
+        do_sample=sample, temperature=temperature if sample else None,
+        top_p=top_p if sample else None, top_k=0 if sample else None,
+        max_new_tokens=max_new_tokens, eos_token_id=stops, pad_token_id=tokenizer.pad_token_id,
+        use_cache=True, output_logits=True, return_dict_in_generate=True)
+
+
+def _generate_batch(model, prompt_ids: list[list[int]], gen_cfg, tokenizer, stops,
+                    temperature: float, device) -> list[Completion]:
+    import torch
+
+    width = max(len(p) for p in prompt_ids)
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompt_ids], device=device)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids],
+                        device=device)
+    out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=gen_cfg)
+    seqs = out.sequences[:, width:]
+    # one [B, V] slice at a time: stacking all steps would hold B x T x V floats
+    logps = torch.stack([
+        torch.log_softmax(step.float() / temperature, dim=-1)
+        .gather(1, seqs[:, t:t + 1]).squeeze(1)
+        for t, step in enumerate(out.logits)], dim=1)
+    stop_set = set(stops)
+    completions = []
+    for row, lp in zip(seqs.tolist(), logps.tolist(), strict=True):
+        end = next((k for k, tok in enumerate(row) if tok in stop_set), None)
+        if end is None:
+            ids, reason = row, "length"
+            text = tokenizer.decode(ids, skip_special_tokens=True)
+        else:
+            ids, reason = row[:end + 1], "stop"
+            text = tokenizer.decode(ids[:-1], skip_special_tokens=True)
+        completions.append(Completion(text=text, token_ids=ids, logprobs=lp[:len(ids)],
+                                      finish_reason=reason))
+    return completions
