@@ -1,0 +1,91 @@
+"""SFT data: chat-message rows from a suite task or a custom JSONL.
+
+A row is `{"messages": [{"role": ..., "content": ...}, ...]}` with at least one assistant turn
+(the loss covers assistant turns only). From a task, each Sample's prompt (system + user) is
+followed by its reference as the assistant turn (non-string references, e.g. extraction
+targets, are serialised with json.dumps, keys in their given order).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sft.errors import UserInputError
+
+Messages = list[dict[str, str]]
+ROLES = ("system", "user", "assistant", "tool")
+
+
+def reference_text(reference: Any) -> str:
+    return reference if isinstance(reference, str) else json.dumps(reference, ensure_ascii=False)
+
+
+def sample_messages(sample: Any) -> Messages:
+    """Prompt messages + the reference as the assistant turn, for a rewards Sample."""
+    prompt = sample.prompt
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    if sample.reference is None:
+        raise UserInputError(f"sample {sample.id!r} has no reference to train on")
+    return [*messages, {"role": "assistant", "content": reference_text(sample.reference)}]
+
+
+def validate_messages(messages: Any, where: str) -> Messages:
+    if not isinstance(messages, list) or not messages:
+        raise UserInputError(f"{where}: 'messages' must be a non-empty list of "
+                             '{"role": ..., "content": ...} objects')
+    for i, m in enumerate(messages):
+        if not (isinstance(m, dict) and m.get("role") in ROLES
+                and isinstance(m.get("content"), str)):
+            raise UserInputError(f"{where}: messages[{i}] must be an object with 'role' in "
+                                 f"{ROLES} and a string 'content', got {json.dumps(m)[:120]}")
+    if not any(m["role"] == "assistant" for m in messages):
+        raise UserInputError(f"{where}: no assistant message, so nothing to train on")
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def read_messages_jsonl(path: str | Path) -> list[Messages]:
+    """Rows of a chat JSONL; every bad row is an error naming the file and line."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserInputError(f"data.path={str(path)!r}: no such file")
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserInputError(f"{where}: invalid JSON ({e.msg}, column {e.colno})") from e
+            if not isinstance(row, dict) or "messages" not in row:
+                raise UserInputError(f"{where}: row has no 'messages' key "
+                                     '(expected {"messages": [{"role": ..., "content": ...}]})')
+            rows.append(validate_messages(row["messages"], where))
+    if not rows:
+        raise UserInputError(f"data.path={str(path)!r}: file has no rows")
+    return rows
+
+
+def task_samples(task_cfg: Any, split: str) -> list[Any]:
+    """The task's samples for `split`, with task errors turned into user errors."""
+    from rewards.tasks import TaskError, load_split
+
+    try:
+        return list(load_split(task_cfg, split))
+    except TaskError as e:
+        raise UserInputError(f"task {task_cfg.get('name')!r}: {e}") from e
+
+
+def load_train_rows(cfg: Any) -> tuple[list[Messages], str]:
+    """(rows, description) for the SFT train set: data.path if set, else the task's train split."""
+    data = cfg.get("data") or {}
+    if data.get("path"):
+        rows, what = read_messages_jsonl(data.path), str(data.path)
+    else:
+        rows = [sample_messages(s) for s in task_samples(cfg.task, "train")]
+        what = f"task {cfg.task.name} (train)"
+    limit = data.get("max_examples")
+    return (rows[:int(limit)] if limit else rows), what
