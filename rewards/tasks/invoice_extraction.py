@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rewards.normalize import MISSING, as_json, normalize_text, parse_date, parse_json
+from rewards.normalize import MISSING, as_json, parse_date, parse_json
 from rewards.tasks.base import Task, TaskError
 from rewards.tasks.text_noise import jitter_whitespace, ocr_noise
 
