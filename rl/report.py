@@ -1,0 +1,214 @@
+"""Evaluation summaries, the markdown report, the bar chart and the multi-run comparison.
+
+Pure functions over per-sample records (the rows `rl.evaluate` writes to `samples.jsonl`):
+
+    summary = summarize_task(records, metric="accuracy", scale=(0, 1), seed=0)
+    md = render_report({"support_classification": summary, ...}, header={...})
+    plot_scores(tasks, "scores.png")
+    md = compare_runs([scores_a, scores_b], names=["base", "sft"])
+
+A record is a dict with at least `metric_value` (float or None), `error` (str or None),
+`difficulty`, `dimensions` ({name: 0-1 or None}) and `verdicts` ({check: {"status": ...}}).
+Records with an error are counted in `errors` and excluded from every mean; records the
+harness could not score (`metric_value` None, e.g. a dimension under its coverage floor) are
+counted in `unscored` and excluded too, never turned into zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DIFFICULTIES = ("easy", "medium", "hard")
+
+
+def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, ci: float = 0.95,
+                 seed: int = 0) -> tuple[float | None, float | None]:
+    """Percentile bootstrap CI of the mean: (lo, hi); (None, None) for no values.
+
+    values: (n,) floats. Resamples n with replacement `n_resamples` times from
+    `np.random.default_rng(seed)`, so the same inputs always give the same interval.
+    """
+    x = np.asarray(list(values), dtype=np.float64)
+    if x.size == 0:
+        return None, None
+    if x.size == 1 or np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, size=(n_resamples, x.size))
+    means = x[idx].mean(axis=1)  # (n_resamples,)
+    alpha = (1.0 - ci) / 2.0
+    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return float(np.mean(xs)) if len(xs) else None
+
+
+def summarize_task(records: Sequence[Mapping[str, Any]], metric: str,
+                   scale: Sequence[float] = (0.0, 1.0), n_resamples: int = 1000,
+                   ci: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """One task's numbers: metric mean + CI, per-dimension and per-difficulty means,
+    per-check pass rates, n, errors, unscored."""
+    ok = [r for r in records if not r.get("error")]
+    scored = [r for r in ok if r.get("metric_value") is not None]
+    values = [float(r["metric_value"]) for r in scored]
+    lo, hi = bootstrap_ci(values, n_resamples, ci, seed)
+    dims: dict[str, list[float]] = {}
+    checks: dict[str, list[int]] = {}
+    for r in ok:
+        for name, v in (r.get("dimensions") or {}).items():
+            if v is not None:
+                dims.setdefault(name, []).append(float(v))
+        for cid, v in (r.get("verdicts") or {}).items():
+            status = v.get("status") if isinstance(v, Mapping) else v
+            if status in ("pass", "fail"):
+                checks.setdefault(cid, []).append(int(status == "pass"))
+    by_diff = {}
+    for d in sorted({r.get("difficulty") for r in records if r.get("difficulty")},
+                    key=lambda d: (DIFFICULTIES.index(d) if d in DIFFICULTIES else 9, d)):
+        vs = [float(r["metric_value"]) for r in scored if r.get("difficulty") == d]
+        by_diff[d] = {"value": _mean(vs), "n": len(vs)}
+    return {
+        "metric": metric, "scale": [float(scale[0]), float(scale[1])],
+        "value": _mean(values), "ci_low": lo, "ci_high": hi, "ci": ci,
+        "n": len(records), "n_scored": len(scored), "errors": len(records) - len(ok),
+        "unscored": len(ok) - len(scored),
+        "dimensions": {k: _mean(v) for k, v in sorted(dims.items())},
+        "difficulty": by_diff,
+        "checks": {k: {"pass_rate": _mean(v), "n": len(v)} for k, v in sorted(checks.items())},
+    }
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _ci(s: Mapping[str, Any]) -> str:
+    if s.get("ci_low") is None:
+        return "–"
+    return f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}]"
+
+
+def task_table(tasks: Mapping[str, Mapping[str, Any]]) -> str:
+    """The headline table: one row per task."""
+    rows = ["| task | metric | value | 95% CI | easy | medium | hard | n | errors | unscored |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, s in tasks.items():
+        diff = s.get("difficulty", {})
+        cells = [_fmt((diff.get(d) or {}).get("value")) for d in DIFFICULTIES]
+        lo, hi = s.get("scale", [0, 1])
+        rows.append(f"| {name} | {s['metric']} ({lo:g}–{hi:g}) | {_fmt(s['value'])} | {_ci(s)} | "
+                    f"{' | '.join(cells)} | {s['n']} | {s['errors']} | {s.get('unscored', 0)} |")
+    return "\n".join(rows)
+
+
+def dimension_table(name: str, s: Mapping[str, Any]) -> str:
+    """Per-dimension means (0-1) and per-check pass rates for one task."""
+    lines = [f"### {name}", "", "| dimension | mean (0–1) |", "|---|---|"]
+    lines += [f"| {d} | {_fmt(v)} |" for d, v in s.get("dimensions", {}).items()]
+    if s.get("checks"):
+        lines += ["", "| check | pass rate | n |", "|---|---|---|"]
+        lines += [f"| {c} | {_fmt(v['pass_rate'])} | {v['n']} |" for c, v in s["checks"].items()]
+    return "\n".join(lines)
+
+
+def render_report(tasks: Mapping[str, Mapping[str, Any]],
+                  header: Mapping[str, Any] | None = None) -> str:
+    """report.md: run facts, the headline table, then one section per task."""
+    out = ["# Evaluation report", ""]
+    for k, v in (header or {}).items():
+        out.append(f"- **{k}**: {v}")
+    out += ["", task_table(tasks), "",
+            "Value: mean over scored samples; 95% CI: percentile bootstrap of the mean "
+            "(1000 resamples, seeded). Errors (generation failures) and unscored samples "
+            "(harness returned no score) are excluded from means, never counted as 0.", ""]
+    for name, s in tasks.items():
+        out += [dimension_table(name, s), ""]
+    return "\n".join(out)
+
+
+def plot_scores(tasks: Mapping[str, Mapping[str, Any]], path: str | Path,
+                runs: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None) -> Path:
+    """Bar chart of each task's value normalised to 0-1 by its scale, with CI whiskers.
+
+    `runs` ({run name: tasks}) draws grouped bars, one colour per run (the compare view)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = runs or {"run": tasks}
+    names = list(dict.fromkeys(t for r in runs.values() for t in r))
+    width = 0.8 / max(1, len(runs))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(names) * max(1, len(runs)) ** 0.5), 3.6))
+    for k, (run, ts) in enumerate(runs.items()):
+        vals, errs = [], [[], []]
+        for t in names:
+            s = ts.get(t) or {}
+            lo_s, hi_s = (s.get("scale") or [0.0, 1.0])[:2]
+            span = (hi_s - lo_s) or 1.0
+            v = s.get("value")
+            norm = (v - lo_s) / span if v is not None else 0.0
+            vals.append(norm)
+            lo = (s["ci_low"] - lo_s) / span if s.get("ci_low") is not None else norm
+            hi = (s["ci_high"] - lo_s) / span if s.get("ci_high") is not None else norm
+            errs[0].append(max(0.0, norm - lo))
+            errs[1].append(max(0.0, hi - norm))
+        xs = [i + (k - (len(runs) - 1) / 2) * width for i in range(len(names))]
+        ax.bar(xs, vals, width, yerr=errs, capsize=3, label=run)
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("value / scale max (0–1)")
+    if len(runs) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _delta(v: float | None, base: float | None) -> str:
+    if v is None or base is None:
+        return ""
+    return f" ({v - base:+.3f})"
+
+
+def compare_runs(runs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
+    """One markdown table over runs (each a scores.json dict), deltas vs the first run.
+
+    Rows: task x metric; columns: each run's value [CI] n/errors. A task missing from a run
+    shows "–". Rubric hashes that differ from the first run's are flagged: the numbers are
+    then not comparable."""
+    tasks = list(dict.fromkeys(t for r in runs for t in r.get("tasks", {})))
+    head = "| task | metric | " + " | ".join(names) + " |"
+    rows = [head, "|---|---|" + "---|" * len(names)]
+    warnings = []
+    for t in tasks:
+        base = runs[0].get("tasks", {}).get(t) or {}
+        metric = next((r["tasks"][t]["metric"] for r in runs if t in r.get("tasks", {})), "")
+        cells = []
+        for name, r in zip(names, runs, strict=True):
+            s = r.get("tasks", {}).get(t)
+            if not s:
+                cells.append("–")
+                continue
+            cells.append(f"{_fmt(s['value'])}{_delta(s['value'], base.get('value')) if r is not runs[0] else ''}"
+                         f" {_ci(s)} n={s['n']}" + (f" err={s['errors']}" if s["errors"] else ""))
+            if base.get("rubric_hash") and s.get("rubric_hash") not in (None, base["rubric_hash"]):
+                warnings.append(f"- {name}/{t}: rubric hash {s['rubric_hash'][:12]} differs from "
+                                f"{names[0]}'s {base['rubric_hash'][:12]}; not comparable")
+        rows.append(f"| {t} | {metric} | " + " | ".join(cells) + " |")
+    out = ["# Comparison", "", f"Deltas are against **{names[0]}**.", "", *rows]
+    if warnings:
+        out += ["", "Warnings:", *warnings]
+    return "\n".join(out) + "\n"

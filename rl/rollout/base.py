@@ -1,0 +1,164 @@
+"""The one rollout interface shared by the evaluation runner and the RL loops.
+
+    engine = build_engine(cfg)                      # cfg.rollout.engine: hf | vllm | openai
+    engine.load_adapter("runs/x/adapter", version=3)  # or None / "base" for the base model
+    gens = engine.generate(prompts, SamplingConfig(n=4, temperature=1.0))
+    gens[i][j].text, .token_ids, .logprobs, .finish_reason, .error
+
+`prompts` are chat messages (list of {"role", "content"}) or plain strings; the output has one
+list of `n` Generations per prompt, in input order. `Generation.logprobs` holds one float per
+completion token (`len(logprobs) == len(token_ids)`; a generated EOS / end-of-turn token is
+included in both, not in `text`): `log_softmax(logits / T)` of the sampled token, T the
+sampling temperature (T = 1 for greedy), i.e. what a teacher-forced forward pass of the policy
+recomputes. All engines agree at top_p = 1 (every recipe here); with top_p < 1 vLLM folds the
+truncation in and HF does not.
+
+A failed request is a Generation with `error` set and `finish_reason == "error"`: callers
+report it as an error, never score it as 0.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from sft.errors import UserInputError
+
+Messages = list[dict[str, str]]
+Prompt = Messages | str
+
+# short names for `cfg.rollout.engine`; a dotted "module.Class" path also works
+ENGINES = {
+    "hf": "rl.rollout.hf_engine.HFEngine",
+    "vllm": "rl.rollout.vllm_engine.VLLMEngine",
+    "openai": "rl.rollout.openai_engine.OpenAIEngine",
+}
+
+
+class EngineError(UserInputError):
+    """The engine cannot run at all (missing model path, unreachable endpoint, bad config).
+
+    A UserInputError, so entry points print it and exit with status 2. Per-request failures
+    are not raised: they come back in `Generation.error`."""
+
+
+@dataclass
+class SamplingConfig:
+    """How to sample; `temperature == 0` means greedy (then `n` > 1 gives identical copies)."""
+
+    n: int = 1
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = 0
+    stop: list[str] | None = None
+
+    @classmethod
+    def from_cfg(cls, cfg: Mapping[str, Any] | None) -> SamplingConfig:
+        """From a (DictConfig or dict) mapping; unknown keys are an error, not ignored."""
+        d = dict(cfg or {})
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise EngineError(f"sampling: unknown keys {sorted(unknown)}; "
+                              f"expected {sorted(cls.__dataclass_fields__)}")
+        if d.get("stop") is not None:
+            d["stop"] = [str(s) for s in d["stop"]]
+        return cls(**d)
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise EngineError(f"sampling.n must be >= 1, got {self.n}")
+        if self.max_new_tokens < 1:
+            raise EngineError(f"sampling.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise EngineError(f"sampling: need temperature >= 0 and 0 < top_p <= 1, got "
+                              f"{self.temperature}, {self.top_p}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass
+class Generation:
+    """One completion. `finish_reason`: "stop" (EOS or a stop string), "length", "error"."""
+
+    text: str
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] | None = None
+    prompt_token_ids: list[int] | None = None
+    finish_reason: str = "stop"
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, error: str) -> Generation:
+        return cls(text="", finish_reason="error", error=error)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class RolloutEngine(Protocol):
+    """What every backend implements; see the module docstring for the contract."""
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig,
+                 progress: Callable[[int], Any] | None = None) -> list[list[Generation]]:
+        """n Generations per prompt in input order; `progress(k)` as k prompts finish."""
+
+    def load_adapter(self, path: str | None, version: int | str | None = None) -> None:
+        """Use the PEFT adapter dir `path` for later generates; None/"base": the base model."""
+
+    def close(self) -> None:
+        """Release the model / processes / connections."""
+
+
+def is_base(path: Any) -> bool:
+    """True when an adapter argument means "the base model" (None, "", "base", "none")."""
+    return path is None or str(path).strip().lower() in {"", "base", "none", "null"}
+
+
+def _cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
+    if cfg is None:
+        return default
+    if isinstance(cfg, Mapping):
+        return cfg.get(key, default)
+    return getattr(cfg, key, default)
+
+
+def to_plain(x: Any) -> Any:
+    """OmegaConf containers -> plain dicts/lists (other values unchanged)."""
+    if type(x).__module__.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(x, resolve=True)
+    return x
+
+
+def resolve_engine_class(name: str) -> type:
+    """`hf` / `vllm` / `openai` or a dotted `module.Class` path -> the class."""
+    target = ENGINES.get(name, name)
+    if "." not in target:
+        raise EngineError(f"unknown rollout engine {name!r}; valid: {', '.join(ENGINES)} "
+                          "or a dotted module.Class path")
+    module, _, cls = target.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as e:
+        raise EngineError(f"cannot import rollout engine {target!r}: {e}") from e
+
+
+def build_engine(cfg: Any, **kwargs: Any) -> RolloutEngine:
+    """The engine named by `cfg.rollout.engine` (or `cfg.rollout._target_`).
+
+    Each engine class has a `from_cfg(cfg, **kwargs)` constructor reading the whole config
+    (`cfg.model`, `cfg.rollout`, `cfg.adapter`); `kwargs` pass through, e.g. the GRPO loop's
+    live `model=` / `tokenizer=` for the HF engine.
+    """
+    rollout = _cfg_get(cfg, "rollout")
+    name = _cfg_get(rollout, "_target_") or _cfg_get(rollout, "engine")
+    if not name:
+        raise EngineError("cfg.rollout.engine is not set (hf | vllm | openai)")
+    return resolve_engine_class(str(name)).from_cfg(cfg, **kwargs)
