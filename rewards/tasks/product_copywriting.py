@@ -284,6 +284,24 @@ class ProductCopywriting(Task):
                          "required_spans": required_spans(p), "features": p["features"]}}
 
 
+# ---- rubric helper (python check) -------------------------------------------------------------
+
+def no_invented_numbers(sample, **_: Any) -> dict[str, Any]:
+    """Pass/fail twin of `numbers_grounded` for the rubric's pitfall: that check's value is the
+    grounded share (one invented number among ten costs 1/10 of it), this one fails outright so
+    a fabricated measurement or count costs a fixed share of the fidelity score."""
+    from rewards.normalize import find_numbers, numbers_equal
+
+    if sample.source is None:
+        return {"status": "abstain", "reason": "no spec sheet"}
+    allowed = find_numbers(sample.source)
+    invented = [n for n in find_numbers(sample.completion or "")
+                if not any(numbers_equal(n, a) for a in allowed)]
+    if invented:
+        return {"status": "fail", "reason": "not in the spec: " + ", ".join(f"{n:g}" for n in invented[:5])}
+    return {"status": "pass", "reason": "every number is in the spec"}
+
+
 # ---- Flipkart adapter -----------------------------------------------------------------------
 
 _RUBY_PAIR = re.compile(r'"key"=>"((?:[^"\\]|\\.)*)",\s*"value"=>"((?:[^"\\]|\\.)*)"')

@@ -1,0 +1,115 @@
+"""support_classification: deterministic disjoint generator with the hard cases present, gold
+accuracy 1.0, wrong or wordy labels score 0, harmless formatting is free, Bitext keeps its own
+label set."""
+
+from __future__ import annotations
+
+import collections
+import copy
+import json
+import statistics
+
+import pytest
+
+from rewards import Harness
+from rewards.tasks import get_task, load_split
+from rewards.tasks.base import content_key
+from rewards.tasks.support_classification import LABELS
+
+TASK = get_task("support_classification")
+
+
+@pytest.fixture(scope="module")
+def harness():
+    return Harness(TASK.rubric())
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return TASK.generate("train", 60, seed=5)
+
+
+def _score(harness, samples, completions):
+    batch = []
+    for s, c in zip(samples, completions, strict=True):
+        s = copy.deepcopy(s)
+        s.completion = c
+        batch.append(s)
+    return [r.score for r in harness.score_batch(batch)]
+
+
+def test_same_seed_identical_different_seed_differs():
+    a = json.dumps([s.to_dict() for s in TASK.generate("train", 40, seed=1)])
+    assert a == json.dumps([s.to_dict() for s in TASK.generate("train", 40, seed=1)])
+    assert a != json.dumps([s.to_dict() for s in TASK.generate("train", 40, seed=2)])
+
+
+def test_default_splits_disjoint_balanced_and_varied():
+    train, ev = TASK.generate("train", 500, 0), TASK.generate("eval", 50, 0)
+    keys = {content_key(s) for s in train}
+    assert len(keys) == 500 and not keys & {content_key(s) for s in ev}
+    counts = collections.Counter(s.reference for s in train)
+    assert set(counts) == set(LABELS) and min(counts.values()) >= 60
+    kinds = collections.Counter(s.meta["hard_kind"] for s in train)
+    assert kinds["confusable"] >= 30 and kinds["multi_issue"] >= 30
+    # near-unique messages: templates are not reused verbatim
+    assert len({s.source for s in train}) >= 495
+    assert statistics.mean(len(s.source) for s in train) >= 120
+
+
+def test_prompt_lists_categories_and_message():
+    s = TASK.generate("eval", 1, 0)[0]
+    user = s.prompt[-1]["content"]
+    assert all(lab in user for lab in LABELS) and s.source in user
+    assert s.prompt[0]["role"] == "system"
+
+
+def test_gold_is_perfect(harness):
+    samples = TASK.generate("eval", 50, 0) + TASK.generate("train", 100, 0)
+    scores = _score(harness, samples, [s.reference for s in samples])
+    assert statistics.mean(scores) == 1.0
+
+
+def _other(label):
+    return LABELS[(LABELS.index(label) + 1) % len(LABELS)]
+
+
+CORRUPTIONS = {
+    "wrong_label": lambda ref: _other(ref),
+    "label_with_explanation": lambda ref: f"{ref} - the customer mentions a charge.",
+    "prefixed_answer": lambda ref: f"Category: {ref}",
+    "two_labels": lambda ref: f"{ref}, {_other(ref)}",
+    "empty": lambda ref: "",
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
+def test_corruption_scores_zero(harness, pool, kind):
+    scores = _score(harness, pool, [CORRUPTIONS[kind](s.reference) for s in pool])
+    assert scores == [0.0] * len(pool)
+
+
+EQUIVALENTS = {"lower_case": str.lower, "trailing_period": lambda r: r + ".",
+               "whitespace": lambda r: f"  {r}\n"}
+
+
+@pytest.mark.parametrize("kind", list(EQUIVALENTS))
+def test_equivalent_formatting_not_penalised(harness, pool, kind):
+    assert _score(harness, pool, [EQUIVALENTS[kind](s.reference) for s in pool]) == [1.0] * len(pool)
+
+
+def test_bitext_adapter_uses_its_own_labels(real_data_dir, harness):
+    cfg = {"name": "support_classification", "source": "real",
+           "path": str(real_data_dir / "bitext-support"), "n_train": 200, "n_eval": 50}
+    train, ev = load_split(cfg, "train"), load_split(cfg, "eval")
+    assert len(train) == 200 and len(ev) == 50
+    assert not {content_key(s) for s in train} & {content_key(s) for s in ev}
+    labels = set(train[0].meta["labels"])
+    assert len(labels) == 11 and "ACCOUNT" in labels
+    for s in train + ev:
+        assert s.reference in labels and s.source in s.prompt[-1]["content"]
+    assert _score(harness, ev, [s.reference for s in ev]) == [1.0] * len(ev)
+    wrong = [sorted(labels - {s.reference})[0] for s in ev]
+    assert _score(harness, ev, wrong) == [0.0] * len(ev)
+    # a generated label is not in the Bitext set: "not an allowed label"
+    assert _score(harness, ev[:5], ["Billing"] * 5) == [0.0] * 5
