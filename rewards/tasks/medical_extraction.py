@@ -366,11 +366,13 @@ _STOP = {"the", "and", "of", "in", "on", "a", "an", "with", "to", "at", "for", "
          "her", "his", "my", "some", "mild"}
 
 
+_ABBREV_RE = re.compile(r"(?<![\w/])(" + "|".join(re.escape(k) for k in sorted(ABBREV, key=len, reverse=True))
+                        + r")(?![\w/])")
+
+
 def expand(text: str) -> str:
     """Lower-cased text with known clinical abbreviations spelled out and punctuation dropped."""
-    t = text.lower()
-    for short, long in ABBREV.items():
-        t = re.sub(rf"(?<![\w/]){re.escape(short)}(?![\w/])", long, t)
+    t = _ABBREV_RE.sub(lambda m: ABBREV[m.group(1)], text.lower())
     return " ".join(re.sub(r"[^\w\s]", " ", t).split())
 
 

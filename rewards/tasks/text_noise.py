@@ -69,20 +69,20 @@ def protected_apply(text: str, protect: Iterable[str], fn: Noise) -> str:
     if not spans:
         return fn(text)
     mask = bytearray(len(text))
+    claimed = []
     for span in spans:
         start = text.find(span)
         while start != -1:
             end = start + len(span)
             if not any(mask[start:end]):
                 mask[start:end] = b"\x01" * len(span)
+                claimed.append((start, end))
             start = text.find(span, start + 1)
-    out, i = [], 0
-    while i < len(text):
-        j = i
-        while j < len(text) and mask[j] == mask[i]:
-            j += 1
-        out.append(text[i:j] if mask[i] else fn(text[i:j]))
-        i = j
+    out, last = [], 0
+    for start, end in sorted(claimed):
+        out += [fn(text[last:start]), text[start:end]]
+        last = end
+    out.append(fn(text[last:]))
     return "".join(out)
 
 
