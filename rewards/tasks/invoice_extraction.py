@@ -219,6 +219,10 @@ def draw_invoice(rng: random.Random, difficulty: str) -> dict[str, Any]:
     has_number = not (difficulty == "hard" and rng.random() < 0.25)
     if not has_number:
         features.add("missing_number")
+    # an undated invoice still shows a due date: the gold date is null, not the due date
+    has_date = not (difficulty == "hard" and rng.random() < 0.1)
+    if not has_date:
+        features.add("missing_date")
     return {
         "country": code, "trade": trade, "vendor": vendor, "currency": rng.choice(c["cur"]),
         "code": c["cur"][0],
@@ -229,7 +233,8 @@ def draw_invoice(rng: random.Random, difficulty: str) -> dict[str, Any]:
                             f"{rng.choice(c['cities'])}",
         "number": _invoice_number(rng, year) if has_number else None,
         "po": f"PO-{rng.randint(1000, 99999)}" if difficulty != "easy" and rng.random() < 0.5 else None,
-        "date": date, "date_str": format_date(date, rng.choice(c["dates"]), rng),
+        "date": date if has_date else None,
+        "date_str": format_date(date, rng.choice(c["dates"]), rng) if has_date else None,
         "due_str": format_date(date + dt.timedelta(days=rng.choice((7, 14, 30))),
                                rng.choice(c["dates"]), rng),
         "items": items, "subtotal": subtotal, "discount": discount, "shipping": shipping,
@@ -289,10 +294,12 @@ def _id_lines(inv: dict[str, Any], rng: random.Random) -> list[str]:
     out = []
     if inv["number"]:
         out.append(f"{rng.choice(('Invoice No:', 'Invoice #', 'Inv. No.', 'INVOICE NUMBER:', 'Bill No.'))} {inv['number']}")
-    out.append(f"{rng.choice(('Date:', 'Invoice Date:', 'Date of issue:', 'Issued:'))} {inv['date_str']}")
+    if inv["date_str"]:
+        out.append(f"{rng.choice(('Date:', 'Invoice Date:', 'Date of issue:', 'Issued:'))} "
+                   f"{inv['date_str']}")
     if inv["po"]:
         out.append(f"{rng.choice(('PO Number:', 'Your ref:', 'Order ref:'))} {inv['po']}")
-    if rng.random() < 0.6:
+    if rng.random() < 0.6 or not inv["date_str"]:
         out.append(f"{rng.choice(('Due Date:', 'Payment due:', 'Due by'))} {inv['due_str']}")
     rng.shuffle(out)
     return out
@@ -337,10 +344,11 @@ def layout_receipt(inv: dict[str, Any], rng: random.Random) -> str:
 
 def layout_email(inv: dict[str, Any], rng: random.Random) -> str:
     ref = f" {inv['number']}" if inv["number"] else ""
+    dated = f" dated {inv['date_str']}" if inv["date_str"] else ""
     lines = [f"From: {inv['vendor']} <billing@{re.sub(r'[^a-z]', '', inv['vendor'].lower())[:10]}.com>",
              f"Subject: Your invoice{ref}", "",
              rng.choice(("Hello,", "Dear customer,", "Hi there,", f"Dear {inv['customer']},")), "",
-             f"Please find your invoice{ref} dated {inv['date_str']} below."]
+             f"Please find your invoice{ref}{dated} below."]
     if inv["po"]:
         lines.append(f"This relates to your order {inv['po']}.")
     lines.append("")
@@ -359,7 +367,8 @@ def layout_pipes(inv: dict[str, Any], rng: random.Random) -> str:
              f"customer|{inv['customer']}"]
     if inv["number"]:
         lines.append(f"document_no|{inv['number']}")
-    lines.append(f"issue_date|{inv['date_str']}")
+    if inv["date_str"]:
+        lines.append(f"issue_date|{inv['date_str']}")
     if inv["po"]:
         lines.append(f"purchase_order|{inv['po']}")
     lines.append(f"currency|{inv['code']}")
@@ -396,7 +405,8 @@ LAYOUTS_BY_DIFFICULTY = {"easy": ("table", "email", "receipt"),
 
 def reference_of(inv: dict[str, Any]) -> dict[str, Any]:
     return {
-        "vendor": inv["vendor"], "invoice_number": inv["number"], "date": inv["date"].isoformat(),
+        "vendor": inv["vendor"], "invoice_number": inv["number"],
+        "date": inv["date"].isoformat() if inv["date"] else None,
         "total": inv["total"] / 100,
         "line_items": [{"description": i["description"], "quantity": i["quantity"],
                         "unit_price": i["unit_cents"] / 100, "amount": i["amount_cents"] / 100}
@@ -408,7 +418,7 @@ def _protected(inv: dict[str, Any], text: str) -> list[str]:
     """Spans the noise must not touch: every gold value as written in the source. An item is
     protected from its description to its amount, so its quantity and prices survive without
     protecting every bare "1" or "2" elsewhere in the document."""
-    spans = [inv["vendor"], inv["vendor"].upper(), inv["date_str"], inv["number"] or "",
+    spans = [inv["vendor"], inv["vendor"].upper(), inv["date_str"] or "", inv["number"] or "",
              _m(inv, inv["total"]), _m(inv, inv["total"], sym=True)]
     for it in inv["items"]:
         start = text.find(it["description"])

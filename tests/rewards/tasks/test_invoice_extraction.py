@@ -26,7 +26,7 @@ def harness():
 @pytest.fixture(scope="module")
 def pool():
     """Enough eval samples to include every hard feature (missing numbers, deposits, ...)."""
-    return TASK.generate("train", 120, seed=11)
+    return TASK.generate("train", 200, seed=11)
 
 
 def _score(harness, samples, completions):
@@ -54,6 +54,7 @@ def test_default_splits_disjoint_and_mixed():
     assert len({s.meta["layout"] for s in train}) == 5
     assert len({s.meta["currency"] for s in train}) >= 8
     assert any(not s.meta["invoice_number_present"] for s in train)
+    assert any(s.reference["date"] is None for s in train)
     lengths = [len(s.source) for s in train]
     assert 300 <= statistics.median(lengths) <= 1500
 
@@ -97,8 +98,15 @@ def _wrong_number(ref, s):
 
 
 def _wrong_date(ref, s):
+    if ref["date"] is None:
+        return None
     d = dt.date.fromisoformat(ref["date"]) + dt.timedelta(days=1)
     return {**ref, "date": d.isoformat()}
+
+
+def _due_date_for_missing_date(ref, s):
+    # an undated invoice: the due date printed on it is not the invoice date
+    return {**ref, "date": "2024-01-31"} if ref["date"] is None else None
 
 
 def _customer_as_vendor(ref, s):
@@ -117,7 +125,8 @@ CORRUPTIONS = {
     "drop_field": _drop_total, "change_total": _change_total, "balance_as_total": _deposit_balance,
     "change_item_amount": _change_item_amount, "drop_line_item": _drop_item,
     "invent_invoice_number": _invent_number, "wrong_invoice_number": _wrong_number,
-    "wrong_date": _wrong_date, "customer_as_vendor": _customer_as_vendor,
+    "wrong_date": _wrong_date, "date_for_undated_invoice": _due_date_for_missing_date,
+    "customer_as_vendor": _customer_as_vendor,
     "wrap_in_prose": _prose, "code_fence": _fenced,
 }
 
@@ -144,6 +153,8 @@ def _string_money(ref, s):
 
 
 def _other_date_format(ref, s):
+    if ref["date"] is None:
+        return ref
     return {**ref, "date": dt.date.fromisoformat(ref["date"]).strftime("%d %B %Y")}
 
 
