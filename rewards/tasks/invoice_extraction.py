@@ -10,8 +10,8 @@ separated export, OCR-fragmented lines). Money is kept in integer cents so total
 - medium: ragged whitespace, light OCR noise on labels/addresses, discounts, shipping, PO
   numbers and due dates as distractors.
 - hard: heavy OCR noise (0/O, 1/l, rn/m, dropped spaces), fragmented layouts, missing invoice
-  numbers or dates (gold null; the due date is a distractor), deposits and balance-due lines, tax-inclusive prices, split taxes
-  (CGST+SGST, GST+PST), net vs gross totals.
+  numbers or dates (gold null; the due date is a distractor), deposits and balance-due lines,
+  tax-inclusive prices, split taxes (CGST+SGST, GST+PST), net vs gross totals.
 
 `total` is the invoice's gross total (after discounts, including tax and shipping), never the
 subtotal or the balance left after a deposit; dates are ISO. Gold values are protected from
