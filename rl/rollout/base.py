@@ -5,7 +5,8 @@
     gens = engine.generate(prompts, SamplingConfig(n=4, temperature=1.0))
     gens[i][j].text, .token_ids, .logprobs, .finish_reason, .error
 
-`prompts` are chat messages (list of {"role", "content"}) or plain strings; the output has one
+`prompts` are chat messages (list of {"role", "content"}) or plain strings (one user turn,
+rendered with the chat template like any conversation); the output has one
 list of `n` Generations per prompt, in input order. `Generation.logprobs` holds one float per
 completion token (`len(logprobs) == len(token_ids)`; a generated EOS / end-of-turn token is
 included in both, not in `text`): `log_softmax(logits / T)` of the sampled token, T the

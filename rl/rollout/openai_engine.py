@@ -4,8 +4,8 @@
     engine = OpenAIEngine("https://api.example.com/v1", model="big-model",
                           api_key_env="EXAMPLE_API_KEY")   # the *name* of the variable
 
-Chat messages go to `/chat/completions`, plain strings to `/completions` (`base_url` includes
-`/v1`, as in the OpenAI client). Requests run on one httpx.AsyncClient under a semaphore of
+Prompts go to `/chat/completions` (a plain string is one user turn, as in every engine;
+`base_url` includes `/v1`, as in the OpenAI client). Requests run on one httpx.AsyncClient under a semaphore of
 `concurrency`; 429, 5xx, timeouts and transport errors are retried with exponential backoff
 (`Retry-After` honoured); anything still failing comes back as `Generation.error`, counted in
 `engine.stats`, never as a score of 0. Log-probs are requested (`logprobs: true`) and vLLM's
@@ -131,7 +131,7 @@ class OpenAIEngine:
         # full jitter: concurrent clients hitting one rate limit do not retry in lockstep
         return random.uniform(0, min(self.backoff_max_s, self.backoff_s * 2 ** attempt))
 
-    def _body(self, prompt: Prompt, sampling: SamplingConfig, n: int) -> tuple[str, dict]:
+    def _body(self, prompt: Prompt, sampling: SamplingConfig, n: int) -> dict:
         body: dict[str, Any] = {"model": self.model, "max_tokens": sampling.max_new_tokens,
                                 "temperature": sampling.temperature, "top_p": sampling.top_p,
                                 "n": n}
@@ -139,27 +139,23 @@ class OpenAIEngine:
             body["stop"] = list(sampling.stop)
         if self.send_seed and sampling.seed is not None:
             body["seed"] = sampling.seed
-        if isinstance(prompt, str):
-            path, body["prompt"] = "/completions", prompt
-            if self.logprobs:
-                body["logprobs"] = 0
-        else:
-            path, body["messages"] = "/chat/completions", list(prompt)
-            if self.logprobs:
-                body["logprobs"] = True
+        body["messages"] = ([{"role": "user", "content": prompt}] if isinstance(prompt, str)
+                            else list(prompt))
+        if self.logprobs:
+            body["logprobs"] = True
         if self.vllm_extras:
             body["return_token_ids"] = True
         body |= self.extra_body
-        return path, {k: v for k, v in body.items() if k not in self._rejected}
+        return {k: v for k, v in body.items() if k not in self._rejected}
 
-    async def _post(self, client: httpx.AsyncClient, path: str, body: dict) -> dict:
+    async def _post(self, client: httpx.AsyncClient, body: dict) -> dict:
         """POST with retries; returns the JSON body or raises _RequestFailed."""
         last = "no attempt"
         for attempt in range(self.max_retries + 1):
             resp = None
             try:
                 self.stats["requests"] += 1
-                resp = await client.post(self.base_url + path, json=body)
+                resp = await client.post(self.base_url + "/chat/completions", json=body)
                 if resp.status_code == 200:
                     return resp.json()
                 last = f"HTTP {resp.status_code}: {resp.text[:300]}"
@@ -188,17 +184,11 @@ class OpenAIEngine:
         return True
 
     @staticmethod
-    def _parse_choice(choice: dict, chat: bool) -> Generation:
-        if chat:
-            text = (choice.get("message") or {}).get("content") or ""
-            lp = (choice.get("logprobs") or {}).get("content")
-            logprobs = [float(t["logprob"]) for t in lp] if lp else None
-            tokens = [t.get("token", "") for t in lp] if lp else []
-        else:
-            text = choice.get("text") or ""
-            lp = choice.get("logprobs") or {}
-            logprobs = [float(x) for x in lp["token_logprobs"]] if lp.get("token_logprobs") else None
-            tokens = lp.get("tokens") or []
+    def _parse_choice(choice: dict) -> Generation:
+        text = (choice.get("message") or {}).get("content") or ""
+        lp = (choice.get("logprobs") or {}).get("content")
+        logprobs = [float(t["logprob"]) for t in lp] if lp else None
+        tokens = [t.get("token", "") for t in lp] if lp else []
         ids = choice.get("token_ids")
         if ids is None and tokens and all(t.startswith("token_id:") for t in tokens):
             ids = [int(t.split(":", 1)[1]) for t in tokens]  # vLLM return_tokens_as_token_ids
@@ -212,13 +202,13 @@ class OpenAIEngine:
         try:
             while len(out) < sampling.n:
                 async with sem:  # body built late: fields a server rejected stay dropped
-                    path, body = self._body(prompt, sampling, sampling.n - len(out))
-                    data = await self._post(client, path, body)
+                    body = self._body(prompt, sampling, sampling.n - len(out))
+                    data = await self._post(client, body)
                 choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
                 if not choices:
                     raise _RequestFailed(f"response without choices: {str(data)[:200]}")
                 for c in choices[: sampling.n - len(out)]:
-                    g = self._parse_choice(c, chat=path == "/chat/completions")
+                    g = self._parse_choice(c)
                     g.prompt_token_ids = data.get("prompt_token_ids") or c.get("prompt_token_ids")
                     out.append(g)
         except _RequestFailed as e:

@@ -35,10 +35,11 @@ def test_chat_n_order_logprobs_against_vllm_server(vllm_server):
     # prompt token ids differ per prompt: the rows come back in input order
     assert len({tuple(row[0].prompt_token_ids) for row in out}) == len(CHATS)
     assert engine.stats["requests"] == len(CHATS) and engine.stats["errors"] == 0
-    # greedy is deterministic, and a plain string goes to /completions
-    g1 = engine.generate(["The capital of France is"], SamplingConfig(max_new_tokens=5))
-    g2 = engine.generate(["The capital of France is"], SamplingConfig(max_new_tokens=5))
+    # greedy is deterministic, and a plain string is one user turn
+    g1 = engine.generate([CHATS[0][0]["content"]], SamplingConfig(max_new_tokens=5))
+    g2 = engine.generate([CHATS[0]], SamplingConfig(max_new_tokens=5))
     assert g1[0][0].token_ids == g2[0][0].token_ids and len(g1[0][0].logprobs) == 5
+    assert g1[0][0].prompt_token_ids == g2[0][0].prompt_token_ids
 
 
 def test_server_logprobs_match_teacher_forced_recompute(vllm_server):
