@@ -11,6 +11,7 @@ sits inside the block: the model must learn to stop.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sft.errors import UserInputError
@@ -100,8 +101,11 @@ TEMPLATES = {
 }
 
 
+_GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
+
+
 def has_generation_block(template: str | None) -> bool:
-    return bool(template) and "generation" in template and "endgeneration" in template
+    return bool(template and _GENERATION_TAG.search(template))
 
 
 def detect_family(template: str | None) -> str | None:

@@ -188,17 +188,12 @@ def sft_config(cfg, ckpt_root: Path, model_dtype):
 
 def run(cfg) -> dict[str, Any]:
     """Train per `cfg`; returns the summary dict (also printed, logged and in summary.json)."""
-    import torch
-    from datasets import Dataset
-    from trl import SFTTrainer
-
     from sft.data import load_train_rows
     from sft.model import count_parameters, load_model, load_tokenizer, setup_trainable
     from sft.tracking import init_tracker
 
     dist.init_distributed(None if cfg.dist.comm == "auto" else cfg.dist.comm,
                           int(cfg.dist.timeout_s))
-    torch.manual_seed(int(cfg.seed))
     run_dir = Path(cfg.run_dir)
     ckpt_root = run_dir / "checkpoints"
     resume = resolve_resume(cfg.train.get("resume"), ckpt_root)
@@ -210,6 +205,12 @@ def run(cfg) -> dict[str, Any]:
     if cfg.eval.enabled and harness is None:
         raise UserInputError("eval.enabled=true needs a suite task with a rubric "
                              f"(task={cfg.task.name}, data.path={cfg.data.get('path')})")
+    # user input is validated above; the slow imports (TRL 10-20 s) come after
+    import torch
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    torch.manual_seed(int(cfg.seed))
     tokenizer = load_tokenizer(cfg.model)
     model = load_model(cfg.model)
     dtype = model.dtype
