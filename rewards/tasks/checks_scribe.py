@@ -403,3 +403,44 @@ def length_vs_reference(sample: Any, low: float = 0.4, high: float = 2.5,
     ok = lo <= n <= hi
     return {"status": "pass" if ok else "fail", "value": 1.0 if ok else 0.0,
             "reason": f"{n} words vs reference {n_ref} (allowed {max(0, int(lo))}-{int(hi)})"}
+
+
+# --- degenerate-output guards (used as `gate: global`) ---------------------------------------
+def substantive(sample: Any, min_words: int = 40, min_ratio: float = 0.25,
+                relative_to: str = "reference") -> dict[str, Any]:
+    """At least min(min_words, min_ratio x the reference's (or source's) words).
+
+    An empty or one-line answer passes every "nothing invented" check vacuously (an empty
+    note scored 2.7/5 before this gate); as a global gate it scores such answers 0 instead."""
+    base = sample.reference if relative_to == "reference" else sample.source
+    base = base if isinstance(base, str) else None
+    need = min(min_words, min_ratio * len(base.split())) if base else min_words
+    n = len((sample.completion or "").split())
+    ok = n >= max(1.0, need)
+    return {"status": "pass" if ok else "fail", "value": 1.0 if ok else 0.0,
+            "reason": f"{n} words (need {max(1.0, need):.0f})"}
+
+
+def copy_share(text: str, source: str, n: int = 5) -> float:
+    """Share of the word n-grams of `text` that occur in `source` (0 when text is shorter)."""
+    def grams(t: str) -> list[tuple[str, ...]]:
+        w = re.findall(r"[a-z0-9]+", t.lower())
+        return [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
+
+    mine = grams(text)
+    if not mine:
+        return 0.0
+    theirs = set(grams(source))
+    return sum(g in theirs for g in mine) / len(mine)
+
+
+def not_a_copy(sample: Any, n: int = 5, max_share: float = 0.6) -> dict[str, Any]:
+    """The answer is not the source pasted back: at most `max_share` of its 5-grams occur in
+    the source (generated gold notes: <= 0.09, ACI-Bench notes <= 0.39; a pasted transcript
+    1.0). Abstains without a source."""
+    if not sample.source:
+        return {"status": "abstain", "value": None, "reason": "no source"}
+    share = copy_share(sample.completion or "", sample.source, n)
+    ok = share <= max_share
+    return {"status": "pass" if ok else "fail", "value": 1.0 if ok else 0.0,
+            "reason": f"{share:.0%} of {n}-grams copied from the source"}

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from rewards.tasks.base import Task, TaskError
-from rewards.tasks.checks_scribe import number_to_words
+from rewards.tasks.checks_scribe import not_a_copy, number_to_words, substantive
 
 SYSTEM_PROMPT = (
     "You rewrite contract clauses in plain English for people who are not lawyers. Keep every "
@@ -653,6 +653,16 @@ def sentence_length(sample: Any, good: float = 15.0, bad: float = 30.0) -> dict[
     _, wps = flesch_kincaid_grade(text)
     return {"status": "pass" if wps <= 20 else "fail", "value": _ramp(wps, good, bad),
             "reason": f"{wps:.1f} words per sentence"}
+
+
+def substantive_rewrite(sample: Any, min_words: int = 15, min_ratio: float = 0.2):
+    """At least min(min_words, min_ratio x the clause's words): a one-line gist is no rewrite."""
+    return substantive(sample, min_words, min_ratio, relative_to="source")
+
+
+def rewritten_not_copied(sample: Any, n: int = 5, max_share: float = 0.6):
+    """At most `max_share` of the rewrite's 5-grams come from the clause verbatim."""
+    return not_a_copy(sample, n, max_share)
 
 
 # --- fact extraction for real clauses --------------------------------------------------------

@@ -18,7 +18,7 @@ Generator (no public PiSAR copy exists): 20 rationale types (price sensitivity, 
 privacy, learning curve after a redesign, connectivity, old device, professional need, social
 pull, support failures, notification overload, ads, localisation, safety, streak motivation,
 child safety, health management, trust after a billing error, time saving), each tied to the
-profile attributes that make it inferable, over ~60 apps in 15 categories. Reviews come in
+profile attributes that make it inferable, over 48 apps in 15 categories. Reviews come in
 several styles (terse, story, ranty, emoji, sarcastic, non-native phrasing) with typo and
 casing noise; profiles list 5-9 attributes in varying order, most of them distractors.
 Difficulty: easy = explicit review and few distractors; medium = more distractors and noise;

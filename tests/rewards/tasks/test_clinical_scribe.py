@@ -1,7 +1,7 @@
 """clinical_scribe: deterministic disjoint generator with long noisy transcripts, gold notes
 score 5/5, each corruption kind (reordered sections, dropped complaint / plan item / allergy,
-invented medication, wrong dose, allergen prescribed, changed vital, filler, speaker labels)
-scores strictly lower, markdown/whitespace reformatting is free, and the ACI-Bench and
+invented medication, wrong dose, allergen prescribed, changed vital, filler, speaker labels,
+pasted transcript, one-line note) scores strictly lower, markdown/whitespace reformatting is free, and the ACI-Bench and
 MTS-Dialog adapters yield samples the rubric can score."""
 
 from __future__ import annotations
@@ -164,12 +164,21 @@ def _speaker_labels(s):
     return "Doctor: " + s.reference.replace("\n\n", "\n\nDoctor: ")
 
 
+def _paste_transcript(s):
+    return s.source
+
+
+def _one_line(s):
+    return "CHIEF COMPLAINT\n" + s.reference.split("\n")[1]
+
+
 CORRUPTIONS = {
     "reorder_sections": _reorder, "drop_complaint": _drop_complaint,
     "drop_plan_item": _drop_plan_item, "drop_allergy": _drop_allergy,
     "invent_medication_dose": _invent_medication, "wrong_dose": _wrong_dose,
     "prescribe_allergen": _prescribe_allergen, "change_vital": _change_vital,
     "conversational_filler": _filler, "speaker_labels": _speaker_labels,
+    "paste_transcript": _paste_transcript, "one_line_note": _one_line,
 }
 
 

@@ -1,6 +1,6 @@
 """legal_rewrite: deterministic disjoint generator, gold rewrites score ~5/5, each corruption
 kind (dropped obligation / condition / deadline / qualifier / party, changed number, legalese,
-the clause copied verbatim) scores strictly lower, whitespace and number-format changes are
+the clause copied verbatim, a one-line gist) scores strictly lower, whitespace and number-format changes are
 free, and the CUAD / plain-English adapters yield scorable samples."""
 
 from __future__ import annotations
@@ -117,11 +117,15 @@ def _copy_clause(s):
     return s.source
 
 
+def _one_line_gist(s):
+    return "The parties agree to some terms."
+
+
 CORRUPTIONS = {
     "drop_obligation": _drop_obligation, "drop_condition": _drop_condition,
     "drop_deadline": _drop_deadline, "drop_qualifier": _drop_qualifier,
     "drop_party": _drop_party, "change_number": _change_number, "legalese": _legalese,
-    "copy_clause": _copy_clause,
+    "copy_clause": _copy_clause, "one_line_gist": _one_line_gist,
 }
 
 
