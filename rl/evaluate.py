@@ -1,0 +1,378 @@
+"""The evaluation runner: generate on each task's eval split, grade with the task's rubric.
+
+The benchmark suite and the RL reward are the same `Harness`; this module is the suite.
+For each task: load the eval split (`rewards.tasks.load_split`), generate with one rollout
+engine (base model, base + a LoRA adapter, or any OpenAI-compatible endpoint), score every
+completion with `Harness(task rubric, judge)`, and write to the run dir:
+
+- `samples.jsonl`: one row per completion: prompt, completion, metric value, score, dimension
+  scores, every verdict with its reason, failed checks, finish reason, error;
+- `scores.json`: per task the metric, bootstrap 95% CI (1000 resamples, seeded), per-dimension
+  means, easy/medium/hard split, per-check pass rates, n, errors, unscored, rubric hash,
+  throughput; plus the model/adapter/engine/sampling that produced them;
+- `report.md` (the published table) and `scores.png` (bar chart with CI whiskers);
+- W&B (logger=wandb): summary `eval/<task>/...` and a per-sample table with failed checks.
+
+A generation that failed (endpoint error after retries) is an *error*: reported, excluded from
+the mean, never a 0. A completion the harness cannot score (a dimension under its coverage
+floor) is *unscored*, likewise excluded.
+
+    python -m rl.evaluate task=support_classification                       # base, HF
+    python -m rl.evaluate tasks=[support_classification,invoice_extraction] \\
+        adapter=runs/local/sft-support_classification-smollm2-135m/checkpoints/final
+    python -m rl.evaluate rollout=vllm model=qwen3-8b tasks=[...]             # vLLM in-process
+    python -m rl.evaluate rollout=openai rollout.base_url=https://api.x.com/v1 \\
+        rollout.model=big-model rollout.api_key_env=X_API_KEY run_name=eval-frontier
+    python -m rl.evaluate judge=openai judge.base_url=http://127.0.0.1:8001/v1 judge.model=j
+    python -m rl.evaluate compare runs/local/eval-base runs/local/eval-sft --out report.md
+
+In-process (the pipeline): `evaluate(cfg) -> scores dict`, or
+`evaluate_samples(engine, task, samples, harness, sampling) -> records`.
+Bad input (unknown task, missing model or adapter path, unreachable endpoint) exits with 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rl.report import compare_runs, plot_scores, render_report, summarize_task
+from rl.rollout.base import EngineError, Generation, SamplingConfig, build_engine, to_plain
+from sft.errors import USER_ERROR_EXIT, UserInputError
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+# --- tasks -----------------------------------------------------------------------------------
+def valid_task_names() -> list[str]:
+    """Registry tasks plus any conf/task/*.yaml (e.g. a user's `custom`)."""
+    from rewards.tasks import list_tasks
+
+    extra = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
+    return list(dict.fromkeys([*list_tasks(), *extra]))
+
+
+def task_configs(cfg: Any) -> list[dict[str, Any]]:
+    """The task configs to run: `cfg.task` (from `task=NAME`) or each of `cfg.tasks`, with
+    `cfg.task_overrides` merged into every one."""
+    overrides = to_plain(cfg.get("task_overrides")) or {}
+    chosen = cfg.get("task")
+    if chosen:
+        tcfgs = [to_plain(chosen)]
+    else:
+        names = to_plain(cfg.get("tasks")) or []
+        names = [names] if isinstance(names, str) else list(names)
+        if not names:
+            raise UserInputError("no task given: set task=NAME or tasks=[a,b]; valid: "
+                                 + ", ".join(valid_task_names()))
+        tcfgs = [_load_task_yaml(str(n)) for n in names]
+    return [{**t, **overrides} for t in tcfgs]
+
+
+def _load_task_yaml(name: str) -> dict[str, Any]:
+    valid = valid_task_names()
+    if name not in valid:
+        raise UserInputError(f"unknown task {name!r}; valid tasks: {', '.join(valid)}")
+    path = CONF_DIR / "task" / f"{name}.yaml"
+    if not path.is_file():
+        return {"name": name}
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+def metric_value(task: Any, result: Any) -> float | None:
+    """The task's headline metric for one result: the task's own `metric_value` when it
+    defines one, else the harness score (each rubric puts its metric on the task's scale)."""
+    fn = getattr(task, "metric_value", None)
+    return fn(result) if callable(fn) else result.score
+
+
+# --- core ------------------------------------------------------------------------------------
+def _progress_bar(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="prompt", disable=not enabled, leave=False)
+
+
+def generate_all(engine: Any, prompts: Sequence[Any], sampling: SamplingConfig,
+                 chunk_size: int = 32, desc: str = "generate",
+                 progress: bool = True) -> list[list[Generation]]:
+    """engine.generate over `prompts` in chunks of `chunk_size`, with a progress bar."""
+    out: list[list[Generation]] = []
+    bar = _progress_bar(len(prompts), desc, progress)
+    try:
+        for start in range(0, len(prompts), chunk_size):
+            chunk = list(prompts[start:start + chunk_size])
+            before = bar.n
+            out += engine.generate(chunk, sampling, progress=bar.update)
+            bar.update(len(chunk) - (bar.n - before))  # engines that report nothing
+    finally:
+        bar.close()
+    return out
+
+
+def _record(task_name: str, sample: Any, j: int, g: Generation, result: Any,
+            task: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": sample.id, "task": task_name, "sample_index": j,
+        "difficulty": (sample.meta or {}).get("difficulty"),
+        "prompt": sample.prompt, "reference": sample.reference, "completion": g.text,
+        "finish_reason": g.finish_reason, "n_tokens": len(g.token_ids), "error": g.error,
+        "metric_value": None, "score": None, "normalized": None, "dimensions": {},
+        "verdicts": {}, "failed_checks": {}, "rubric_hash": None}
+    if result is not None:
+        row |= {"metric_value": metric_value(task, result), "score": result.score,
+                "normalized": result.normalized, "dimensions": dict(result.dimensions),
+                "verdicts": {k: {"status": v.status, "value": v.value, "reason": v.reason}
+                             for k, v in result.verdicts.items()},
+                "failed_checks": result.failed_checks(), "rubric_hash": result.rubric_hash}
+    return row
+
+
+def evaluate_samples(engine: Any, task: Any, samples: Sequence[Any], harness: Any,
+                     sampling: SamplingConfig | None = None, chunk_size: int = 32,
+                     progress: bool = True, timings: dict[str, float] | None = None,
+                     ) -> list[dict[str, Any]]:
+    """Generate for `samples`, score the completions with `harness`; one record per
+    completion (n per sample), in sample order. Failed generations are not scored."""
+    from rewards.sample import Sample
+
+    sampling = sampling or SamplingConfig()
+    name = getattr(task, "name", str(task))
+    t0 = time.perf_counter()
+    gens = generate_all(engine, [s.prompt for s in samples], sampling, chunk_size,
+                        desc=f"{name}: generate", progress=progress)
+    t1 = time.perf_counter()
+    todo = []
+    for i, (s, row) in enumerate(zip(samples, gens, strict=True)):
+        for j, g in enumerate(row):
+            if g.error is None:
+                sid = s.id if sampling.n == 1 else f"{s.id}#{j}"
+                todo.append(((i, j), Sample(id=sid, prompt=s.prompt, source=s.source,
+                                            reference=s.reference, completion=g.text,
+                                            meta=dict(s.meta or {}))))
+    results = dict(zip([k for k, _ in todo], harness.score_batch([s for _, s in todo]),
+                       strict=True)) if todo else {}
+    t2 = time.perf_counter()
+    if timings is not None:
+        timings |= {"generate_s": t1 - t0, "score_s": t2 - t1}
+    return [_record(name, s, j, g, results.get((i, j)), task)
+            for i, (s, row) in enumerate(zip(samples, gens, strict=True))
+            for j, g in enumerate(row)]
+
+
+def make_harness(task: Any, cfg: Any, run_dir: Path):
+    """One Harness per task: its rubric, the judge group, a verdict cache in the run dir."""
+    from rewards import Harness
+
+    judge = to_plain(cfg.get("judge")) or {}
+    judge = {k: v for k, v in judge.items() if k != "enabled"} if judge.get("enabled") else None
+    ev = cfg.get("eval") or {}
+    cache = run_dir / "verdict_cache.sqlite" if ev.get("cache", True) else None
+    return Harness(task.rubric(), judge=judge, cache_path=cache,
+                   progress=bool(ev.get("progress", True)))
+
+
+def _engine_facts(cfg: Any, engine: Any) -> dict[str, Any]:
+    r = to_plain(cfg.get("rollout")) or {}
+    name = r.get("engine") or r.get("_target_")
+    if name == "openai":
+        return {"engine": name, "model": getattr(engine, "model", r.get("model")),
+                "base_url": r.get("base_url")}
+    m = cfg.get("model") or {}
+    return {"engine": name, "model": m.get("name"), "model_path": m.get("name_or_path"),
+            "adapter": cfg.get("adapter") or m.get("adapter")}
+
+
+def evaluate(cfg: Any, engine: Any = None) -> dict[str, Any]:
+    """Run the whole evaluation for a composed `conf/eval.yaml` config; returns scores.json.
+
+    `engine`: an already built RolloutEngine to reuse (the pipeline); built from cfg and
+    closed here otherwise."""
+    from rewards.tasks import get_task, load_split
+    from sft.tracking import init_tracker
+
+    tcfgs = task_configs(cfg)
+    for t in tcfgs:  # fail on a bad name before loading any model
+        if t.get("name") not in valid_task_names():
+            raise UserInputError(f"unknown task {t.get('name')!r}; valid tasks: "
+                                 f"{', '.join(valid_task_names())}")
+    ev = cfg.get("eval") or {}
+    sampling = SamplingConfig.from_cfg(to_plain(cfg.get("sampling")))
+    run_dir = Path(str(cfg.run_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    own_engine = engine is None
+    engine = engine or build_engine(cfg)
+    tracker = init_tracker(_tracker_cfg(cfg, tcfgs), run_dir, stage="eval")
+    scores: dict[str, Any] = {"run_name": str(cfg.get("run_name")), "run_dir": str(run_dir),
+                              **_engine_facts(cfg, engine), "sampling": sampling.__dict__,
+                              "judge": _judge_public(cfg), "tasks": {}}
+    rows: list[dict[str, Any]] = []
+    try:
+        for tcfg in tcfgs:
+            task = get_task(tcfg["name"])
+            samples = load_split(tcfg, "eval")
+            if ev.get("max_examples"):
+                samples = samples[: int(ev["max_examples"])]
+            harness = make_harness(task, cfg, run_dir)
+            timings: dict[str, float] = {}
+            recs = evaluate_samples(engine, task, samples, harness, sampling,
+                                    int(ev.get("chunk_size", 32)), bool(ev.get("progress", True)),
+                                    timings)
+            summary = summarize_task(recs, task.metric, task.scale,
+                                     int(ev.get("bootstrap", 1000)), float(ev.get("ci", 0.95)),
+                                     int(ev.get("seed", 0)))
+            summary |= {"rubric_hash": harness.rubric_hash, **_throughput(recs, timings)}
+            scores["tasks"][tcfg["name"]] = summary
+            rows += recs
+            _track_task(tracker, tcfg["name"], summary, recs, int(ev.get("table_rows", 500)))
+        write_outputs(run_dir, scores, rows, plot=bool(ev.get("plot", True)))
+        tracker.summary(_flat_summary(scores))
+    finally:
+        tracker.finish()
+        if own_engine:
+            engine.close()
+    return scores
+
+
+def _throughput(recs: list[dict[str, Any]], timings: dict[str, float]) -> dict[str, Any]:
+    gen_s = timings.get("generate_s", 0.0)
+    tokens = sum(r["n_tokens"] for r in recs)
+    return {"generate_s": round(gen_s, 3), "score_s": round(timings.get("score_s", 0.0), 3),
+            "samples_per_s": round(len(recs) / gen_s, 4) if gen_s else None,
+            "tokens_per_s": round(tokens / gen_s, 2) if gen_s else None,
+            "completion_tokens": tokens}
+
+
+def _judge_public(cfg: Any) -> dict[str, Any] | None:
+    j = to_plain(cfg.get("judge")) or {}
+    if not j.get("enabled"):
+        return None
+    return {k: j.get(k) for k in ("base_url", "model", "api_key_env")}
+
+
+def _tracker_cfg(cfg: Any, tcfgs: list[dict[str, Any]]) -> dict[str, Any]:
+    """init_tracker reads cfg.task.name / cfg.model.name for tags; several tasks join."""
+    plain = to_plain(cfg)
+    plain = dict(plain) if isinstance(plain, dict) else {}
+    plain["task"] = {"name": "+".join(t["name"] for t in tcfgs)}
+    plain.setdefault("model", {})
+    return plain
+
+
+def _track_task(tracker: Any, name: str, summary: dict[str, Any], recs: list[dict[str, Any]],
+                max_rows: int) -> None:
+    cols = ["id", "difficulty", "metric_value", "score", "completion", "failed_checks", "error"]
+    rows = [[r["id"], r["difficulty"], r["metric_value"], r["score"], r["completion"],
+             "; ".join(f"{k}: {v}" for k, v in r["failed_checks"].items()), r["error"]]
+            for r in recs[:max_rows]]
+    tracker.log_table(f"eval/{name}/samples", cols, rows)
+
+
+def _flat_summary(scores: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for t, s in scores["tasks"].items():
+        for k in ("value", "ci_low", "ci_high", "n", "errors", "unscored", "samples_per_s"):
+            out[f"eval/{t}/{k}"] = s.get(k)
+        out |= {f"eval/{t}/dim/{d}": v for d, v in s["dimensions"].items()}
+        out |= {f"eval/{t}/difficulty/{d}": v["value"] for d, v in s["difficulty"].items()}
+        out |= {f"eval/{t}/check/{c}/pass_rate": v["pass_rate"] for c, v in s["checks"].items()}
+    return out
+
+
+def write_outputs(run_dir: Path, scores: dict[str, Any], rows: list[dict[str, Any]],
+                  plot: bool = True) -> None:
+    """samples.jsonl, scores.json, report.md and scores.png in `run_dir`."""
+    from rewards.sample import write_jsonl_atomic
+
+    write_jsonl_atomic(run_dir / "samples.jsonl", rows)
+    (run_dir / "scores.json").write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
+    header = {k: scores.get(k) for k in ("run_name", "engine", "model", "adapter", "base_url")
+              if scores.get(k)}
+    header["sampling"] = ", ".join(f"{k}={v}" for k, v in scores["sampling"].items())
+    if scores.get("judge"):
+        header["judge"] = f"{scores['judge']['model']} @ {scores['judge']['base_url']}"
+    (run_dir / "report.md").write_text(render_report(scores["tasks"], header))
+    if plot and scores["tasks"]:
+        plot_scores(scores["tasks"], run_dir / "scores.png")
+
+
+# --- entry points ----------------------------------------------------------------------------
+def compare_main(argv: Sequence[str]) -> int:
+    """`compare DIR... [--out report.md]`: one table over runs, deltas vs the first."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m rl.evaluate compare",
+                                description="Merge evaluation runs into one table.")
+    p.add_argument("dirs", nargs="+", help="run dirs holding scores.json (first = baseline)")
+    p.add_argument("--out", default=None, help="write the markdown here (and a .png beside)")
+    args = p.parse_args(list(argv))
+    runs, names = [], []
+    for d in args.dirs:
+        path = Path(d) / "scores.json" if Path(d).is_dir() else Path(d)
+        if not path.is_file():
+            print(f"error: no scores.json in {d}", file=sys.stderr)
+            return USER_ERROR_EXIT
+        runs.append(json.loads(path.read_text()))
+        names.append(runs[-1].get("run_name") or path.parent.name)
+    if len(set(names)) < len(names):  # same run name twice: tell them apart by directory
+        names = [str(Path(d)) for d in args.dirs]
+    md = compare_runs(runs, names)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(md)
+        plot_scores({}, out.with_suffix(".png"),
+                    runs={n: r.get("tasks", {}) for n, r in zip(names, runs, strict=True)})
+    print(md)
+    return 0
+
+
+def _precheck_task_args(argv: Sequence[str]) -> None:
+    """Unknown names in `task=`/`tasks=` fail here with the valid list (and exit 2), before
+    Hydra's own message and long before any model loads."""
+    for a in argv:
+        key, _, val = a.lstrip("+").partition("=")
+        if key in ("task", "tasks") and val and val != "null":
+            names = [n.strip().strip("'\"") for n in val.strip("[]").split(",") if n.strip()]
+            bad = [n for n in names if n not in valid_task_names()]
+            if bad:
+                raise UserInputError(f"unknown task {bad[0]!r}; valid tasks: "
+                                     f"{', '.join(valid_task_names())}")
+
+
+def main() -> None:
+    # before torch loads: 2 threads made tiny-model steps 10-20x slower on 2 shared cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    argv = sys.argv[1:]
+    if argv and argv[0] == "compare":
+        sys.exit(compare_main(argv[1:]))
+    try:
+        _precheck_task_args(argv)
+    except UserInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)
+    import hydra
+
+    @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
+    def run(cfg) -> None:
+        try:
+            scores = evaluate(cfg)
+        except UserInputError as e:  # EngineError included
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(USER_ERROR_EXIT)
+        print((Path(scores["run_dir"]) / "report.md").read_text())
+
+    run()
+
+
+__all__ = ["EngineError", "evaluate", "evaluate_samples", "generate_all", "main"]
+
+if __name__ == "__main__":
+    main()
