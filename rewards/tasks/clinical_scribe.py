@@ -11,8 +11,8 @@ an allergy or none) with 1-3 acute complaints drawn from 16 presentations, each 
 descriptors, associated symptoms, pertinent negatives, exam findings, diagnosis and plan
 (medications chosen around the allergy: a penicillin-allergic sore throat gets azithromycin).
 The transcript is composed from several phrasings per conversational step, padded with small
-talk to a target length (easy ~300-450 words, medium ~450-700, hard ~650-950), numbers spoken
-as words or digits, then ASR noise: homophones and fillers (`text_noise.asr_noise`), dropped
+talk to a target length (measured medians with labels and noise: easy ~470 words, medium
+~730, hard ~1,000), numbers spoken as words or digits, then ASR noise: homophones and fillers (`text_noise.asr_noise`), dropped
 function words, stutters, lower-cased "ACI" style, mislabelled or merged speaker turns. Fact
 tokens (drug names, spoken numbers) are protected so the gold note stays grounded.
 
@@ -66,6 +66,7 @@ MTS_INSTRUCTIONS = (
 
 def _instructions(sections) -> str:
     return f"Write the visit note for this encounter. Sections, in this order: {', '.join(sections)}."
+
 
 LENGTHS = {"easy": (300, 450), "medium": (450, 700), "hard": (650, 950)}
 _FUNCTION_WORDS = ("the", "a", "to", "of", "is", "and", "that", "it", "you", "i")
@@ -437,7 +438,6 @@ class _Case:
         self.first, self.last = first, rng.choice(SURNAMES)
         self.age = rng.randint(19, 88)
         self.he = "she" if self.sex == "female" else "he"
-        self.his = "her" if self.sex == "female" else "his"
         self.p_digits = {"easy": 0.5, "medium": 0.3, "hard": 0.15}[difficulty]
         n_acute = {"easy": 1, "medium": rng.choice((1, 2)), "hard": rng.choice((2, 3))}[difficulty]
         n_chronic = {"easy": rng.choice((0, 1)), "medium": rng.choice((1, 2)),
@@ -691,7 +691,7 @@ class _Case:
             lead = (f"{self.first} {self.last} is a {self.age}-year-old {self.sex}{hist} who "
                     f"presents with {c['cc']} for {p['n']} {p['unit']}." if i == 0 else
                     f"{self.he.capitalize()} also reports {c['cc']} for {p['n']} {p['unit']}.")
-            pron = {"He": self.he.capitalize(), "his": self.his}
+            pron = {"He": self.he.capitalize()}
             parts = [lead, p["desc"][1].format(**pron)]
             parts += [a[1].format(**pron) for a in p["assoc"]]
             if p["sev"] is not None:

@@ -5,11 +5,12 @@ Metric `sem_sim`, as in the PiSAR study: embedding cosine between the generated 
 the reference (all-MiniLM-L6-v2, offline), reported two ways:
 
 - mean similarity: the harness score itself. The rubric has one `semantic_similarity` check,
-  so score = normalized = the cosine (clamped to [0, 1]); `summarize`/eval reports give its
-  mean as `reward/total`.
+  so score = normalized = the cosine (clamped to [0, 1]); its mean is
+  `rewards.summarize(results)["score_mean"]` (W&B: `reward/total`).
 - share of rationales with similarity >= 0.7: the check's threshold is 0.7, so its verdict is
-  "pass" exactly when cosine >= 0.7, and the pass rate of check `sem_sim`
-  (`reward/check/sem_sim/pass_rate`) is that share.
+  "pass" exactly when cosine >= 0.7, and the pass rate of check `sem_sim`,
+  `summarize(results)["checks"]["sem_sim"]["pass_rate"]` (W&B:
+  `reward/check/sem_sim/pass_rate`), is that share.
 
 The rubric deliberately carries no judge check: any second check would move the harness score
 away from the study's metric.
