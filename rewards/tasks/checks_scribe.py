@@ -304,8 +304,11 @@ def sections_in_order(sample: Any, sections: list[str] | None = None,
 
     Headings come from meta.sections (adapters copy a real note's own headings there), else
     `sections`, else the default template; meta.sections == [] means the sample asks for a
-    single section without a heading (MTS-Dialog) and the check abstains. value = longest run
-    of headings in template order / number of headings, so one swapped pair costs 1/n."""
+    single section without a heading (MTS-Dialog) and the check abstains.
+
+    value = share of headings present, halved when any two are out of order: a swapped pair
+    breaks the template as surely as a missing section (an earlier longest-ordered-run value
+    made a swap cost 1/7 of the check, 0.05 points of 5)."""
     wanted = (sample.meta or {}).get("sections")
     if wanted is None:
         wanted = sections or list(DEFAULT_SECTIONS)
@@ -314,11 +317,12 @@ def sections_in_order(sample: Any, sections: list[str] | None = None,
     text = sample.completion or ""
     pos = heading_positions(text, wanted)
     order = [wanted.index(h) for h, _ in sorted(pos.items(), key=lambda kv: kv[1])]
-    value = _longest_increasing(order) / len(wanted)
+    ordered = _longest_increasing(order) == len(order)
+    value = len(pos) / len(wanted) * (1.0 if ordered else 0.5)
     missing = [h for h in wanted if h not in pos]
     if missing:
         return {"status": "fail", "value": value, "reason": f"missing {', '.join(missing[:3])}"}
-    if value < 1:
+    if not ordered:
         return {"status": "fail", "value": value, "reason": "sections out of order"}
     empty = [h for h in wanted if len(section_text(text, [h], wanted).split()) < min_body_words]
     if empty:
