@@ -89,3 +89,17 @@ def load_train_rows(cfg: Any) -> tuple[list[Messages], str]:
         what = f"task {cfg.task.name} (train)"
     limit = data.get("max_examples")
     return (rows[:int(limit)] if limit else rows), what
+
+
+def task_rubric(task_cfg: Any) -> tuple[Path | None, str]:
+    """(rubric path, metric) of a task config; a custom task names its rubric itself."""
+    from rewards.tasks import TaskError, get_task
+
+    if task_cfg.get("source") == "custom" or task_cfg.get("name") == "custom":
+        rubric = task_cfg.get("rubric")
+        return (Path(rubric) if rubric and rubric != "???" else None), "score"
+    try:
+        task = get_task(task_cfg.name)
+    except TaskError as e:
+        raise UserInputError(str(e)) from e
+    return (task.rubric_path if task.rubric_path.is_file() else None), task.metric

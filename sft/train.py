@@ -63,21 +63,23 @@ def rubric_for(cfg) -> tuple[Any, str | None]:
     """(Harness, rubric hash) of the task's rubric; (None, None) for custom data."""
     if cfg.data.get("path"):
         return None, None
-    from rewards import Harness
-    from rewards.tasks import get_task
+    from rewards import Harness, RubricError
+    from sft.data import task_rubric
 
-    task = get_task(cfg.task.name)
-    if not task.rubric_path.is_file():
+    path, _ = task_rubric(cfg.task)
+    if path is None:
         return None, None
-    harness = Harness(task.rubric_path)
+    try:
+        harness = Harness(path)
+    except (RubricError, OSError) as e:
+        raise UserInputError(f"task {cfg.task.name}: rubric {path}: {e}") from e
     return harness, harness.rubric_hash
 
 
 def evaluate(model, tokenizer, cfg, harness, tracker, prefix: str) -> dict[str, Any]:
     """Generate on the task's eval split and score with the harness; metrics under `prefix/`."""
     from rewards import summarize
-    from rewards.tasks import get_task
-    from sft.data import task_samples
+    from sft.data import task_rubric, task_samples
     from sft.generate import generate
 
     samples = task_samples(cfg.task, "eval")
@@ -96,7 +98,7 @@ def evaluate(model, tokenizer, cfg, harness, tracker, prefix: str) -> dict[str, 
                f"{prefix}/normalized": summary["normalized_mean"],
                f"{prefix}/n": summary["n"], f"{prefix}/n_masked": summary["n_masked"],
                f"{prefix}/gen_s": time.perf_counter() - t0}
-    if get_task(cfg.task.name).metric == "accuracy":
+    if task_rubric(cfg.task)[1] == "accuracy":
         metrics[f"{prefix}/accuracy"] = summary["normalized_mean"]
     metrics.update({f"{prefix}/dim/{k}": v for k, v in summary["dimensions"].items()})
     metrics.update({f"{prefix}/check/{k}/pass_rate": v["pass_rate"]
