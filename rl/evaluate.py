@@ -38,6 +38,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,53 @@ def _load_task_yaml(name: str) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+@dataclass
+class RubricTask:
+    """A task graded by a rubric file of the user's (`task=custom`, or `task.rubric=...`):
+    the task's metric when it has one, else the harness score on the rubric's scale."""
+
+    name: str
+    metric: str
+    scale: tuple[float, float]
+    _rubric: Any
+
+    @classmethod
+    def from_file(cls, name: str, path: str | None, base: Any = None) -> RubricTask:
+        from rewards import load_rubric
+
+        if not path:
+            raise UserInputError(f"task {name}: set task.rubric (or task_overrides.rubric) to "
+                                 "a rubric YAML")
+        rubric = load_rubric(str(path))
+        return cls(name, getattr(base, "metric", "score"), tuple(rubric.scale), rubric)
+
+    def rubric(self) -> Any:
+        return self._rubric
+
+
+def load_tasks(tcfgs: list[dict[str, Any]], max_examples: int | None = None,
+               ) -> list[tuple[str, Any, list[Any]]]:
+    """(name, Task, eval samples) per task config; bad names/configs -> UserInputError."""
+    from rewards import RubricError
+    from rewards.tasks import TaskError, get_task, load_split
+
+    out = []
+    for t in tcfgs:
+        name = str(t.get("name"))
+        if name not in valid_task_names():
+            raise UserInputError(f"unknown task {name!r}; valid tasks: "
+                                 f"{', '.join(valid_task_names())}")
+        try:
+            samples = load_split(t, "eval")
+            task = get_task(name) if name != "custom" else None
+            if t.get("rubric") or task is None:  # a user's rubric file replaces the task's
+                task = RubricTask.from_file(name, t.get("rubric"), task)
+        except (TaskError, RubricError) as e:
+            raise UserInputError(str(e)) from e
+        out.append((name, task, samples[: int(max_examples)] if max_examples else samples))
+    return out
 
 
 def metric_value(task: Any, result: Any) -> float | None:
@@ -195,31 +243,25 @@ def evaluate(cfg: Any, engine: Any = None) -> dict[str, Any]:
 
     `engine`: an already built RolloutEngine to reuse (the pipeline); built from cfg and
     closed here otherwise."""
-    from rewards.tasks import get_task, load_split
     from sft.tracking import init_tracker
 
     tcfgs = task_configs(cfg)
-    for t in tcfgs:  # fail on a bad name before loading any model
-        if t.get("name") not in valid_task_names():
-            raise UserInputError(f"unknown task {t.get('name')!r}; valid tasks: "
-                                 f"{', '.join(valid_task_names())}")
     ev = cfg.get("eval") or {}
+    # every split loads before the model does: a bad task config fails in seconds
+    tasks = load_tasks(tcfgs, ev.get("max_examples"))
     sampling = SamplingConfig.from_cfg(to_plain(cfg.get("sampling")))
     run_dir = Path(str(cfg.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     own_engine = engine is None
     engine = engine or build_engine(cfg)
-    tracker = init_tracker(_tracker_cfg(cfg, tcfgs), run_dir, stage="eval")
     scores: dict[str, Any] = {"run_name": str(cfg.get("run_name")), "run_dir": str(run_dir),
                               **_engine_facts(cfg, engine), "sampling": sampling.__dict__,
                               "judge": _judge_public(cfg), "tasks": {}}
     rows: list[dict[str, Any]] = []
+    tracker = None
     try:
-        for tcfg in tcfgs:
-            task = get_task(tcfg["name"])
-            samples = load_split(tcfg, "eval")
-            if ev.get("max_examples"):
-                samples = samples[: int(ev["max_examples"])]
+        tracker = init_tracker(_tracker_cfg(cfg, tcfgs), run_dir, stage="eval")
+        for name, task, samples in tasks:
             harness = make_harness(task, cfg, run_dir)
             timings: dict[str, float] = {}
             recs = evaluate_samples(engine, task, samples, harness, sampling,
@@ -229,13 +271,14 @@ def evaluate(cfg: Any, engine: Any = None) -> dict[str, Any]:
                                      int(ev.get("bootstrap", 1000)), float(ev.get("ci", 0.95)),
                                      int(ev.get("seed", 0)))
             summary |= {"rubric_hash": harness.rubric_hash, **_throughput(recs, timings)}
-            scores["tasks"][tcfg["name"]] = summary
+            scores["tasks"][name] = summary
             rows += recs
-            _track_task(tracker, tcfg["name"], summary, recs, int(ev.get("table_rows", 500)))
+            _track_task(tracker, name, summary, recs, int(ev.get("table_rows", 500)))
         write_outputs(run_dir, scores, rows, plot=bool(ev.get("plot", True)))
         tracker.summary(_flat_summary(scores))
     finally:
-        tracker.finish()
+        if tracker is not None:
+            tracker.finish()
         if own_engine:
             engine.close()
     return scores

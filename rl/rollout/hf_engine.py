@@ -63,8 +63,9 @@ class HFEngine:
         args = {k: to_plain(_cfg_get(r, k)) for k in ("batch_size", "chat_template_kwargs")
                 if _cfg_get(r, k) is not None}
         model_cfg = dict(to_plain(_cfg_get(cfg, "model")) or {})
-        adapter = _cfg_get(cfg, "adapter") or model_cfg.pop("adapter", None)
-        model_cfg.pop("adapter", None)
+        # the engine owns adapter loading (so it can swap them): load the base model alone
+        model_adapter = model_cfg.pop("adapter", None)
+        adapter = _cfg_get(cfg, "adapter") or model_adapter
         if tokenizer is None:
             from sft.model import load_tokenizer
 

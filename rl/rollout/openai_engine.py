@@ -9,8 +9,8 @@ Prompts go to `/chat/completions` (a plain string is one user turn, as in every 
 `concurrency`; 429, 5xx, timeouts and transport errors are retried with exponential backoff
 (`Retry-After` honoured); anything still failing comes back as `Generation.error`, counted in
 `engine.stats`, never as a score of 0. Log-probs are requested (`logprobs: true`) and vLLM's
-`return_token_ids` extension is asked for; a server that answers 400 to those fields is asked
-again without them, once, and remembered. The API key is read from the environment at start
+`return_token_ids` extension is asked for; a server whose 400 names one of those fields is
+asked again without it, and remembered. The API key is read from the environment at start
 and never appears in reprs, logs or errors.
 """
 
@@ -173,12 +173,14 @@ class OpenAIEngine:
         raise _RequestFailed(f"{last} (after {self.max_retries + 1} attempts)")
 
     def _drop_optional(self, body: dict, text: str) -> bool:
-        """On a 400 that names an optional field, drop it for this and later requests."""
+        """On a 400 that names an optional field, drop it for this and later requests.
+
+        A 400 naming none (a too-long prompt, say) keeps them: dropping log-probs for the
+        rest of a run over one bad prompt would be a silent loss."""
         named = [f for f in _OPTIONAL_FIELDS if f in body and f in text]
-        dropped = named or [f for f in _OPTIONAL_FIELDS if f in body and f not in self._rejected]
-        if not dropped:
+        if not named:
             return False
-        for f in dropped:
+        for f in named:
             self._rejected.add(f)
             body.pop(f, None)
         return True

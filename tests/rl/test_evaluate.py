@@ -133,6 +133,18 @@ def test_run_dir_derives_from_slurm_job_and_groups_compose(monkeypatch):
     assert _compose(["task=invoice_extraction"]).task.name == "invoice_extraction"
 
 
+def test_judge_group_reaches_the_harness(tmp_path):
+    from rewards.tasks import get_task
+    from rl.evaluate import make_harness
+
+    task = get_task("legal_rewrite")
+    cfg = _compose(["judge=openai", "judge.base_url=http://127.0.0.1:9/v1", "judge.model=j",
+                    "judge.api_key_env=JUDGE_KEY"])
+    judge = make_harness(task, cfg, tmp_path).judge
+    assert (judge.base_url, judge.model, judge.api_key_env) == ("http://127.0.0.1:9/v1", "j",
+                                                                 "JUDGE_KEY")
+
+
 def _cli(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "rl.evaluate", *args], cwd=REPO, env=env,
@@ -163,3 +175,20 @@ def test_compare_missing_dir_exits_2(tmp_path):
 @pytest.fixture(autouse=True)
 def _quiet_wandb(monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
+
+
+def test_custom_task_with_its_own_rubric(tiny_model_dir, tmp_path):
+    rows = [{"ticket": f"My card was charged twice ({i})", "label": "Billing",
+             "labels": ["Billing", "Technical Issue"]} for i in range(8)]
+    data = tmp_path / "tickets.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rubric = REPO / "rewards" / "tasks" / "rubrics" / "support_classification.yaml"
+    cfg = _compose(["model=tiny-random", f"model.name_or_path={tiny_model_dir}", "logger=none",
+                    "task=custom", f"task.path={data}", f"task.rubric={rubric}",
+                    "task.prompt_template='Classify: {ticket}'", "task.reference_field=label",
+                    "task.n_eval=2", "sampling.max_new_tokens=4", "eval.progress=false",
+                    f"run_dir={tmp_path / 'run'}"])
+    scores = evaluate(cfg)
+    s = scores["tasks"]["custom"]
+    assert s["n"] == 2 and s["errors"] == 0 and s["scale"] == [0.0, 1.0]
+    assert "label" in s["checks"]

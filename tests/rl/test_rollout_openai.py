@@ -151,3 +151,32 @@ def test_api_key_sent_never_shown(stub, monkeypatch):
     monkeypatch.delenv("STUB_KEY")
     with pytest.raises(EngineError, match="STUB_KEY"):
         OpenAIEngine(stub, api_key_env="STUB_KEY")
+
+
+@pytest.mark.slow
+def test_adapter_hot_loaded_into_a_lora_server(vllm_server_factory, tiny_model_dir, tmp_path):
+    """load_adapter on a `--enable-lora` vLLM server: greedy tokens equal HF + PEFT's."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_rollout_hf import PROMPTS, make_adapter
+
+    from rl.rollout.hf_engine import HFEngine
+    from sft.model import load_model, load_tokenizer
+
+    adapter = make_adapter(tiny_model_dir, tmp_path / "lora", seed=1)
+    model_cfg = {"name_or_path": str(tiny_model_dir), "dtype": "float32"}
+    hf = HFEngine(load_model(model_cfg), load_tokenizer(model_cfg), owns_model=True)
+    sp = SamplingConfig(max_new_tokens=8)
+    with vllm_server_factory(tiny_model_dir, enable_lora=True) as server:
+        engine = OpenAIEngine(server.base_url)
+        base = engine.generate(PROMPTS, sp)
+        engine.load_adapter(adapter, version=3)
+        assert engine.model == "adapter-3"
+        tuned = engine.generate(PROMPTS, sp)
+        engine.load_adapter(None)
+        assert engine.generate(PROMPTS, sp)[0][0].token_ids == base[0][0].token_ids
+    assert [r[0].token_ids for r in base] == [r[0].token_ids for r in hf.generate(PROMPTS, sp)]
+    hf.load_adapter(adapter)
+    assert [r[0].token_ids for r in tuned] == [r[0].token_ids for r in hf.generate(PROMPTS, sp)]
