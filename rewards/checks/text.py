@@ -22,6 +22,11 @@ from rewards.verdict import Verdict, abstain, failed, passed
 
 _FLAGS = {"IGNORECASE": re.I, "MULTILINE": re.M, "DOTALL": re.S}
 _SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
+# dots that end an abbreviation, not a sentence: "Acme Inc. shall", "e.g. rent", "B.V. and"
+_ABBREV_DOT = re.compile(
+    r"\b(?:inc|ltd|co|corp|llc|plc|pty|gmbh|no|nos|art|sec|para|cl|mr|mrs|ms|dr|st|vs|etc|"
+    r"approx|dept|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.(?=\s)"
+    r"|\b(?:[a-z]\.){2,}(?=\s)", re.I)
 
 
 class RegexParams(Params):
@@ -61,7 +66,8 @@ def words(text: str) -> list[str]:
 
 
 def sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE_END.split(text.strip()) if words(s)]
+    text = _ABBREV_DOT.sub(lambda m: m.group(0).replace(".", ""), text.strip())
+    return [s for s in _SENTENCE_END.split(text) if words(s)]
 
 
 class LengthParams(Params):

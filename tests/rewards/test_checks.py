@@ -168,3 +168,13 @@ def test_python_kind_sync_async_and_errors(tmp_path, monkeypatch):
     with pytest.raises(Exception, match="cannot import"):
         load_rubric({"dimensions": {"d": {}}, "checks": [
             {"id": "c", "kind": "python", "dimension": "d", "function": "user_checks:nope"}]})
+
+
+def test_sentence_split_ignores_abbreviation_dots():
+    from rewards.checks.text import sentences
+
+    # single capitals are not treated as initials: "Plan B. Then" must still split
+    text = "Acme Inc. shall pay Foo B.V. the fee, e.g. rent, to Dr. Smith. The term ends in May."
+    assert len(sentences(text)) == 2
+    assert len(sentences("One. Two! Three? Four.")) == 4
+    assert len(sentences("We chose plan B. Then we left.")) == 2
