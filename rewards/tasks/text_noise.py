@@ -194,7 +194,9 @@ def asr_noise(text: str, rng: random.Random, rate: float = 0.05, protect: Iterab
                 core = _HOMOPHONES[low]
             if tail and rng.random() < 0.5:
                 tail = ""
-            if rng.random() < fillers:
+            # a bare-punctuation part (",") has no word to put a filler before: inserting one
+            # would glue it to the previous (possibly protected) token, e.g. "eighty-sixum ,"
+            if rng.random() < fillers and core:
                 core = f"{rng.choice(_FILLERS)} {core}"
             out.append(core + tail)
         return "".join(out)
