@@ -8,15 +8,15 @@
 # NPROC defaults to the GPU count (1 without GPUs). dist=ddp is added unless a dist=...
 # override is given. The global batch is NPROC x train.per_device_batch_size x
 # train.grad_accum: halve per_device_batch_size when doubling NPROC to keep the same recipe.
-# Under Slurm, run this once per node with srun; MASTER_ADDR/MASTER_PORT/NNODES/NODE_RANK
-# from the environment are passed through to torchrun.
+# Under Slurm, run this once per node with srun and export NNODES, NODE_RANK, MASTER_ADDR and
+# MASTER_PORT; on one node without MASTER_PORT, torchrun --standalone picks a free port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" =~ ^[0-9]+$ ]]; then
   NPROC=$1; shift
 else
-  NPROC=$(python -c "import torch; print(max(torch.cuda.device_count(), 1))")
+  NPROC=$("${PYTHON:-python}" -c "import torch; print(max(torch.cuda.device_count(), 1))")
 fi
 # one intra-op thread per process: 2 threads made tiny-model steps 10-20x slower on 2 cores
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -27,7 +27,12 @@ export TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$HOME/.cache/harnessrl/torch
 args=("$@")
 [[ " ${args[*]-} " == *" dist="* ]] || args+=("dist=ddp")
 
-exec torchrun \
-  --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --nproc_per_node="$NPROC" \
-  --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${MASTER_PORT:-29500}" \
+if [[ "${NNODES:-1}" == 1 && -z "${MASTER_PORT:-}" ]]; then
+  # one node: --standalone picks a free port, so concurrent jobs on a node never collide
+  rdzv=(--standalone)
+else
+  rdzv=(--nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}"
+        --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${MASTER_PORT:-29500}")
+fi
+exec "${PYTHON:-python}" -m torch.distributed.run "${rdzv[@]}" --nproc_per_node="$NPROC" \
   -m sft.train "${args[@]}"

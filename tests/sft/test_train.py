@@ -5,7 +5,10 @@ behind; DeepSpeed ZeRO-2/3 on CPU (slow)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ import torch
 
 from sft.checkpoint import list_checkpoints, read_manifest
 
+REPO = Path(__file__).resolve().parents[2]
 # a run that moves: high LR, no dropout, several steps
 FAST = ["debug=tiny", "lora.dropout=0", "optim.lr=5e-3", "optim.warmup_ratio=0",
         "train.grad_accum=1"]
@@ -106,9 +110,7 @@ def test_ddp_two_ranks_match_one_process(tmp_path, chats_jsonl, helpers):
     single = tmp_path / "single"
     run(helpers.compose_sft(*common, "train.per_device_batch_size=4", f"run_dir={single}"))
     ddp = tmp_path / "ddp"
-    proc = helpers.run_cli("sft.train", *common, "train.per_device_batch_size=2",
-                           "dist=ddp", f"run_dir={ddp}",
-                           launcher=[*_torchrun(), "--nproc_per_node=2"], timeout=400)
+    proc = _torchrun_sft(*common, "train.per_device_batch_size=2", f"run_dir={ddp}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = _losses(single), _losses(ddp)
     assert [s for s, _ in a] == [s for s, _ in b] == [1, 2, 3, 4]
@@ -121,10 +123,11 @@ def test_ddp_two_ranks_match_one_process(tmp_path, chats_jsonl, helpers):
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-3, atol=1e-5)
 
 
-def _torchrun() -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+def _torchrun_sft(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """launch/torchrun_sft.sh with 2 processes (it adds dist=ddp unless dist= is given)."""
+    return subprocess.run(["bash", "launch/torchrun_sft.sh", "2", *args], cwd=REPO,
+                          env={**os.environ, "PYTHON": sys.executable, **(env or {})},
+                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.parametrize("args, expect", [
@@ -159,11 +162,10 @@ def test_deepspeed_cpu(tmp_path, chats_jsonl, helpers, stage):
     op (~2-3 min); TORCH_EXTENSIONS_DIR keeps the build for later runs."""
     ext = Path.home() / ".cache" / "harnessrl" / "torch_extensions"
     run_dir = tmp_path / stage
-    proc = helpers.run_cli("sft.train", *FAST, f"data.path={chats_jsonl}", "data.max_examples=32",
-                           "train.max_steps=3", "train.per_device_batch_size=2",
-                           f"dist={stage}", f"run_dir={run_dir}",
-                           launcher=[*_torchrun(), "--nproc_per_node=2"],
-                           env={"TORCH_EXTENSIONS_DIR": str(ext)}, timeout=600)
+    proc = _torchrun_sft(*FAST, f"data.path={chats_jsonl}", "data.max_examples=32",
+                         "train.max_steps=3", "train.per_device_batch_size=2",
+                         f"dist={stage}", f"run_dir={run_dir}",
+                         env={"TORCH_EXTENSIONS_DIR": str(ext)})
     assert proc.returncode == 0, proc.stderr[-4000:]
     losses = _losses(run_dir)
     assert [s for s, _ in losses] == [1, 2, 3] and losses[-1][1] < losses[0][1]
