@@ -72,6 +72,27 @@ def test_task_data_with_harness_eval(tmp_path, helpers):
     assert len(rows) == 4 and {"id", "completion", "reference", "score"} <= set(json.loads(rows[0]))
 
 
+def test_custom_task_with_its_own_rubric(tmp_path, helpers):
+    """task=custom: a user's JSONL through a prompt template, scored by the rubric it names."""
+    from sft.train import run
+
+    labels = ["Billing", "Shipping"]
+    rows = [{"ticket": f"ticket {i} about {labels[i % 2].lower()}", "label": labels[i % 2],
+             "labels": labels} for i in range(24)]
+    data = helpers.write_jsonl(tmp_path / "tickets.jsonl", rows)
+    rubric = REPO / "rewards" / "tasks" / "rubrics" / "support_classification.yaml"
+    cfg = helpers.compose_sft(*FAST, "task=custom", f"task.path={data}", f"task.rubric={rubric}",
+                              "task.prompt_template='Classify: {ticket}'",
+                              "task.reference_field=label", "train.max_steps=2",
+                              "eval.enabled=true", f"run_dir={tmp_path / 'run'}")
+    summary = run(cfg)
+    assert summary["eval/n"] == 4 and "eval/score" in summary
+    assert "eval/accuracy" not in summary  # a custom task has no declared metric
+    manifest = read_manifest(summary["checkpoint"])
+    assert manifest["data"] == "task custom (train)" and manifest["n_rows"] == 16
+    assert manifest["rubric_hash"]
+
+
 def test_loss_falls_and_resume_skips_an_incomplete_checkpoint(tmp_path, chats_jsonl, helpers):
     from sft.train import run
 
