@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ from typing import Any
 from sft.chat_templates import resolve_chat_template
 from sft.errors import UserInputError
 
+log = logging.getLogger("sft.model")
 BUILTINS = ("smollm2-135m", "tiny-random")
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _COMPLETE = "COMPLETE"
@@ -52,6 +54,7 @@ def materialise(name: str, build: Callable[[Path], None]) -> Path:
         if (target / _COMPLETE).exists():  # another process built it while we waited
             return target
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=target.parent))
+        log.info("building %s into %s (once; later runs reuse it)", name, target)
         try:
             build(tmp)
             (tmp / _COMPLETE).write_text("ok\n")

@@ -44,6 +44,7 @@ from typing import Any
 
 from sft import dist
 from sft.checkpoint import (
+    checkpoint_name,
     clean_staging,
     finalize_checkpoint,
     hash_json,
@@ -219,7 +220,7 @@ def run(cfg) -> dict[str, Any]:
     model = setup_trainable(model, cfg.lora,
                             gradient_checkpointing=bool(cfg.model.gradient_checkpointing))
     trainable, total = count_parameters(model)
-    if dist.is_main() and resume is None:
+    if dist.is_main():  # leftovers of a save that crashed; resume reads step-N, never these
         clean_staging(ckpt_root)
     dist.barrier()
     tracker = init_tracker(cfg, run_dir, stage="sft", resume=resume is not None)
@@ -237,7 +238,7 @@ def run(cfg) -> dict[str, Any]:
     t0 = time.perf_counter()
     out = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     wall = time.perf_counter() - t0
-    final = ckpt_root / f"step-{trainer.state.global_step:08d}"
+    final = ckpt_root / checkpoint_name(trainer.state.global_step)
     summary.update(train_summary(trainer, out, rows, trainable, total, wall, final))
     if cfg.eval.enabled and dist.is_main():
         if cfg.dist.backend == "deepspeed":
@@ -251,7 +252,8 @@ def run(cfg) -> dict[str, Any]:
         print(format_summary(cfg, summary, data_desc), flush=True)
     tracker.finish()
     dist.barrier()
-    shutil.rmtree(ckpt_root / ".staging", ignore_errors=True) if dist.is_main() else None
+    if dist.is_main():
+        clean_staging(ckpt_root)
     return summary
 
 
