@@ -115,6 +115,14 @@ class Tracker:
         self.run_dir = run_dir
         self.wandb_run = wandb_run
         self._summary: dict[str, Any] = {}
+        # W&B drops a row whose step is below its counter, and a log without a step advances
+        # that counter: calls without a step reuse the last step given, so both kinds mix
+        self.step = 0
+
+    def _step(self, step: int | None) -> int:
+        if step is not None:
+            self.step = max(self.step, int(step))
+        return self.step if step is None else int(step)
 
     @property
     def active(self) -> bool:
@@ -130,6 +138,7 @@ class Tracker:
         if not self.active or not metrics:
             return
         clean = {k: _jsonable(v) for k, v in metrics.items()}
+        step = self._step(step)
         self._append("metrics.jsonl", {"step": step, "time": round(time.time(), 3), **clean})
         if self.wandb_run is not None:
             self.wandb_run.log(clean, step=step)
@@ -138,6 +147,7 @@ class Tracker:
                   step: int | None = None) -> None:
         if not self.active:
             return
+        step = self._step(step)
         for row in rows:
             self._append(f"tables/{name.replace('/', '_')}.jsonl",
                          {c: _jsonable(v) for c, v in zip(columns, row, strict=True)})

@@ -71,6 +71,7 @@ def _cfg(logger: str):
 def test_offline_run_read_back(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     tracker = init_tracker(_cfg("wandb"), tmp_path, stage="sft")
+    tracker.log({"eval_before/accuracy": 0.25})  # no step: before training, at step 0
     tracker.log({"loss/train": 2.5, "optim/lr": 1e-4}, step=1)
     tracker.log({"loss/train": 1.5, "optim/lr": 2e-4}, step=2)
     tracker.log_table("eval/samples", ["id", "completion", "score"], [["a", "billing", 1.0]])
@@ -84,7 +85,8 @@ def test_offline_run_read_back(tmp_path, monkeypatch):
     assert run["config"]["judge"]["api_key"] == REDACTED
     assert run["config"]["judge"]["temperature"] == 0.0
     losses = [(h["_step"], h["loss/train"]) for h in run["history"] if "loss/train" in h]
-    assert losses == [(1, 2.5), (2, 1.5)]
+    assert losses == [(1, 2.5), (2, 1.5)]  # a step-less log before them does not drop them
+    assert [h["_step"] for h in run["history"] if "eval_before/accuracy" in h] == [0]
     # a table is logged as a reference to a table file written beside the run
     (table_row,) = [h for h in run["history"] if h.get("eval/samples/_type") == "table-file"]
     assert table_row["eval/samples/nrows"] == 1 and table_row["eval/samples/ncols"] == 3
@@ -93,7 +95,7 @@ def test_offline_run_read_back(tmp_path, monkeypatch):
     assert run["summary"]["eval/score"] == 0.75
     # the same metrics locally
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["step"], r["loss/train"]) for r in rows] == losses
+    assert [(r["step"], r["loss/train"]) for r in rows if "loss/train" in r] == losses
     table = (tmp_path / "tables" / "eval_samples.jsonl").read_text().splitlines()
     assert json.loads(table[0]) == {"id": "a", "completion": "billing", "score": 1.0}
     assert json.loads((tmp_path / "summary.json").read_text()) == {"eval/score": 0.75}

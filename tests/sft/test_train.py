@@ -54,8 +54,8 @@ def test_task_data_with_harness_eval(tmp_path, helpers):
     from sft.train import run
 
     cfg = helpers.compose_sft(*FAST, "train.max_steps=2", "eval.enabled=true",
-                              "eval.before=true", f"run_dir={tmp_path}")
-    summary = run(cfg)
+                              "eval.before=true", "logger=wandb", f"run_dir={tmp_path}")
+    summary = run(cfg)  # W&B offline (tests/conftest.py sets WANDB_MODE=offline)
     for prefix in ("eval_before", "eval"):
         assert summary[f"{prefix}/n"] == 4
         assert 0.0 <= summary[f"{prefix}/accuracy"] <= 1.0
@@ -70,6 +70,16 @@ def test_task_data_with_harness_eval(tmp_path, helpers):
     assert manifest["metrics"]["eval/n"] == 4  # eval metrics added after the save
     rows = (tmp_path / "tables" / "eval_samples.jsonl").read_text().splitlines()
     assert len(rows) == 4 and {"id", "completion", "reference", "score"} <= set(json.loads(rows[0]))
+    # the recipe's metrics reached W&B under their namespaced keys
+    from sft.tracking import read_offline_run
+
+    wb = read_offline_run(tmp_path)
+    assert wb["name"] == cfg.run_name and wb["group"] == "sft"
+    assert wb["config"]["lora"]["r"] == 16 and wb["config"]["task"]["name"] == cfg.task.name
+    steps = [h["_step"] for h in wb["history"] if "loss/train" in h]
+    assert steps == [1, 2] and any("optim/lr" in h for h in wb["history"])
+    assert wb["summary"]["eval/accuracy"] == summary["eval/accuracy"]
+    assert wb["summary"]["params/trainable"] == summary["params/trainable"]
 
 
 def test_custom_task_with_its_own_rubric(tmp_path, helpers):
