@@ -13,8 +13,12 @@ One step, top to bottom (every function below is one box):
          base model (`with model.disable_adapter():`, no second copy), aggregated
          seq_mean | token_mean | dr_grpo exactly over the whole batch across micro-batches
       -> AdamW step on the adapter -> adapter synced to the engine -> metrics, checkpoint
+         (rl/grpo_state.py: what a checkpoint holds, exact restore, SIGTERM/SIGUSR1)
 
 Deviations from the papers / TRL, on purpose:
+- Each group's prompt is encoded once and its KV cache reused for the G completions
+  (`train.logprob_mode=shared_prompt`; TRL re-encodes it per completion): same values and
+  gradients, ~3.5x fewer training FLOPs with 260-token prompts and short answers.
 - The training forward runs with the model in eval mode: LoRA dropout off, so the recomputed
   log-probs are the ones the sampler used (ratio exactly 1 on-policy; TRL trains with dropout).
 - Samples the harness cannot score (score None) are dropped from the batch, not scored 0.
@@ -39,11 +43,8 @@ continues from the newest complete checkpoint of the run dir.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import shutil
-import signal
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -54,10 +55,9 @@ from typing import Any
 import torch
 
 from rl.advantages import compute_advantages, expand_groups, select_informative_groups
-from rl.losses import completion_logprobs, policy_loss
+from rl.grpo_state import CACHE_FILE, StopSignal, restore, save
+from rl.losses import completion_logprobs, policy_loss, shared_prompt_logprobs
 from sft.errors import USER_ERROR_EXIT, UserInputError
-
-CACHE_FILE = "harness_cache.sqlite"
 
 
 class GRPOError(UserInputError):
@@ -214,6 +214,9 @@ def setup(cfg) -> Run:
               world=info.world_size, rank=info.rank)
     if ckpt is not None:
         restore(run, ckpt)
+        if str(cfg.rollout.get("engine")) != "hf":  # file-based engines: the restored adapter
+            run.engine.load_adapter(str(save_sync_adapter(model, run_dir, run.version)),
+                                    version=run.version)
     return run
 
 
@@ -396,14 +399,19 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     # tokens
     norm = _all_reduce_sum(torch.tensor([float(len(rows)), float(mask.sum())]), run.world)
     compute = (advs != 0).nonzero().flatten() if beta == 0 else torch.arange(len(rows))
-    mb = int(cfg.train.micro_batch_size)
+    x["group"] = rows // int(a.num_generations)
+    chunks = _chunks(compute, x["group"], int(cfg.train.micro_batch_size))
     stats = {"loss": 0.0, "pg": 0.0, "kl": 0.0, "clip_frac": 0.0, "clip_low": 0.0,
              "clip_high": 0.0, "ratio": 0.0, "tokens": 0.0, "logp_diff": 0.0}
-    old_logp = _old_logprobs(run, x, compute, mb) if int(a.num_iterations) > 1 else None
+    old_logp = None
+    if int(a.num_iterations) > 1:  # the policy before this step's first update
+        old_logp = torch.zeros_like(x["sampler_logp"])
+        with torch.no_grad():
+            for idx in chunks:
+                old_logp[idx] = policy_logprobs(run, x, idx)
     for _ in range(int(a.num_iterations)):
         run.optimizer.zero_grad(set_to_none=True)
-        for s in range(0, len(compute), mb):
-            idx = compute[s:s + mb]
+        for idx in chunks:
             _micro_step(run, x, advs, idx, norm, old_logp, stats)
         grad_norm = _finish_grads(run)
         run.optimizer.step()
@@ -420,15 +428,11 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> No
     a = run.cfg.algo
     beta = float(a.beta)
     sub = {k: v[idx] for k, v in x.items()}
-    logp = completion_logprobs(run.model, sub["prompt_ids"], sub["prompt_mask"],
-                               sub["completion_ids"], sub["completion_mask"],
-                               float(run.cfg.sampling.temperature) or 1.0)
+    logp = policy_logprobs(run, x, idx)
     ref = None
     if beta > 0:
         with torch.no_grad(), run.model.disable_adapter():
-            ref = completion_logprobs(run.model, sub["prompt_ids"], sub["prompt_mask"],
-                                      sub["completion_ids"], sub["completion_mask"],
-                                      float(run.cfg.sampling.temperature) or 1.0)
+            ref = policy_logprobs(run, x, idx)
     old = old_logp[idx] if old_logp is not None else logp.detach()
     m = sub["completion_mask"]
     out = policy_loss(logp, old, advs[idx], m, eps_low=float(a.eps_low),
@@ -452,17 +456,41 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> No
     stats["tokens"] += n_tok
 
 
-def _old_logprobs(run: Run, x: dict, compute, mb: int) -> torch.Tensor:
-    """Log-probs of the policy before this step's updates (num_iterations > 1 only)."""
-    out = torch.zeros_like(x["sampler_logp"])
-    with torch.no_grad():
-        for s in range(0, len(compute), mb):
-            idx = compute[s:s + mb]
-            out[idx] = completion_logprobs(run.model, x["prompt_ids"][idx],
-                                           x["prompt_mask"][idx], x["completion_ids"][idx],
-                                           x["completion_mask"][idx],
-                                           float(run.cfg.sampling.temperature) or 1.0)
-    return out
+def _chunks(compute: torch.Tensor, group: torch.Tensor, mb: int) -> list[torch.Tensor]:
+    """Micro-batches of whole groups: a group's rows stay together (they share one prompt
+    encoding), so a micro-batch holds >= mb rows unless it is the last (at most mb + G - 1)."""
+    out, cur = [], []
+    for i in compute.tolist():
+        if len(cur) >= mb and group[i] != group[cur[-1]]:
+            out.append(torch.tensor(cur))
+            cur = []
+        cur.append(i)
+    return out + ([torch.tensor(cur)] if cur else [])
+
+
+def policy_logprobs(run: Run, x: dict, idx: torch.Tensor) -> torch.Tensor:
+    """[len(idx), T] log-probs of rows `idx` of `x` under the current model.
+
+    train.logprob_mode: shared_prompt (default) encodes each group's prompt once
+    (rl.losses.shared_prompt_logprobs); full runs the padded prompt+completion forward per row
+    (what TRL does; kept as the reference the tests compare against).
+    """
+    temp = float(run.cfg.sampling.temperature) or 1.0
+    if run.cfg.train.get("logprob_mode", "shared_prompt") == "full":
+        return completion_logprobs(run.model, x["prompt_ids"][idx], x["prompt_mask"][idx],
+                                   x["completion_ids"][idx], x["completion_mask"][idx], temp)
+    parts, rows = [], idx.tolist()
+    start = 0
+    while start < len(rows):
+        end = start
+        while end < len(rows) and x["group"][rows[end]] == x["group"][rows[start]]:
+            end += 1
+        r0, sel = rows[start], idx[start:end]
+        prompt = x["prompt_ids"][r0][x["prompt_mask"][r0].bool()]
+        parts.append(shared_prompt_logprobs(run.model, prompt, x["completion_ids"][sel],
+                                            x["completion_mask"][sel], temp))
+        start = end
+    return torch.cat(parts)
 
 
 def _finish_grads(run: Run) -> float:
@@ -535,88 +563,6 @@ def sample_table(batch: Batch, rows: int) -> tuple[list[str], list[list]]:
         failed = "; ".join(f"{k}: {v}" for k, v in r.failed_checks().items())
         out.append([prompt[-300:], s.completion, r.score, failed])
     return cols, out
-
-
-# ----------------------------------------------------------------------------- checkpoint
-def save(run: Run, metrics: dict | None = None) -> Path:
-    """Atomic checkpoint: adapter, optimizer, scheduler, RNG, data position, harness cache."""
-    from sft.checkpoint import finalize_checkpoint, rng_state, staging_dir
-
-    root = run.run_dir / "checkpoints"
-    staged = staging_dir(root)
-    try:
-        run.model.save_pretrained(staged)
-        run.tokenizer.save_pretrained(staged)
-        (staged / "state").mkdir()
-        state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
-                 "rng": rng_state(),
-                 "train": {"step": run.step, "version": run.version, "data": dict(run.data),
-                           "unscored_streak": run.unscored_streak}}
-        for name, obj in state.items():
-            torch.save(obj, staged / "state" / f"{name}.pt")
-        if run.harness.cache is not None and (run.run_dir / CACHE_FILE).is_file():
-            _copy_sqlite(run.run_dir / CACHE_FILE, staged / CACHE_FILE)
-        manifest = {"stage": "grpo", "rubric_hash": run.harness.rubric.hash,
-                    "adapter_version": run.version, "metrics": metrics or {}}
-        run.last_ckpt = finalize_checkpoint(staged, root, run.step, config=run.cfg,
-                                            manifest=manifest,
-                                            keep_last=run.cfg.train.get("keep_last"))
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
-    return run.last_ckpt
-
-
-def _copy_sqlite(src: Path, dst: Path) -> None:
-    """A consistent copy even if another connection is writing (sqlite backup API)."""
-    with contextlib.closing(sqlite3.connect(src)) as a, contextlib.closing(
-            sqlite3.connect(dst)) as b:
-        a.backup(b)
-
-
-def restore(run: Run, ckpt: Path) -> None:
-    from sft.checkpoint import load_state, read_manifest, set_rng_state
-
-    manifest = read_manifest(ckpt)
-    if manifest.get("rubric_hash") not in (None, run.harness.rubric.hash):
-        print(f"[grpo] warning: {ckpt} was trained with rubric {manifest['rubric_hash']}, "
-              f"this run scores with {run.harness.rubric.hash}", file=sys.stderr)
-    run.optimizer.load_state_dict(load_state(ckpt, "optimizer"))
-    run.scheduler.load_state_dict(load_state(ckpt, "scheduler"))
-    set_rng_state(load_state(ckpt, "rng"))
-    t = load_state(ckpt, "train")
-    run.step, run.version, run.data = t["step"], t["version"], dict(t["data"])
-    run.unscored_streak = t.get("unscored_streak", 0)
-    run.last_ckpt = ckpt
-    if str(run.cfg.rollout.get("engine")) != "hf":
-        run.engine.load_adapter(str(save_sync_adapter(run.model, run.run_dir, run.version)),
-                                version=run.version)
-    print(f"[grpo] resumed from {ckpt} at step {run.step}", file=sys.stderr)
-
-
-class StopSignal:
-    """SIGTERM / SIGUSR1 -> finish the current step, checkpoint, exit 0 (Slurm pre-emption)."""
-
-    SIGNALS = ("SIGTERM", "SIGUSR1")
-
-    def __init__(self):
-        self.received: str | None = None
-        self._old: dict = {}
-
-    def __enter__(self):
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for name in self.SIGNALS:
-                sig = getattr(signal, name)
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.received = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 # ----------------------------------------------------------------------------------- loop

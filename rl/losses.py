@@ -206,3 +206,33 @@ def completion_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tens
                        position_ids=pos[s:s + step], logits_to_keep=t + 1).logits
         out.append(token_logprobs(logits[:, :-1], completion_ids[s:s + step], temperature))
     return torch.cat(out)
+
+
+def shared_prompt_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor,
+                           completion_mask: torch.Tensor,
+                           temperature: float = 1.0) -> torch.Tensor:
+    """Per-token log-probs of g completions of ONE prompt, the prompt encoded once.
+
+    Args:
+        prompt_ids: [P] the prompt's token ids (unpadded).
+        completion_ids, completion_mask: [g, T] right-padded completions of that prompt.
+    Returns:
+        [g, T] float32, equal to `completion_logprobs` on the same rows (values and gradients:
+        the prompt's KV cache keeps its graph, so LoRA weights still get the prompt's share).
+    Why: a GRPO group is G completions of one prompt. The padded forward encodes the prompt G
+    times; here it is encoded once and its KV cache repeated G times. With ~260-token prompts
+    and <= 8-token answers (support_classification) that is ~270 instead of 4 x 268 token
+    positions per group at G = 4: ~3.5x fewer FLOPs in the training forward and backward.
+    """
+    g, t = completion_ids.shape
+    p = prompt_ids.shape[0]
+    out = model(input_ids=prompt_ids[None], use_cache=True, logits_to_keep=1)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(g)
+    attn = torch.cat([torch.ones(g, p, dtype=completion_mask.dtype), completion_mask], 1)
+    pos = torch.arange(p, p + t).expand(g, t)
+    logits = model(input_ids=completion_ids, attention_mask=attn, position_ids=pos,
+                   past_key_values=cache, use_cache=True, logits_to_keep=t).logits
+    # the prompt's last position predicts completion token 0; completion position k predicts k+1
+    full = torch.cat([out.logits[:, -1:].expand(g, 1, -1), logits[:, :-1]], 1)
+    return token_logprobs(full, completion_ids, temperature)

@@ -187,3 +187,12 @@ def test_nan_loss_names_step_and_last_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(grpo, "policy_loss", poisoned)
     with pytest.raises(grpo.GRPOError, match=r"step 2: loss is nan .*step-00000001"):
         grpo.train(make_cfg(tmp_path, "train.max_steps=4", "train.save_every=1"))
+
+
+def test_shared_prompt_forward_equals_full_forward(tmp_path):
+    """Encoding each group's prompt once gives the same steps as the padded per-row forward."""
+    common = ["algo.beta=0.04", "train.max_steps=3", "train.micro_batch_size=2"]
+    shared = grpo.train(make_cfg(tmp_path / "a", *common, "train.logprob_mode=shared_prompt"))
+    full = grpo.train(make_cfg(tmp_path / "b", *common, "train.logprob_mode=full"))
+    for x, y in zip(trace(shared), trace(full), strict=True):
+        assert x == pytest.approx(y, rel=1e-4, abs=1e-6)
