@@ -153,6 +153,7 @@ def start_vllm_server(model_dir, *, port: int | None = None, served_name: str = 
                                    f"{server.log_tail()}")
             time.sleep(1.0)
         yield server
+        log.unlink(missing_ok=True)  # kept only when start-up or the test failed
     finally:
         _stop(proc)
 
