@@ -106,19 +106,21 @@ def ours_side(args, n_prompts: int) -> list[dict[str, Any]]:
              "rows_computed": h.get("train/rows_computed", 0.0)} for h in out["history"]]
 
 
-def summarize(steps: list[dict[str, Any]]) -> dict[str, float]:
-    body = steps[1:] if len(steps) > 1 else steps  # step 1: allocator and cache warm-up
+def summarize(runs: list[list[dict[str, Any]]]) -> dict[str, float]:
+    """Over every repeat: median s/step and tokens/s without each run's first step
+    (allocator and cache warm-up), mean training reward over all steps and the last third."""
+    body = [x for steps in runs for x in (steps[1:] if len(steps) > 1 else steps)]
     s = [x["step_s"] for x in body]
     tok = sum(x.get("gen_tokens", 0) for x in body)
-    rewards = [x["reward"] for x in steps if x.get("reward") is not None]
-    third = max(1, len(rewards) // 3)
+    rewards = [x["reward"] for steps in runs for x in steps if x.get("reward") is not None]
+    last = [x["reward"] for steps in runs for x in steps[-max(1, len(steps) // 3):]
+            if x.get("reward") is not None]
     return {"s_per_step": statistics.median(s), "tokens_per_s": tok / sum(s),
             "reward_mean": statistics.fmean(rewards) if rewards else float("nan"),
-            "reward_last_third": statistics.fmean(rewards[-third:]) if rewards else float("nan"),
-            "first_step_s": steps[0]["step_s"]}
+            "reward_last_third": statistics.fmean(last) if last else float("nan")}
 
 
-def render(args, ours: dict, trl: dict, ours_steps: list, trl_steps: list) -> str:
+def render(args, ours: dict, trl: dict, ours_runs: list, trl_runs: list) -> str:
     ratio_s = trl["s_per_step"] / ours["s_per_step"]
     ratio_t = ours["tokens_per_s"] / trl["tokens_per_s"]
     lines = [
@@ -131,7 +133,8 @@ def render(args, ours: dict, trl: dict, ours_steps: list, trl_steps: list) -> st
         f"task support_classification (its rubric harness as reward), {args.steps} steps, "
         f"{args.batch} completions/step, G={args.g}, max {args.max_new_tokens} new tokens, "
         f"temperature {args.temperature}, lr {args.lr} constant, beta 0, loss grpo, seed "
-        f"{args.seed}", "",
+        f"{args.seed}; {args.repeats} repeat(s), alternating which side runs first (the load "
+        "from other jobs on this machine drifts over minutes)", "",
         "| | s/step (median, steps 2..N) | completion tokens/s | mean reward (all steps) | "
         "mean reward (last third) |", "|---|---|---|---|---|",
         f"| ours (`rl.grpo`, hf engine) | {ours['s_per_step']:.2f} | {ours['tokens_per_s']:.2f} "
@@ -139,13 +142,18 @@ def render(args, ours: dict, trl: dict, ours_steps: list, trl_steps: list) -> st
         f"| TRL `GRPOTrainer` | {trl['s_per_step']:.2f} | {trl['tokens_per_s']:.2f} | "
         f"{trl['reward_mean']:.3f} | {trl['reward_last_third']:.3f} |",
         f"| **ratio ours/TRL** | **{ratio_s:.2f}x faster** | **{ratio_t:.2f}x** | | |", "",
-        "Per step (seconds / reward):", "",
-        "| step | ours s | ours reward | ours rows trained | TRL s | TRL reward |",
-        "|---|---|---|---|---|---|"]
-    for a, b in zip(ours_steps, trl_steps, strict=False):
-        lines.append(f"| {a['step']} | {a['step_s']:.2f} | {a.get('reward', float('nan')):.3f} "
-                     f"| {a.get('rows_computed', 0):.0f}/{args.batch} | {b['step_s']:.2f} | "
-                     f"{b.get('reward', float('nan')):.3f} |")
+        "Per step (seconds / reward); ours split into rollout and training seconds; rows "
+        "trained = completions in groups with reward variance (flat groups have zero advantage "
+        "and, with beta 0, zero gradient: ours skips their forward/backward, TRL computes it):",
+        "", "| repeat | step | ours s (rollout + train) | ours reward | ours rows trained | "
+        "TRL s | TRL reward |", "|---|---|---|---|---|---|---|"]
+    for r, (ours_steps, trl_steps) in enumerate(zip(ours_runs, trl_runs, strict=True)):
+        for a, b in zip(ours_steps, trl_steps, strict=False):
+            lines.append(
+                f"| {r + 1} | {a['step']} | {a['step_s']:.2f} ({a.get('rollout_s', 0):.1f} + "
+                f"{a.get('train_s', 0):.1f}) | {a.get('reward', float('nan')):.3f} | "
+                f"{a.get('rows_computed', 0):.0f}/{args.batch} | {b['step_s']:.2f} | "
+                f"{b.get('reward', float('nan')):.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -163,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-prompts", type=int, default=200)
     p.add_argument("--out-dir", default="runs/local/bench_grpo")
     p.add_argument("--out", default=None, help="write the markdown table here")
-    p.add_argument("--order", default="trl,ours", help="which side runs first")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="runs per side; odd repeats run TRL first, even ones ours first")
     args = p.parse_args(argv)
 
     from rewards import Harness
@@ -178,12 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     order = np.random.RandomState(args.seed).permutation(min(n_prompts, len(prompts)))
     same = [prompts[i] for i in order]
     harness = Harness(get_task("support_classification").rubric())
-    results: dict[str, list] = {}
-    for side in args.order.split(","):
-        t0 = time.perf_counter()
-        results[side] = (trl_side(args, same, harness) if side == "trl"
-                         else ours_side(args, n_prompts))
-        print(f"[bench] {side}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    results: dict[str, list] = {"ours": [], "trl": []}
+    for r in range(args.repeats):
+        for side in (("trl", "ours") if r % 2 == 0 else ("ours", "trl")):
+            t0 = time.perf_counter()
+            results[side].append(trl_side(args, same, harness) if side == "trl"
+                                 else ours_side(args, n_prompts))
+            print(f"[bench] repeat {r + 1} {side}: {time.perf_counter() - t0:.1f} s",
+                  file=sys.stderr, flush=True)
     ours, trl = summarize(results["ours"]), summarize(results["trl"])
     md = render(args, ours, trl, results["ours"], results["trl"])
     print(md)

@@ -107,3 +107,37 @@ def test_token_logprobs_matches_log_softmax():
     ids = torch.randint(0, 11, (2, 3), generator=g)
     expected = torch.log_softmax(logits / 0.7, -1).gather(-1, ids[..., None]).squeeze(-1)
     torch.testing.assert_close(token_logprobs(logits, ids, 0.7), expected)
+
+
+def test_shared_prompt_logprobs_equal_padded_forward():
+    """One prompt encoding + a repeated KV cache == the padded per-row forward, with grads."""
+    from omegaconf import OmegaConf
+
+    from rl.losses import completion_logprobs, shared_prompt_logprobs
+    from sft.model import load_model, setup_trainable
+
+    conf = OmegaConf.load(__import__("pathlib").Path(__file__).parents[2] / "conf/lora/r16.yaml")
+    torch.manual_seed(0)
+    model = setup_trainable(load_model({"name_or_path": "tiny-random", "dtype": "float32"}), conf)
+    for name, p in model.named_parameters():
+        if "lora_B" in name:  # B = 0 at init would make the LoRA gradients trivially equal
+            p.data.normal_(0, 0.05)
+    model.eval()
+    prompt = torch.randint(5, 1000, (13,))
+    comp = torch.randint(5, 1000, (3, 5))
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+
+    def run(fn):
+        model.zero_grad()
+        lp = fn()
+        (lp * mask).sum().backward()
+        return lp.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                             if p.grad is not None}
+
+    full, g_full = run(lambda: completion_logprobs(
+        model, prompt.expand(3, -1), torch.ones(3, 13, dtype=torch.long), comp, mask, 0.7))
+    shared, g_shared = run(lambda: shared_prompt_logprobs(model, prompt, comp, mask, 0.7))
+    torch.testing.assert_close(shared * mask, full * mask, atol=1e-5, rtol=0)
+    assert g_full.keys() == g_shared.keys() and len(g_full) > 0
+    for name, g in g_full.items():
+        torch.testing.assert_close(g_shared[name], g, atol=1e-4, rtol=1e-3, msg=name)
