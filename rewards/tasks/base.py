@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,28 @@ def content_split(key: str) -> str:
 
 class TaskError(ValueError):
     """Bad task name, split, config or data path; the message says what was expected."""
+
+
+def dataset_rows(path: str | Path, filename: str, adapter: str,
+                 required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) of the JSONL `path/filename` of a real dataset; a missing file, a bad
+    line or a row without a `required` key raises TaskError naming the file and line."""
+    f = Path(path) / filename
+    if not f.is_file():
+        raise TaskError(f"{adapter} adapter: expected {f} (JSONL with {', '.join(required)})")
+    with f.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TaskError(f"{f}:{lineno}: invalid JSON ({e.msg})") from e
+            missing = [k for k in required if not isinstance(row, dict) or k not in row]
+            if missing:
+                raise TaskError(f"{f}:{lineno}: expected keys {', '.join(required)}; "
+                                f"missing {', '.join(missing)}")
+            yield lineno, row
 
 
 @dataclass

@@ -22,14 +22,13 @@ rely on it). The SROIE adapter yields vendor/date/total only; the other checks a
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import re
 from pathlib import Path
 from typing import Any
 
 from rewards.normalize import MISSING, as_json, parse_date, parse_json
-from rewards.tasks.base import Task, TaskError
+from rewards.tasks.base import Task, dataset_rows
 from rewards.tasks.text_noise import jitter_whitespace, ocr_noise
 
 # country -> currency display, tax lines (label, rate %), legal suffixes, date styles
@@ -490,30 +489,20 @@ def sroie_date(raw: str) -> str | None:
 def load_sroie(path: Path) -> list[dict[str, Any]]:
     """SROIE receipts: OCR lines -> vendor, date, total (no invoice numbers or line items, so
     the reference omits them and those checks abstain)."""
-    f = Path(path) / "train.jsonl"
-    if not f.is_file():
-        raise TaskError(f"sroie adapter: expected {f} (JSONL with key, entities, ocr_lines)")
     out = []
-    with f.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                ents, text = row["entities"], "\n".join(row["ocr_lines"])
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise TaskError(f"{f}:{lineno}: expected key, entities, ocr_lines ({e})") from e
-            ref: dict[str, Any] = {}
-            if ents.get("company"):
-                ref["vendor"] = ents["company"]
-            if ents.get("date") and sroie_date(ents["date"]):
-                ref["date"] = sroie_date(ents["date"])
-            total = re.sub(r"[^\d.]", "", ents.get("total") or "")
-            if re.fullmatch(r"\d+(\.\d+)?", total):
-                ref["total"] = float(total)
-            out.append({"id": f"sroie-{row.get('key', lineno)}", "fields": {"document": text},
-                        "source": text, "reference": ref,
-                        "meta": {"layout": "sroie", "address": ents.get("address")}})
+    for lineno, row in dataset_rows(path, "train.jsonl", "sroie", ("entities", "ocr_lines")):
+        ents, text = row["entities"], "\n".join(row["ocr_lines"])
+        ref: dict[str, Any] = {}
+        if ents.get("company"):
+            ref["vendor"] = ents["company"]
+        if ents.get("date") and sroie_date(ents["date"]):
+            ref["date"] = sroie_date(ents["date"])
+        total = re.sub(r"[^\d.]", "", ents.get("total") or "")
+        if re.fullmatch(r"\d+(\.\d+)?", total):
+            ref["total"] = float(total)
+        out.append({"id": f"sroie-{row.get('key', lineno)}", "fields": {"document": text},
+                    "source": text, "reference": ref,
+                    "meta": {"layout": "sroie", "address": ents.get("address")}})
     return out
 
 

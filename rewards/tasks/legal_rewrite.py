@@ -35,7 +35,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rewards.tasks.base import Task, TaskError
+from rewards.tasks.base import Task, TaskError, dataset_rows
 from rewards.tasks.checks_scribe import not_a_copy, number_to_words, substantive
 
 SYSTEM_PROMPT = (
@@ -742,21 +742,11 @@ def _real_example(text: str, reference: str | None, extra: dict[str, Any]) -> di
 
 def load_cuad(path: Path) -> list[dict[str, Any]]:
     """CUAD clauses (`clauses.jsonl`: clause_type, text); no reference rewrites exist."""
-    f = Path(path) / "clauses.jsonl"
-    if not f.is_file():
-        raise TaskError(f"cuad adapter: expected {f} (JSONL with clause_type, text)")
     out = []
-    with f.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                text = " ".join(row["text"].replace("<omitted>", " [...] ").split())
-                ctype = row["clause_type"]
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
-                raise TaskError(f"{f}:{lineno}: expected JSON with clause_type and text ({e})") from e
-            out.append({"id": f"cuad-{lineno}", **_real_example(text, None, {"clause_type": ctype})})
+    for lineno, row in dataset_rows(path, "clauses.jsonl", "cuad", ("clause_type", "text")):
+        text = " ".join(str(row["text"]).replace("<omitted>", " [...] ").split())
+        meta = {"clause_type": row["clause_type"]}
+        out.append({"id": f"cuad-{lineno}", **_real_example(text, None, meta)})
     return out
 
 

@@ -19,14 +19,13 @@ checks (format, grounding, treatment present when the note has a plan) still sco
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
 from typing import Any
 
 from rewards.normalize import MISSING, as_json, fuzzy_ratio, parse_json
-from rewards.tasks.base import Task, TaskError
+from rewards.tasks.base import Task, dataset_rows
 from rewards.tasks.text_noise import protected_apply
 
 # name, abbr, concern phrases, symptoms, treatments, assessment, exam finding, home med
@@ -470,27 +469,17 @@ def clean_mtsamples(text: str) -> str:
 
 def load_mtsamples(path: Path) -> list[dict[str, Any]]:
     """Real notes with a complaint/HPI section -> inputs without gold (reference null)."""
-    f = Path(path) / "notes.jsonl"
-    if not f.is_file():
-        raise TaskError(f"mtsamples adapter: expected {f} (JSONL with note_id, transcription)")
     out = []
-    with f.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                raw = row["transcription"]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise TaskError(f"{f}:{lineno}: expected note_id and transcription ({e})") from e
-            if not isinstance(raw, str) or not _COMPLAINT.search(raw):
-                continue
-            note = clean_mtsamples(raw)
-            out.append({"id": f"mtsamples-{row.get('note_id', lineno)}", "fields": {"note": note},
-                        "source": note, "reference": None,
-                        "meta": {"has_treatment": bool(_PLAN.search(raw)),
-                                 "specialty": row.get("medical_specialty"),
-                                 "description": row.get("description")}})
+    for lineno, row in dataset_rows(path, "notes.jsonl", "mtsamples", ("transcription",)):
+        raw = row["transcription"]
+        if not isinstance(raw, str) or not _COMPLAINT.search(raw):
+            continue
+        note = clean_mtsamples(raw)
+        out.append({"id": f"mtsamples-{row.get('note_id', lineno)}", "fields": {"note": note},
+                    "source": note, "reference": None,
+                    "meta": {"has_treatment": bool(_PLAN.search(raw)),
+                             "specialty": row.get("medical_specialty"),
+                             "description": row.get("description")}})
     return out
 
 

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rewards.tasks.base import Task, TaskError
+from rewards.tasks.base import Task, dataset_rows
 
 # family -> noun, name stems, materials, features, dims (cm ranges or None), weight kg range,
 # capacity (unit, lo, hi) or None, warranty years choices
@@ -323,38 +323,28 @@ def parse_flipkart_specs(raw: str) -> list[tuple[str, str]]:
 def load_flipkart(path: Path) -> list[dict[str, Any]]:
     """Flipkart products -> spec sheets; reference None (the listing descriptions are price
     boilerplate), spec values become the spans the copy should keep."""
-    f = Path(path) / "train.jsonl"
-    if not f.is_file():
-        raise TaskError(f"flipkart adapter: expected {f} (JSONL with name, brand, specifications_raw)")
     out = []
-    with f.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                name, raw = row["name"].strip(), row["specifications_raw"]
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
-                raise TaskError(f"{f}:{lineno}: expected name and specifications_raw ({e})") from e
-            pairs = [(k, v) for k, v in parse_flipkart_specs(raw) if k not in _SKIP_KEYS]
-            if not pairs:
-                continue
-            try:
-                category = json.loads(row.get("category_tree") or "[]")[0].split(" >> ")[-2]
-            except (json.JSONDecodeError, IndexError, AttributeError):
-                category = ""
-            lines = [f"Product name: {name}"]
-            if row.get("brand"):
-                lines.append(f"Brand: {row['brand']}")
-            if category:
-                lines.append(f"Category: {category}")
-            lines += [f"{k}: {v}" for k, v in pairs]
-            specs = "\n".join(lines)
-            # short values (colours, materials, sizes) are copy material; long care texts are not
-            spans = [v for k, v in pairs if len(v) <= 30 and k != "Note"][:8]
-            out.append({"id": f"flipkart-{lineno}", "fields": {"specs": specs}, "source": specs,
-                        "reference": None,
-                        "meta": {"product_name": name, "family": category, "required_spans": spans}})
+    for lineno, row in dataset_rows(path, "train.jsonl", "flipkart", ("name", "specifications_raw")):
+        name, raw = str(row["name"]).strip(), str(row["specifications_raw"])
+        pairs = [(k, v) for k, v in parse_flipkart_specs(raw) if k not in _SKIP_KEYS]
+        if not pairs:
+            continue
+        try:
+            category = json.loads(row.get("category_tree") or "[]")[0].split(" >> ")[-2]
+        except (json.JSONDecodeError, IndexError, AttributeError):
+            category = ""
+        lines = [f"Product name: {name}"]
+        if row.get("brand"):
+            lines.append(f"Brand: {row['brand']}")
+        if category:
+            lines.append(f"Category: {category}")
+        lines += [f"{k}: {v}" for k, v in pairs]
+        specs = "\n".join(lines)
+        # short values (colours, materials, sizes) are copy material; long care texts are not
+        spans = [v for k, v in pairs if len(v) <= 30 and k != "Note"][:8]
+        out.append({"id": f"flipkart-{lineno}", "fields": {"specs": specs}, "source": specs,
+                    "reference": None,
+                    "meta": {"product_name": name, "family": category, "required_spans": spans}})
     return out
 
 

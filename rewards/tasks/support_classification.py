@@ -17,12 +17,11 @@ The label set travels in `meta["labels"]` and the prompt, so the same rubric
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
 
-from rewards.tasks.base import Task, TaskError
+from rewards.tasks.base import Task, dataset_rows
 from rewards.tasks.text_noise import casual_case, typo_noise
 
 LABELS = ("Billing", "Technical Issue", "Feature Request", "Account Access", "General Inquiry")
@@ -312,18 +311,8 @@ def _example(message: str, label: str, labels: tuple[str, ...] | list[str],
 
 def load_bitext(path: Path) -> list[dict[str, Any]]:
     """Bitext customer-support set: `text` -> `category`, with the dataset's own 11 categories."""
-    f = Path(path) / "train.jsonl"
-    if not f.is_file():
-        raise TaskError(f"bitext adapter: expected {f} (JSONL with text, intent, category)")
-    rows = []
-    with f.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                    rows.append((lineno, row["text"], row["category"], row.get("intent")))
-                except (json.JSONDecodeError, KeyError, TypeError) as e:
-                    raise TaskError(f"{f}:{lineno}: expected JSON with text and category ({e})") from e
+    rows = [(lineno, row["text"], row["category"], row.get("intent"))
+            for lineno, row in dataset_rows(path, "train.jsonl", "bitext", ("text", "category"))]
     labels = sorted({r[2] for r in rows})
     return [{"id": f"bitext-{lineno}", **_example(text, cat, labels, {"intent": intent})}
             for lineno, text, cat, intent in rows]

@@ -167,3 +167,18 @@ def test_custom_yaml_unset_path_is_named(tmp_path):
     cfg.path = str(_jsonl(tmp_path / "rows.jsonl", [{"prompt": "x"}]))
     with pytest.raises(TaskError, match=r"task\.rubric is required"):
         load_split(cfg, "train")
+
+
+def test_dataset_rows_names_file_line_and_missing_keys(tmp_path):
+    from rewards.tasks.base import dataset_rows
+
+    (tmp_path / "train.jsonl").write_text('{"text": "a", "category": "X"}\n\n{"text": "b"}\n')
+    rows = dataset_rows(tmp_path, "train.jsonl", "bitext", ("text", "category"))
+    assert next(rows) == (1, {"text": "a", "category": "X"})
+    with pytest.raises(TaskError, match=r"train\.jsonl:3: .*missing category"):
+        next(rows)
+    (tmp_path / "train.jsonl").write_text("{oops\n")
+    with pytest.raises(TaskError, match=r"train\.jsonl:1: invalid JSON"):
+        list(dataset_rows(tmp_path, "train.jsonl", "bitext", ("text",)))
+    with pytest.raises(TaskError, match="sroie adapter: expected .*nope.jsonl"):
+        list(dataset_rows(tmp_path, "nope.jsonl", "sroie", ("entities",)))
