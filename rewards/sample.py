@@ -69,8 +69,10 @@ class Sample:
         return "\n".join(m["content"] for m in self.prompt)
 
 
-def iter_jsonl(path: str | Path, on_bad_line: str = "fail") -> Iterator[tuple[int, Sample]]:
-    """Yield (line number, Sample); `on_bad_line='skip'` drops bad rows, 'fail' raises."""
+def json_lines(path: str | Path, error: type[Exception] = SampleError,
+               skip_invalid: bool = False) -> Iterator[tuple[int, str, Any]]:
+    """(line number, "file:line", parsed value) for each non-blank line of a JSONL file.
+    Invalid JSON raises `error` naming file, line and column (or is skipped)."""
     path = Path(path)
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -78,14 +80,20 @@ def iter_jsonl(path: str | Path, on_bad_line: str = "fail") -> Iterator[tuple[in
                 continue
             where = f"{path}:{lineno}"
             try:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise SampleError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from e
-                yield lineno, Sample.from_dict(row, where)
-            except SampleError:
-                if on_bad_line == "skip":
-                    continue
+                yield lineno, where, json.loads(line)
+            except json.JSONDecodeError as e:
+                if not skip_invalid:
+                    raise error(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from e
+
+
+def iter_jsonl(path: str | Path, on_bad_line: str = "fail") -> Iterator[tuple[int, Sample]]:
+    """Yield (line number, Sample); `on_bad_line='skip'` drops bad rows, 'fail' raises."""
+    skip = on_bad_line == "skip"
+    for lineno, where, row in json_lines(path, SampleError, skip_invalid=skip):
+        try:
+            yield lineno, Sample.from_dict(row, where)
+        except SampleError:
+            if not skip:
                 raise
 
 

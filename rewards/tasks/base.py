@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewards.sample import Sample
+from rewards.sample import Sample, json_lines
 
 RUBRIC_DIR = Path(__file__).parent / "rubrics"
 SPLITS = ("train", "eval")
@@ -57,19 +57,12 @@ def dataset_rows(path: str | Path, filename: str, adapter: str,
     f = Path(path) / filename
     if not f.is_file():
         raise TaskError(f"{adapter} adapter: expected {f} (JSONL with {', '.join(required)})")
-    with f.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaskError(f"{f}:{lineno}: invalid JSON ({e.msg})") from e
-            missing = [k for k in required if not isinstance(row, dict) or k not in row]
-            if missing:
-                raise TaskError(f"{f}:{lineno}: expected keys {', '.join(required)}; "
-                                f"missing {', '.join(missing)}")
-            yield lineno, row
+    for lineno, where, row in json_lines(f, TaskError):
+        missing = [k for k in required if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise TaskError(f"{where}: expected keys {', '.join(required)}; "
+                            f"missing {', '.join(missing)}")
+        yield lineno, row
 
 
 @dataclass

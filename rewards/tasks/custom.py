@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rewards.sample import Sample, SampleError
+from rewards.sample import Sample, SampleError, json_lines
 from rewards.tasks.base import TaskError, content_key
 from rewards.tasks.loading import count, require, seed_of
 
@@ -88,17 +88,8 @@ def row_to_sample(row: Any, cfg: Mapping[str, Any], where: str, sid: str, split:
 def read_rows(path: Path, cfg: Mapping[str, Any], split: str, key: str) -> list[Sample]:
     if not path.is_file():
         raise TaskError(f"task.{key}: {path} is not a file (expected JSONL, one object per line)")
-    out = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaskError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from e
-            out.append(row_to_sample(row, cfg, where, f"custom-{path.stem}-{lineno}", split))
+    out = [row_to_sample(row, cfg, where, f"custom-{path.stem}-{lineno}", split)
+           for lineno, where, row in json_lines(path, TaskError)]
     if not out:
         raise TaskError(f"task.{key}: {path} has no rows")
     return out
