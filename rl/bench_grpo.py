@@ -98,7 +98,8 @@ def ours_side(args, n_prompts: int) -> list[dict[str, Any]]:
         f"optim.lr={args.lr}", f"sampling.max_new_tokens={args.max_new_tokens}",
         f"sampling.temperature={args.temperature}", f"seed={args.seed}",
         f"train.max_prompts={n_prompts}", "train.save_every=null", "train.progress=false",
-        f"task.n_train={args.n_prompts}", f"rollout.batch_size={args.batch}"]
+        f"task.n_train={args.n_prompts}", f"rollout.batch_size={args.batch}",
+        *args.ours_override]
     out = train(compose("grpo", overrides))
     return [{"step": h["step"], "step_s": h["perf/step_s"], "reward": h.get("reward/total"),
              "gen_tokens": h["perf/tokens_per_s"] * h["perf/step_s"],
@@ -171,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-prompts", type=int, default=200)
     p.add_argument("--out-dir", default="runs/local/bench_grpo")
     p.add_argument("--out", default=None, help="write the markdown table here")
+    p.add_argument("--ours-override", action="append", default=[],
+                   help="extra rl.grpo override for our side (ablations), repeatable")
+    p.add_argument("--only", choices=("both", "ours"), default="both",
+                   help="ours: time our side alone (ablations against a committed TRL run)")
     p.add_argument("--repeats", type=int, default=1,
                    help="runs per side; odd repeats run TRL first, even ones ours first")
     args = p.parse_args(argv)
@@ -190,12 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list] = {"ours": [], "trl": []}
     for r in range(args.repeats):
         for side in (("trl", "ours") if r % 2 == 0 else ("ours", "trl")):
+            if args.only == "ours" and side == "trl":
+                continue
             t0 = time.perf_counter()
             results[side].append(trl_side(args, same, harness) if side == "trl"
                                  else ours_side(args, n_prompts))
             print(f"[bench] repeat {r + 1} {side}: {time.perf_counter() - t0:.1f} s",
                   file=sys.stderr, flush=True)
-    ours, trl = summarize(results["ours"]), summarize(results["trl"])
+    ours = summarize(results["ours"])
+    if args.only == "ours":
+        print(json.dumps(ours, indent=2))
+        return 0
+    trl = summarize(results["trl"])
     md = render(args, ours, trl, results["ours"], results["trl"])
     print(md)
     if args.out:

@@ -176,7 +176,7 @@ def build_optimizer(cfg, model, total_steps: int):
     return opt, sched
 
 
-def build_engine_for(cfg, model, tok, run_dir: Path):
+def build_engine_for(cfg, model, tok, run_dir: Path, rank: int):
     from rl.rollout.base import build_engine
 
     name = str(cfg.rollout.get("engine") or cfg.rollout.get("_target_"))
@@ -184,7 +184,7 @@ def build_engine_for(cfg, model, tok, run_dir: Path):
         return build_engine(cfg, model=model, tokenizer=tok)
     engine = build_engine(cfg)
     # the engine loaded base weights only: give it the policy's current adapter
-    engine.load_adapter(str(save_sync_adapter(model, run_dir, 0)), version=0)
+    engine.load_adapter(str(save_sync_adapter(model, run_dir, 0, rank)), version=0)
     return engine
 
 
@@ -196,6 +196,11 @@ def setup(cfg) -> Run:
     validate(cfg)
     comm = cfg.dist.get("comm")
     info = dist.init_distributed(None if comm in (None, "auto") else str(comm))
+    n_prompts = int(cfg.train.batch_size) // int(cfg.algo.num_generations)
+    if n_prompts % info.world_size:
+        raise GRPOError(f"train.batch_size={cfg.train.batch_size} is {n_prompts} prompts, not "
+                        f"divisible over {info.world_size} ranks (each rank rolls out whole "
+                        "groups of its own prompts)")
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_root = run_dir / "checkpoints"
@@ -204,19 +209,20 @@ def setup(cfg) -> Run:
         clean_staging(ckpt_root)
     if ckpt is not None and (ckpt / CACHE_FILE).is_file() and info.rank == 0:
         shutil.copyfile(ckpt / CACHE_FILE, run_dir / CACHE_FILE)
+    dist.barrier()  # no rank opens the verdict cache before rank 0 restored it
     prompts = load_prompts(cfg)
     harness = build_harness(cfg, run_dir)
     model, tok = build_policy(cfg, ckpt)
     opt, sched = build_optimizer(cfg, model, int(cfg.train.max_steps))
-    engine = build_engine_for(cfg, model, tok, run_dir)
+    engine = build_engine_for(cfg, model, tok, run_dir, info.rank)
     tracker = init_tracker(cfg, run_dir, stage="grpo", resume=ckpt is not None)
     run = Run(cfg, run_dir, model, tok, opt, sched, harness, engine, prompts, tracker,
               world=info.world_size, rank=info.rank)
     if ckpt is not None:
         restore(run, ckpt)
         if str(cfg.rollout.get("engine")) != "hf":  # file-based engines: the restored adapter
-            run.engine.load_adapter(str(save_sync_adapter(model, run_dir, run.version)),
-                                    version=run.version)
+            run.engine.load_adapter(
+                str(save_sync_adapter(model, run_dir, run.version, run.rank)), version=run.version)
     return run
 
 
@@ -513,15 +519,16 @@ def sync(run: Run) -> float:
         # the engine holds the live model: nothing to copy, only the version moves
         run.engine.load_adapter(f"live-v{run.version}", version=run.version)
     else:
-        path = save_sync_adapter(run.model, run.run_dir, run.version)
+        path = save_sync_adapter(run.model, run.run_dir, run.version, run.rank)
         run.engine.load_adapter(str(path), version=run.version)
     return time.perf_counter() - t0
 
 
-def save_sync_adapter(model, run_dir: Path, version: int) -> Path:
-    """Adapter files for file-based engines; one directory reused (vLLM keys by request id)."""
-    path = run_dir / "sync_adapter"
-    tmp = run_dir / f".sync_adapter-{version}"
+def save_sync_adapter(model, run_dir: Path, version: int, rank: int = 0) -> Path:
+    """Adapter files for file-based engines; one directory per rank, reused across versions
+    (vLLM keys its adapter cache by LoRARequest id, and every sync gets a new id)."""
+    path = run_dir / f"sync_adapter-rank{rank}"
+    tmp = run_dir / f".sync_adapter-rank{rank}-{version}"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     shutil.rmtree(path, ignore_errors=True)
