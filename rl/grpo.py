@@ -35,7 +35,7 @@ Launch:
     python -m rl.grpo                                         # smollm2-135m, support_classification
     python -m rl.grpo algo=dapo model.adapter=runs/local/sft-.../checkpoints/step-00000100
     python -m rl.grpo debug=tiny                              # seconds, tiny-random model
-    torchrun --nproc_per_node=2 -m rl.grpo dist=ddp           # prompts sharded over ranks
+    torchrun --nproc_per_node=2 -m rl.grpo dist=ddp           # prompts sharded, grads summed
     python -m rl.grpo rollout=vllm                            # vLLM engine, LoRARequest sync
 SIGTERM / SIGUSR1 (Slurm pre-emption): finish the step, checkpoint, exit 0; `train.resume=auto`
 continues from the newest complete checkpoint of the run dir.
@@ -579,6 +579,10 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     batch, adv, st = collect(run)
     seen = merge_batches(st["seen"], len(run.harness.rubric.dimensions))
     m = reward_metrics(run, seen)
+    if run.world > 1:  # the headline number over every rank's samples; the rest is rank 0's
+        ok = seen.rewards[~torch.isnan(seen.rewards)]
+        tot = _all_reduce_sum(torch.tensor([float(ok.sum()), float(len(ok))]), run.world)
+        m["reward/total"] = float(tot[0] / tot[1]) if tot[1] > 0 else math.nan
     n_scored = int(_all_reduce_sum(torch.tensor(float((~torch.isnan(seen.rewards)).sum())),
                                    run.world))
     n_valid = int(_all_reduce_sum(torch.tensor(float(adv.valid.sum())), run.world))

@@ -49,3 +49,20 @@ def test_sigterm_checkpoints_and_exits_0(tmp_path):
     assert "SIGTERM: checkpointed step" in err
     ckpts = sorted((tmp_path / "checkpoints").glob("step-*"))
     assert ckpts and (ckpts[-1] / "COMPLETE").exists()
+
+
+def test_torchrun_two_ranks(tmp_path):
+    """torchrun -m rl.grpo: prompts sharded over 2 gloo ranks, gradients all-reduced, rank 0
+    checkpoints; both ranks finish."""
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text("scale: [0, 1]\ndimensions: {b: {weight: 1.0}}\nchecks:\n"
+                      "  - {id: short, kind: length, dimension: b, unit: chars, max: 45}\n")
+    p = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "rl.grpo",
+         "debug=tiny", "logger=none", "dist=ddp", f"run_dir={tmp_path / 'run'}",
+         f"reward.rubric={rubric}", "train.max_steps=2", "train.batch_size=16",
+         "sampling.max_new_tokens=8", "optim.lr=1e-2"],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count("[grpo] done: step 2") == 2
+    assert (tmp_path / "run" / "checkpoints" / "step-00000002" / "COMPLETE").exists()
