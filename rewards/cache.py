@@ -1,6 +1,7 @@
 """Content-hash verdict cache persisted in SQLite.
 
-Key = sha256(check id, rubric hash, the sample fields the check reads). Lookups and writes
+Key = sha256(check id, rubric hash, the sample fields the check reads, and for judge checks the
+judge's identity: model, endpoint, API style — never its key). Lookups and writes
 are batched (one query / one transaction per harness batch) so the cache costs far less than
 the judge or embedding calls it saves. The file travels with RL checkpoints.
 """
@@ -15,9 +16,15 @@ from pathlib import Path
 
 from rewards.verdict import Verdict
 
+# the one file name every stage gives its verdict cache (run dir and checkpoints)
+CACHE_FILE = "verdict_cache.sqlite"
 
-def cache_key(check_id: str, rubric_hash: str, inputs: dict) -> str:
-    blob = json.dumps([check_id, rubric_hash, inputs], sort_keys=True, default=str,
+
+def cache_key(check_id: str, rubric_hash: str, inputs: dict,
+              scorer: dict | None = None) -> str:
+    """`scorer`: who produced the verdict beyond the rubric (the judge's model and endpoint);
+    verdicts of a different judge never share a key."""
+    blob = json.dumps([check_id, rubric_hash, inputs, scorer], sort_keys=True, default=str,
                       ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 

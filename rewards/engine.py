@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rewards.aggregate import aggregate
-from rewards.cache import VerdictCache, cache_key
+from rewards.cache import CACHE_FILE, VerdictCache, cache_key
 from rewards.checks.base import CHEAP, Check
 from rewards.checks.judge import JudgeConfig
 from rewards.rubric import Rubric, load_rubric
@@ -59,6 +59,14 @@ class Harness:
         self.progress = progress
         self.last_stats: dict[str, Any] = {}
 
+    @classmethod
+    def from_config(cls, rubric: Rubric | str | Path | dict, judge_group: Any = None,
+                    cache_dir: str | Path | None = None, **kwargs: Any) -> Harness:
+        """The one builder every stage uses: the recipes' `judge` group (`enabled` +
+        endpoint) and a verdict cache named CACHE_FILE in `cache_dir` (None: no cache)."""
+        cache = Path(cache_dir) / CACHE_FILE if cache_dir is not None else None
+        return cls(rubric, judge=JudgeConfig.from_group(judge_group), cache_path=cache, **kwargs)
+
     @property
     def rubric_hash(self) -> str:
         return self.rubric.hash
@@ -90,7 +98,7 @@ class Harness:
             bar.update(sum(len(v) for v in verdicts))
         ctx = RunContext(self.judge, asyncio.Semaphore(self.concurrency),
                          asyncio.Semaphore(self.judge_concurrency))
-        uses_judge = self.judge is not None and any(c.kind == "judge" for c in checks)
+        uses_judge = self.judge is not None and any(c.needs_judge for c in checks)
         if uses_judge:
             import httpx
 
@@ -121,7 +129,8 @@ class Harness:
         """Fill verdicts from the cache; return the keys of every cacheable (sample, check)."""
         if self.cache is None:
             return {}
-        keys = {(i, c.spec.id): cache_key(c.spec.id, self.rubric.hash, c.cache_inputs(s))
+        keys = {(i, c.spec.id): cache_key(c.spec.id, self.rubric.hash, c.cache_inputs(s),
+                                          c.scorer_identity(self.judge))
                 for i, s in enumerate(samples) for c in checks if c.cacheable}
         found = self.cache.get_many(list(set(keys.values())))
         for (i, cid), k in keys.items():
@@ -139,7 +148,7 @@ class Harness:
             for c in checks:
                 if c.spec.id in verdicts[i]:
                     continue
-                if c.kind == "judge" and ctx.judge is None:
+                if c.needs_judge and ctx.judge is None:
                     verdicts[i][c.spec.id] = Verdict("abstain", None, "judge not configured",
                                                      skipped=True)
                 elif moot is True or c.spec.dimension in moot:
@@ -160,13 +169,13 @@ class Harness:
         timeout = c.spec.timeout_s or self.timeout_s
         t0 = time.perf_counter()
         async with ctx.sem:
-            if c.kind == "judge":
+            if c.needs_judge:
                 ctx.judge_calls += 1
             try:
                 v = await asyncio.wait_for(c.evaluate(s, ctx), timeout)
             except TimeoutError:
                 v = abstain(f"timeout after {timeout:g}s")
-                if c.kind == "judge":
+                if c.needs_judge:
                     ctx.judge_errors += 1
             except Exception as e:  # a broken check must not sink the batch
                 v = abstain(f"error: {type(e).__name__}: {e}"[:300])

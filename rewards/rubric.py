@@ -21,39 +21,11 @@ from typing import Any
 
 import yaml
 
-_CHECK_COMMON = {"id", "kind", "dimension", "weight", "gate", "pitfall", "timeout_s", "cache",
-                 "description"}
+from rewards.checks import KINDS
+from rewards.spec import CHECK_COMMON as _CHECK_COMMON
+from rewards.spec import CheckSpec, Dimension, RubricError
 
-
-class RubricError(ValueError):
-    """Invalid rubric; the message names the file, key path and the expectation."""
-
-
-@dataclass(frozen=True)
-class Dimension:
-    name: str
-    weight: float = 1.0
-    # share of the dimension's (run) check weight that must be answered; below it the sample's
-    # score is None (masked in RL) instead of a fake 0
-    min_coverage: float = 0.5
-
-
-@dataclass
-class CheckSpec:
-    id: str
-    kind: str
-    dimension: str
-    weight: float = 1.0
-    gate: bool | str = False  # True: zeroes its dimension on fail; "global": zeroes the total
-    pitfall: bool = False
-    timeout_s: float | None = None
-    cache: bool | None = None  # None: the kind's default (expensive kinds are cached)
-    description: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_global_gate(self) -> bool:
-        return self.gate == "global"
+__all__ = ["CheckSpec", "Dimension", "Rubric", "RubricError", "load_rubric"]
 
 
 @dataclass
@@ -121,8 +93,6 @@ def _parse_dimensions(where: str, raw: Any) -> dict[str, Dimension]:
 
 
 def _parse_check(where: str, i: int, raw: Any, dims: Mapping[str, Dimension]) -> CheckSpec:
-    from rewards.checks import KINDS
-
     path = f"checks[{i}]"
     if not isinstance(raw, Mapping):
         raise _err(where, path, "expected a mapping with id, kind, dimension")
@@ -206,8 +176,6 @@ def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:
 
 def _build(where: str, i: int, spec: CheckSpec, base: Path):
     from pydantic import ValidationError
-
-    from rewards.checks import KINDS
 
     cls = KINDS[spec.kind]
     try:

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["cache"] = harness.cache.stats()
     print(f"rubric {args.rubric} (hash {rubric.hash}); wrote {len(results)} results to {args.output}")
     print(format_summary(summary))
-    if harness.judge is None and any(c.kind == "judge" for c in rubric.checks):
+    if harness.judge is None and any(c.needs_judge for c in rubric.built):
         print("note: judge checks skipped (no judge endpoint configured)")
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(summary, indent=2))

@@ -58,7 +58,7 @@ def summarize(results: Sequence[HarnessResult], rubric: Rubric | None = None,
     out["latency_p50_s"] = _percentile(latencies, 0.5)
     out["latency_p95_s"] = _percentile(latencies, 0.95)
     if rubric is not None:
-        judge_ids = [c.id for c in rubric.checks if c.kind == "judge"]
+        judge_ids = [c.spec.id for c in rubric.built if c.needs_judge]
         run = [r.verdicts[c] for r in results for c in judge_ids if not r.verdicts[c].skipped]
         errors = [v for v in run if v.status == "abstain"]
         out["judge_calls"] = len(run)

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from rewards.rubric import CheckSpec
 from rewards.sample import Sample
+from rewards.spec import CheckSpec
 from rewards.verdict import Verdict
 
 CHEAP, SEMANTIC, REMOTE = 0, 1, 2
@@ -31,6 +31,9 @@ class Check:
     cost: ClassVar[int] = CHEAP
     # batchable kinds implement evaluate_many and are called once per batch
     batched: ClassVar[bool] = False
+    # asks the configured LLM judge: skipped when none is configured, counted in judge
+    # metrics, and its cached verdicts are keyed by the judge's identity
+    needs_judge: ClassVar[bool] = False
 
     def __init__(self, spec: CheckSpec, rubric_dir: Path):
         self.spec = spec
@@ -44,6 +47,11 @@ class Check:
 
     def cache_inputs(self, sample: Sample) -> dict[str, Any]:
         return {f: getattr(sample, f) for f in self.reads}
+
+    def scorer_identity(self, judge: Any) -> dict[str, Any] | None:
+        """What else decides the verdict besides the rubric and the inputs: the judge's
+        identity for judge-backed kinds (a different judge never reuses verdicts)."""
+        return judge.identity() if self.needs_judge and judge is not None else None
 
     async def evaluate(self, sample: Sample, ctx: Any) -> Verdict:
         return self.evaluate_sync(sample)

@@ -66,6 +66,25 @@ class JudgeConfig:
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    def identity(self) -> dict[str, Any]:
+        """Which judge answers: part of every judge verdict's cache key (never the key)."""
+        return {"model": self.model, "base_url": self.base_url.rstrip("/"), "api": self.api}
+
+    @classmethod
+    def from_group(cls, group: Any) -> dict[str, Any] | None:
+        """The recipes' `judge` config group (`enabled` + endpoint fields) -> the explicit
+        judge settings `resolve` takes; None when the group is absent or disabled."""
+        if group is None:
+            return None
+        if type(group).__module__.startswith("omegaconf"):
+            from omegaconf import OmegaConf
+
+            group = OmegaConf.to_container(group, resolve=True)
+        group = dict(group)
+        if not group.pop("enabled", False):
+            return None
+        return group
+
     def public(self) -> dict[str, Any]:
         """What may be logged: everything but secrets (the key never lives here anyway)."""
         return {"base_url": self.base_url, "model": self.model, "api_key_env": self.api_key_env,
@@ -158,6 +177,7 @@ class Judge(Check):
     Params = JudgeParams
     reads = ("completion", "source", "reference", "prompt")
     cost = REMOTE
+    needs_judge = True
 
     def render(self, sample: Sample) -> str:
         fields = {"completion": sample.completion or "", "source": sample.source or "(none)",

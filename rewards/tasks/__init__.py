@@ -10,7 +10,8 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from rewards.tasks.base import Task, TaskError
+from rewards.tasks.base import Task
+from rewards.tasks.config import TaskError
 
 # task name -> module in this package defining TASK
 _MODULES = {
@@ -22,16 +23,20 @@ _MODULES = {
     "pisar_rationale": "pisar_rationale",
     "clinical_scribe": "clinical_scribe",
 }
+# not a benchmark task: the user's own data and rubric, registered like one
+_EXTRA = {"custom": "custom"}
 
 
 def list_tasks() -> list[str]:
+    """The seven benchmark tasks (generated data; `custom` is not listed)."""
     return list(_MODULES)
 
 
 def get_task(name: str) -> Task:
-    if name not in _MODULES:
+    module = _MODULES.get(name) or _EXTRA.get(name)
+    if module is None:
         raise TaskError(f"unknown task {name!r}; valid tasks: {', '.join(_MODULES)} (or 'custom')")
-    return importlib.import_module(f"rewards.tasks.{_MODULES[name]}").TASK
+    return importlib.import_module(f"rewards.tasks.{module}").TASK
 
 
 def load_split(task_cfg: Mapping[str, Any], split: str):
@@ -41,4 +46,11 @@ def load_split(task_cfg: Mapping[str, Any], split: str):
     return _load(task_cfg, split)
 
 
-__all__ = ["Task", "TaskError", "get_task", "list_tasks", "load_split"]
+def resolve(task_cfg: Any, rubric: Any = None):
+    """The one task resolver every stage calls: see rewards/tasks/resolve.py."""
+    from rewards.tasks.resolve import resolve as _resolve
+
+    return _resolve(task_cfg, rubric)
+
+
+__all__ = ["Task", "TaskError", "get_task", "list_tasks", "load_split", "resolve"]

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from rewards.sample import Sample, json_lines
+from rewards.tasks.config import TaskError, count, require, seed_of
 
 RUBRIC_DIR = Path(__file__).parent / "rubrics"
 SPLITS = ("train", "eval")
+DEFAULT_N = {"train": 500, "eval": 50}
 # train and eval draw from separate seed streams, and on top of that every generated example is
 # assigned to a split by the hash of its content (1 bucket in 10 is eval): an example that lands
 # in the other split's bucket is redrawn, so the splits never share a prompt for ANY n and seed,
@@ -44,10 +46,6 @@ def content_key(sample: Sample) -> str:
 
 def content_split(key: str) -> str:
     return "eval" if int(key[:8], 16) % _EVAL_BUCKETS == 0 else "train"
-
-
-class TaskError(ValueError):
-    """Bad task name, split, config or data path; the message says what was expected."""
 
 
 def dataset_rows(path: str | Path, filename: str, adapter: str,
@@ -77,9 +75,35 @@ class Task:
     # real-data adapters: dataset folder name under shared/data/real -> Adapter
     adapters: dict[str, Adapter] = field(default_factory=dict)
 
+    # data sources this task can load (`task.source`); the first is the default
+    sources: tuple[str, ...] = ("generated", "real")
+
     @property
     def rubric_path(self) -> Path:
         return RUBRIC_DIR / f"{self.name}.yaml"
+
+    def rubric_path_for(self, cfg: Mapping[str, Any]) -> Path:
+        """The rubric that scores this task config: `task.rubric` when set, else the task's."""
+        if cfg.get("rubric"):
+            p = Path(str(cfg["rubric"])).expanduser()
+            if not p.is_file():
+                raise TaskError(f"task.rubric: {p} is not a file")
+            return p
+        return self.rubric_path
+
+    def load_split(self, cfg: Mapping[str, Any], split: str) -> list[Sample]:
+        """Samples of `split` for a plain task config: `generated` (the seeded generator,
+        `n_<split>` examples) or `real` (the adapter for the dataset folder `path`)."""
+        seed = seed_of(cfg)
+        if (cfg.get("source") or self.sources[0]) == "generated":
+            return self.generate(split, count(cfg, split, DEFAULT_N[split]) or 0, seed)
+        path = Path(str(require(cfg, "path", "when task.source=real (the dataset folder)")))
+        path = path.expanduser()
+        if not path.is_dir():
+            raise TaskError(f"task.path: {path} is not a folder (task.source=real expects the "
+                            f"dataset folder, e.g. ../shared/data/real/<dataset>)")
+        return load_real(self, path, split, count(cfg, "train", None), count(cfg, "eval", 50),
+                         seed, cfg.get("adapter"))
 
     def rubric(self):
         from rewards.rubric import load_rubric
@@ -134,3 +158,42 @@ class Task:
             raise TaskError(f"{self.name}: generator produced only {len(out)} distinct {split} "
                             f"examples of {n} requested; its content space is too small")
         return out
+
+
+def pick_adapter(task: Task, path: Path, adapter: str | None) -> str:
+    if not task.adapters:
+        raise TaskError(f"task {task.name!r} has no real-data adapter; use task.source=generated")
+    names = ", ".join(task.adapters)
+    if adapter:
+        if adapter not in task.adapters:
+            raise TaskError(f"task.adapter: {task.name} has no adapter {adapter!r}; it has: {names}")
+        return adapter
+    if path.name in task.adapters:
+        return path.name
+    if len(task.adapters) == 1:
+        return next(iter(task.adapters))
+    raise TaskError(f"task.path: folder {path.name!r} matches none of {task.name}'s adapters "
+                    f"({names}); set task.adapter")
+
+
+def load_real(task: Task, path: Path, split: str, n_train: int | None, n_eval: int | None,
+              seed: int, adapter: str | None = None) -> list[Sample]:
+    """Adapter rows -> de-duplicated, seeded shuffle -> eval first, train after."""
+    name = pick_adapter(task, path, adapter)
+    examples = task.adapters[name](path)
+    samples, seen = [], set()
+    for i, ex in enumerate(examples):
+        s = task.to_sample(ex, str(ex.get("id") or f"{task.name}-{name}-{i:05d}"), split)
+        key = content_key(s)
+        if key not in seen:  # a repeated row in both splits would leak eval into train
+            seen.add(key)
+            s.meta |= {"dataset": name, "source_kind": "real"}
+            samples.append(s)
+    if not samples:
+        raise TaskError(f"task.path: adapter {name!r} found no usable rows in {path}")
+    random.Random(f"{task.name}:real:{seed}").shuffle(samples)
+    k = min(n_eval if n_eval is not None else 50, len(samples) // 2)
+    chosen = samples[:k] if split == "eval" else samples[k:]
+    if split == "train" and n_train is not None:
+        chosen = chosen[:n_train]
+    return chosen

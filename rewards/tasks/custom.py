@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from rewards.sample import Sample, SampleError, json_lines
-from rewards.tasks.base import TaskError, content_key
-from rewards.tasks.loading import count, require, seed_of
-
-_CONTRACT_KEYS = ("id", "prompt", "source", "reference", "completion", "meta")
+from rewards.tasks.base import Task, content_key
+from rewards.tasks.config import TaskError, count, require, seed_of
 
 
 def template_fields(template: str) -> list[str]:
@@ -117,3 +115,21 @@ def load_custom_split(cfg: Mapping[str, Any], split: str) -> list[Sample]:
     k = min(n_eval if n_eval is not None else 50, len(rows) // 2)
     chosen = rows[:k] if split == "eval" else rows[k:]
     return chosen[:n_train] if split == "train" and n_train is not None else chosen
+
+
+class CustomTask(Task):
+    """The user's data and rubric as one more Task: loads `source: custom` rows and is scored
+    by the rubric the config names (`task.rubric`, required)."""
+
+    def rubric_path_for(self, cfg: Mapping[str, Any]) -> Path:
+        require(cfg, "rubric", "for custom data (the rubric YAML that scores it)")
+        return super().rubric_path_for(cfg)
+
+    def load_split(self, cfg: Mapping[str, Any], split: str) -> list[Sample]:
+        return load_custom_split(cfg, split)
+
+
+TASK = CustomTask(
+    name="custom", description="your JSONL + rubric: see conf/task/custom.yaml",
+    metric="score", scale=(0.0, 1.0), system_prompt="", user_template="{prompt}",
+    sources=("custom",))

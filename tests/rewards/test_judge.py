@@ -135,3 +135,34 @@ def test_server_stopped_mid_batch_abstains_with_error(vllm_server):
     # the deterministic check still answered, so every sample still has a score
     assert all(r.score is not None for r in res)
     assert summarize(res, h.rubric)["judge_error_rate"] == len(bad) / 40
+
+
+def test_cached_verdict_is_not_served_to_a_different_judge(vllm_server, tmp_path):
+    """The verdict cache keys judge checks by the judge's identity: the same rubric, samples and
+    cache file under another judge (here the same server reached as `localhost`, so it still
+    answers) calls that judge instead of reusing the first one's verdicts."""
+    cache = tmp_path / "verdicts.sqlite"
+    first = Harness(load_rubric(RUBRIC), judge=_judge(vllm_server), cache_path=cache)
+    first.score_batch(_samples(3))
+    assert first.last_stats["judge_calls"] == 3
+    again = Harness(load_rubric(RUBRIC), judge=_judge(vllm_server), cache_path=cache)
+    again.score_batch(_samples(3))
+    assert again.last_stats["judge_calls"] == 0  # same judge: all three from the cache
+    other_url = vllm_server.base_url.replace("127.0.0.1", "localhost")
+    other = Harness(load_rubric(RUBRIC), judge=_judge(vllm_server, base_url=other_url),
+                    cache_path=cache)
+    res = other.score_batch(_samples(3))
+    assert other.last_stats["judge_calls"] == 3
+    assert all(not r.verdicts["kind"].cached for r in res)
+
+
+def test_judge_identity_is_part_of_the_cache_key():
+    from rewards.cache import cache_key
+
+    x = JudgeConfig(base_url="http://h:1/v1", model="judge-x")
+    y = JudgeConfig(base_url="http://h:1/v1/", model="judge-y")
+    inputs = {"completion": "ok"}
+    assert cache_key("q", "r", inputs, x.identity()) != cache_key("q", "r", inputs, y.identity())
+    same_x = JudgeConfig(base_url="http://h:1/v1/", model="judge-x", api_key_env="K")
+    assert cache_key("q", "r", inputs, x.identity()) == cache_key("q", "r", inputs,
+                                                                  same_x.identity())
