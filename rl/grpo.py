@@ -13,7 +13,13 @@ One step, top to bottom (every function below is one box):
          base model (`with model.disable_adapter():`, no second copy), aggregated
          seq_mean | token_mean | dr_grpo exactly over the whole batch across micro-batches
       -> AdamW step on the adapter -> adapter synced to the engine -> metrics, checkpoint
-         (rl/grpo_state.py: what a checkpoint holds, exact restore, SIGTERM/SIGUSR1)
+         (rl/state.py: what a checkpoint holds, exact restore, SIGTERM/SIGUSR1)
+
+The parts every RL recipe shares live in the RL core and are imported here: rl/experience.py
+(prompt stream, rollout, harness scoring -> Batch, reward metrics, sample tables),
+rl/policy.py (policy/optimizer/engine construction, tensors, shared-prompt log-probs, sync)
+and rl/state.py (typed Run, checkpoints). This file is what is GRPO's own: advantages, DAPO
+dynamic sampling, the micro-batched clipped loss and the step loop.
 
 Deviations from the papers / TRL, on purpose:
 - Each group's prompt is encoded once and its KV cache reused for the G completions
@@ -48,55 +54,53 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rewards.cache import CACHE_FILE
 from rl.advantages import compute_advantages, expand_groups, select_informative_groups
-from rl.grpo_state import CACHE_FILE, StopSignal, restore, save
-from rl.losses import completion_logprobs, policy_loss, shared_prompt_logprobs
-from sft.errors import USER_ERROR_EXIT, UserInputError
+from rl.experience import (
+    Batch,
+    build_harness,
+    load_prompts,
+    merge_batches,
+    next_prompts_for_rank,
+    reward_metrics,
+    rollout,
+    sample_table,
+    score,
+)
+from rl.losses import policy_loss
+from rl.policy import (
+    all_reduce_sum,
+    build_engine_for,
+    build_optimizer,
+    build_policy,
+    policy_logprobs,
+    save_sync_adapter,
+    sync,
+    to_tensors,
+    trainable,
+)
+from rl.state import RLError, Run, StopSignal, restore, save
 
-
-class GRPOError(UserInputError):
-    """A run that cannot go on (bad config, empty task, non-finite loss); says why and where."""
+# a run that cannot go on (bad config, empty task, non-finite loss): the RL core's error
+GRPOError = RLError
 
 
 # ---------------------------------------------------------------------------------- setup
-@dataclass
-class Run:
-    """Everything the loop mutates; `step` counts finished optimizer steps."""
-
-    cfg: Any
-    run_dir: Path
-    model: Any
-    tokenizer: Any
-    optimizer: Any
-    scheduler: Any
-    harness: Any
-    engine: Any
-    prompts: list
-    tracker: Any
-    step: int = 0
-    version: int = 0
-    data: dict = field(default_factory=lambda: {"epoch": 0, "offset": 0})
-    unscored_streak: int = 0
-    last_ckpt: Path | None = None
-    world: int = 1
-    rank: int = 0
-
-
 def validate(cfg) -> None:
     """Config errors that would otherwise surface as a crash (or a NaN) minutes in."""
-    g, b = int(cfg.algo.num_generations), int(cfg.train.batch_size)
-    if g < 2:
-        raise GRPOError(f"algo.num_generations={g}: GRPO needs >= 2 completions per prompt "
-                        "(a group of one has no baseline)")
-    if b % g:
-        raise GRPOError(f"train.batch_size={b} completions is not a multiple of "
-                        f"algo.num_generations={g}; use e.g. train.batch_size={max(g, b - b % g)}")
+    group_size, batch_size = int(cfg.algo.num_generations), int(cfg.train.batch_size)
+    if group_size < 2:
+        raise GRPOError(f"algo.num_generations={group_size}: GRPO needs >= 2 completions per "
+                        "prompt (a group of one has no baseline)")
+    if batch_size % group_size:
+        fit = max(group_size, batch_size - batch_size % group_size)
+        raise GRPOError(f"train.batch_size={batch_size} completions is not a multiple of "
+                        f"algo.num_generations={group_size}; use e.g. train.batch_size={fit}")
     if cfg.algo.loss_agg not in ("seq_mean", "token_mean", "dr_grpo"):
         raise GRPOError(f"algo.loss_agg={cfg.algo.loss_agg!r}: expected seq_mean, token_mean "
                         "or dr_grpo")
@@ -104,91 +108,8 @@ def validate(cfg) -> None:
         raise GRPOError(f"algo.beta={cfg.algo.beta} must be >= 0")
 
 
-def load_prompts(cfg) -> list:
-    from rewards.tasks import load_split
-
-    prompts = load_split(cfg.task, "train")
-    if cfg.train.get("max_prompts"):
-        prompts = prompts[: int(cfg.train.max_prompts)]
-    if not prompts:
-        raise GRPOError(f"task {cfg.task.name!r} has no train prompts (task.n_train="
-                        f"{cfg.task.get('n_train')}, train.max_prompts="
-                        f"{cfg.train.get('max_prompts')}): nothing to roll out")
-    return prompts
-
-
-def build_harness(cfg, run_dir: Path):
-    from omegaconf import OmegaConf
-
-    from rewards import Harness, load_rubric
-    from rewards.tasks.loading import rubric_path_for
-
-    # reward.rubric overrides; else task.rubric (custom tasks) or the suite task's own rubric
-    src = cfg.reward.get("rubric") or rubric_path_for(cfg.task)
-    rubric = load_rubric(str(src))
-    cache = run_dir / CACHE_FILE if cfg.reward.get("cache", True) else None
-    # the judge group, as rl.evaluate reads it: the grader and the reward must agree
-    judge = OmegaConf.to_container(cfg.judge, resolve=True) if cfg.get("judge") else {}
-    judge = {k: v for k, v in judge.items() if k != "enabled"} if judge.get("enabled") else None
-    return Harness(rubric, judge=judge, cache_path=cache,
-                   concurrency=int(cfg.reward.get("concurrency", 64)))
-
-
-def build_policy(cfg, ckpt: Path | None):
-    """(model, tokenizer): base + the checkpoint's adapter, the SFT adapter, or a fresh LoRA."""
-    from omegaconf import OmegaConf
-
-    from sft.model import load_adapter, load_model, load_tokenizer, setup_trainable
-
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    start = model_cfg.pop("adapter", None)
-    tok = load_tokenizer(model_cfg)
-    model = load_model(model_cfg)
-    torch.manual_seed(int(cfg.seed))  # LoRA init
-    if ckpt is not None:
-        model = load_adapter(model, ckpt, trainable=True)
-    elif start:
-        model = load_adapter(model, start, trainable=True)
-        if float(cfg.algo.beta) > 0:
-            print(f"[grpo] warning: starting from adapter {start} with algo.beta="
-                  f"{cfg.algo.beta}: the KL reference is the base model (adapter disabled), "
-                  "not this adapter", file=sys.stderr)
-    else:
-        model = setup_trainable(model, cfg.lora)
-    if not hasattr(model, "disable_adapter"):
-        raise GRPOError("rl.grpo trains a LoRA adapter (lora.enabled=true); the KL reference "
-                        "is the base model with the adapter disabled")
-    # eval mode for good: no dropout, so training log-probs equal sampling log-probs
-    model.eval()
-    return model, tok
-
-
-def build_optimizer(cfg, model, total_steps: int):
-    from transformers import get_scheduler
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    o = cfg.optim
-    opt = torch.optim.AdamW(params, lr=float(o.lr), betas=tuple(o.betas), eps=float(o.eps),
-                            weight_decay=float(o.weight_decay))
-    sched = get_scheduler(str(o.scheduler), opt,
-                          num_warmup_steps=int(float(o.warmup_ratio) * total_steps),
-                          num_training_steps=total_steps)
-    return opt, sched
-
-
-def build_engine_for(cfg, model, tok, run_dir: Path, rank: int):
-    from rl.rollout.base import build_engine
-
-    name = str(cfg.rollout.get("engine") or cfg.rollout.get("_target_"))
-    if name == "hf":
-        return build_engine(cfg, model=model, tokenizer=tok)
-    engine = build_engine(cfg)
-    # the engine loaded base weights only: give it the policy's current adapter
-    engine.load_adapter(str(save_sync_adapter(model, run_dir, 0, rank)), version=0)
-    return engine
-
-
 def setup(cfg) -> Run:
+    from rewards.tasks import resolve
     from sft import dist
     from sft.checkpoint import clean_staging, resolve_resume
     from sft.tracking import init_tracker
@@ -210,92 +131,30 @@ def setup(cfg) -> Run:
     if ckpt is not None and (ckpt / CACHE_FILE).is_file() and info.rank == 0:
         shutil.copyfile(ckpt / CACHE_FILE, run_dir / CACHE_FILE)
     dist.barrier()  # no rank opens the verdict cache before rank 0 restored it
-    prompts = load_prompts(cfg)
-    harness = build_harness(cfg, run_dir)
-    model, tok = build_policy(cfg, ckpt)
-    opt, sched = build_optimizer(cfg, model, int(cfg.train.max_steps))
+    task = resolve(cfg.task, cfg.reward.get("rubric"))
+    prompts = load_prompts(cfg, task)
+    harness = build_harness(cfg, task, run_dir)
+    model, tok = build_policy(cfg, ckpt, stage="grpo")
+    opt, sched = build_optimizer(cfg.optim, trainable(model), int(cfg.train.max_steps))
     engine = build_engine_for(cfg, model, tok, run_dir, info.rank)
     tracker = init_tracker(cfg, run_dir, stage="grpo", resume=ckpt is not None)
-    run = Run(cfg, run_dir, model, tok, opt, sched, harness, engine, prompts, tracker,
+    run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
               world=info.world_size, rank=info.rank)
     if ckpt is not None:
         restore(run, ckpt)
-        if str(cfg.rollout.get("engine")) != "hf":  # file-based engines: the restored adapter
-            run.engine.load_adapter(
-                str(save_sync_adapter(model, run_dir, run.version, run.rank)), version=run.version)
+        if not engine.shares_live_model:  # file-based engines: the restored adapter
+            engine.load_adapter(str(save_sync_adapter(model, run_dir, run.version, run.rank)),
+                                version=run.version)
     return run
 
 
 # -------------------------------------------------------------------------------- rollout
-def next_prompts(run: Run, n: int) -> list:
-    """The next `n` prompts of the shuffled stream (reshuffled per epoch by seed + epoch)."""
-    import numpy as np
-
-    out = []
-    while len(out) < n:
-        perm = np.random.RandomState(int(run.cfg.seed) + run.data["epoch"]).permutation(
-            len(run.prompts))
-        take = perm[run.data["offset"]: run.data["offset"] + n - len(out)]
-        out += [run.prompts[i] for i in take]
-        run.data["offset"] += len(take)
-        if run.data["offset"] >= len(run.prompts):
-            run.data = {"epoch": run.data["epoch"] + 1, "offset": 0}
-    return out
-
-
-@dataclass
-class Batch:
-    """A rollout batch, group-major: rows [k*G, (k+1)*G) are prompt k's completions."""
-
-    samples: list  # [B] rewards.Sample with .completion set
-    gens: list  # [B] rl.rollout Generation
-    results: list  # [B] HarnessResult
-    rewards: torch.Tensor  # [B] float, NaN = unscored
-    dims: torch.Tensor  # [B, D] float, NaN = dimension unscored
-
-
-def rollout(run: Run, prompts: list, round_: int) -> tuple[list, float]:
-    """G generations per prompt -> (flat list of (sample, generation), seconds)."""
-    from rl.rollout.base import SamplingConfig
-
-    s = run.cfg.sampling
-    seed = (int(run.cfg.seed) * 1_000_003 + run.step * 1009 + run.rank * 101 + round_) % 2**31
-    sampling = SamplingConfig(n=int(run.cfg.algo.num_generations),
-                              max_new_tokens=int(s.max_new_tokens),
-                              temperature=float(s.temperature), top_p=float(s.top_p), seed=seed,
-                              stop=list(s.stop) if s.get("stop") else None)
-    t0 = time.perf_counter()
-    gens = run.engine.generate([p.prompt for p in prompts], sampling)
-    return [(p, g) for p, row in zip(prompts, gens, strict=True) for g in row], \
-        time.perf_counter() - t0
-
-
-def score(run: Run, pairs: list) -> Batch:
-    """Score completions with the harness; a failed generation is unscored, never 0."""
-    from rewards import Sample
-
-    samples = [Sample(id=f"{p.id}#{j % int(run.cfg.algo.num_generations)}", prompt=p.prompt,
-                      source=p.source, reference=p.reference, completion=g.text, meta=p.meta)
-               for j, (p, g) in enumerate(pairs)]
-    results = run.harness.score_batch(samples)
-    names = list(run.harness.rubric.dimensions)
-    rewards, dims = [], []
-    for (_, g), r in zip(pairs, results, strict=True):
-        bad = g.error is not None or (run.cfg.algo.get("mask_truncated")
-                                      and g.finish_reason == "length")
-        rewards.append(math.nan if bad or r.score is None else float(r.score))
-        dims.append([math.nan if bad or r.dimensions.get(d) is None else r.dimensions[d]
-                     for d in names])
-    return Batch(samples, [g for _, g in pairs], results, torch.tensor(rewards),
-                 torch.tensor(dims, dtype=torch.float32).reshape(len(pairs), len(names)))
-
-
 def advantages_of(run: Run, batch: Batch):
-    a = run.cfg.algo
+    algo = run.cfg.algo
     weights = torch.tensor([d.weight for d in run.harness.rubric.dimensions.values()])
-    return compute_advantages(str(a.advantage), batch.rewards, int(a.num_generations),
-                              batch.dims, weights, scale_std=bool(a.get("rubric_scale_std", True)),
-                              batch_norm=bool(a.get("rubric_batch_norm", False)))
+    return compute_advantages(str(algo.advantage), batch.rewards, int(algo.num_generations),
+                              batch.dims, weights, scale_std=bool(algo.get("rubric_scale_std", True)),
+                              batch_norm=bool(algo.get("rubric_batch_norm", False)))
 
 
 def collect(run: Run) -> tuple[Batch, Any, dict]:
@@ -306,27 +165,27 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
     stats["seen"] keeps every scored batch, so reward metrics are not biased towards the
     informative groups dynamic sampling kept.
     """
-    a, g = run.cfg.algo, int(run.cfg.algo.num_generations)
-    n_prompts = int(run.cfg.train.batch_size) // g // run.world
+    algo, group_size = run.cfg.algo, int(run.cfg.algo.num_generations)
+    n_prompts = int(run.cfg.train.batch_size) // group_size // run.world
     stats = {"rollout_s": 0.0, "reward_s": 0.0, "rounds": 0, "groups_seen": 0, "flat": 0,
              "gen_tokens": 0, "seen": []}
     kept: list[tuple[Batch, torch.Tensor]] = []
     have = 0
-    rounds = 1 + (int(a.get("max_resample", 0)) if a.get("dynamic_sampling") else 0)
+    rounds = 1 + (int(algo.get("max_resample", 0)) if algo.get("dynamic_sampling") else 0)
     for round_ in range(rounds):
-        pairs, dt = rollout(run, next_prompts_for_rank(run, n_prompts), round_)
+        pairs, dt = rollout(run, next_prompts_for_rank(run, n_prompts), group_size, round_)
         stats["rollout_s"] += dt
         stats["gen_tokens"] += sum(len(gen.token_ids) for _, gen in pairs)
         t0 = time.perf_counter()
-        batch = score(run, pairs)
+        batch = score(run, pairs, group_size, bool(algo.get("mask_truncated")))
         stats["reward_s"] += time.perf_counter() - t0
         stats["seen"].append(batch)
         adv = advantages_of(run, batch)
-        invalid = ~adv.valid.reshape(-1, g).any(1)
+        invalid = ~adv.valid.reshape(-1, group_size).any(1)
         stats["rounds"] += 1
         stats["groups_seen"] += len(invalid)
         stats["flat"] += int((adv.group_zero_var | invalid).sum())
-        if not a.get("dynamic_sampling"):
+        if not algo.get("dynamic_sampling"):
             return batch, adv, stats
         idx = select_informative_groups(adv.group_zero_var, invalid, n_prompts - have)
         kept.append((batch, idx))
@@ -336,17 +195,11 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
     return _concat_groups(run, kept) + (stats,)
 
 
-def next_prompts_for_rank(run: Run, n_per_rank: int) -> list:
-    """All ranks advance the same global stream; each keeps its own contiguous shard."""
-    allp = next_prompts(run, n_per_rank * run.world)
-    return allp[run.rank * n_per_rank:(run.rank + 1) * n_per_rank]
-
-
 def _concat_groups(run: Run, kept: list) -> tuple[Batch, Any]:
-    g = int(run.cfg.algo.num_generations)
+    group_size = int(run.cfg.algo.num_generations)
     parts = []
     for batch, idx in kept:
-        rows = expand_groups(idx, g).tolist()
+        rows = expand_groups(idx, group_size).tolist()
         parts.append(Batch([batch.samples[i] for i in rows], [batch.gens[i] for i in rows],
                            [batch.results[i] for i in rows], batch.rewards[rows],
                            batch.dims[rows]))
@@ -354,47 +207,11 @@ def _concat_groups(run: Run, kept: list) -> tuple[Batch, Any]:
     return merged, advantages_of(run, merged)
 
 
-def merge_batches(parts: list[Batch], n_dims: int) -> Batch:
-    return Batch(sum((p.samples for p in parts), []), sum((p.gens for p in parts), []),
-                 sum((p.results for p in parts), []),
-                 torch.cat([p.rewards for p in parts]) if parts else torch.zeros(0),
-                 torch.cat([p.dims for p in parts]) if parts else torch.zeros(0, n_dims))
-
-
 # ---------------------------------------------------------------------------------- train
-def to_tensors(gens: list, pad_id: int) -> dict[str, torch.Tensor]:
-    """Generations -> left-padded prompt [B, P] / right-padded completion [B, T] tensors."""
-    p_len = max([len(g.prompt_token_ids or []) for g in gens], default=0)
-    t_len = max([1] + [len(g.token_ids) for g in gens])
-    out = {k: torch.full((len(gens), n), v, dtype=dt) for k, n, v, dt in (
-        ("prompt_ids", p_len, pad_id, torch.long), ("prompt_mask", p_len, 0, torch.long),
-        ("completion_ids", t_len, pad_id, torch.long), ("completion_mask", t_len, 0, torch.long),
-        ("sampler_logp", t_len, 0.0, torch.float32))}
-    for i, g in enumerate(gens):
-        p, c = g.prompt_token_ids or [], g.token_ids
-        if p:
-            out["prompt_ids"][i, p_len - len(p):] = torch.tensor(p)
-            out["prompt_mask"][i, p_len - len(p):] = 1
-        if c:
-            out["completion_ids"][i, :len(c)] = torch.tensor(c)
-            out["completion_mask"][i, :len(c)] = 1
-            if g.logprobs:
-                out["sampler_logp"][i, :len(c)] = torch.tensor(g.logprobs[:len(c)])
-    return out
-
-
-def _all_reduce_sum(t: torch.Tensor, world: int) -> torch.Tensor:
-    if world > 1:
-        import torch.distributed as tdist
-
-        tdist.all_reduce(t)
-    return t
-
-
 def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     """One optimizer step on the valid rows of `batch`; returns loss/kl/clip metrics."""
-    a, cfg = run.cfg.algo, run.cfg
-    beta = float(a.beta)
+    algo, cfg = run.cfg.algo, run.cfg
+    beta = float(algo.beta)
     rows = adv.valid.nonzero().flatten()
     # a rank whose groups were all dropped still joins the gradient all-reduce with zeros
     x = to_tensors([batch.gens[i] for i in rows.tolist()], run.tokenizer.pad_token_id)
@@ -403,19 +220,19 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     # global normalisers (over every valid row of every rank), so micro-batching and
     # skipping rows never change the loss: seq_mean and dr_grpo divide by rows, token_mean by
     # tokens
-    norm = _all_reduce_sum(torch.tensor([float(len(rows)), float(mask.sum())]), run.world)
+    norm = all_reduce_sum(torch.tensor([float(len(rows)), float(mask.sum())]), run.world)
     compute = (advs != 0).nonzero().flatten() if beta == 0 else torch.arange(len(rows))
-    x["group"] = rows // int(a.num_generations)
+    x["group"] = rows // int(algo.num_generations)
     chunks = _chunks(compute, x["group"], int(cfg.train.micro_batch_size))
     stats = {"loss": 0.0, "pg": 0.0, "kl": 0.0, "clip_frac": 0.0, "clip_low": 0.0,
              "clip_high": 0.0, "ratio": 0.0, "tokens": 0.0, "logp_diff": 0.0}
     old_logp = None
-    if int(a.num_iterations) > 1:  # the policy before this step's first update
+    if int(algo.num_iterations) > 1:  # the policy before this step's first update
         old_logp = torch.zeros_like(x["sampler_logp"])
         with torch.no_grad():
             for idx in chunks:
                 old_logp[idx] = policy_logprobs(run, x, idx)
-    for _ in range(int(a.num_iterations)):
+    for _ in range(int(algo.num_iterations)):
         run.optimizer.zero_grad(set_to_none=True)
         for idx in chunks:
             _micro_step(run, x, advs, idx, norm, old_logp, stats)
@@ -424,29 +241,28 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     run.scheduler.step()
     tok = max(stats.pop("tokens"), 1.0)
     out = {k: v / tok for k, v in stats.items() if k != "loss"}
-    out["loss"] = stats["loss"] / int(a.num_iterations)
+    out["loss"] = stats["loss"] / int(algo.num_iterations)
     out["grad_norm"] = grad_norm
     out["rows_computed"] = float(len(compute))
     return out
 
 
 def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> None:
-    a = run.cfg.algo
-    beta = float(a.beta)
-    sub = {k: v[idx] for k, v in x.items()}
+    algo = run.cfg.algo
+    beta = float(algo.beta)
     logp = policy_logprobs(run, x, idx)
     ref = None
     if beta > 0:
         with torch.no_grad(), run.model.disable_adapter():
             ref = policy_logprobs(run, x, idx)
     old = old_logp[idx] if old_logp is not None else logp.detach()
-    m = sub["completion_mask"]
-    out = policy_loss(logp, old, advs[idx], m, eps_low=float(a.eps_low),
-                      eps_high=float(a.eps_high), level=str(a.ratio_level), agg=str(a.loss_agg),
+    mask = x["completion_mask"][idx]
+    out = policy_loss(logp, old, advs[idx], mask, eps_low=float(algo.eps_low),
+                      eps_high=float(algo.eps_high), level=str(algo.ratio_level), agg=str(algo.loss_agg),
                       max_completion_len=int(run.cfg.sampling.max_new_tokens), ref_logp=ref,
-                      beta=beta, kl_is_weight=bool(a.kl_is_weight))
-    n_rows, n_tok = float(len(idx)), float(m.sum())
-    scale = n_tok / float(norm[1]) if a.loss_agg == "token_mean" else n_rows / float(norm[0])
+                      beta=beta, kl_is_weight=bool(algo.kl_is_weight))
+    n_rows, n_tok = float(len(idx)), float(mask.sum())
+    scale = n_tok / float(norm[1]) if algo.loss_agg == "token_mean" else n_rows / float(norm[0])
     loss = out.loss * scale * run.world  # gradients are summed over ranks below
     if not torch.isfinite(loss):
         raise GRPOError(f"step {run.step + 1}: loss is {loss.item()} (non-finite) — stopping. "
@@ -457,7 +273,7 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> No
                  ("clip_low", out.clip_low_frac), ("clip_high", out.clip_high_frac),
                  ("ratio", out.ratio_mean)):
         stats[k] += float(v) * n_tok
-    diff = ((logp.detach() - sub["sampler_logp"]).abs() * m).sum()
+    diff = ((logp.detach() - x["sampler_logp"][idx]).abs() * mask).sum()
     stats["logp_diff"] += float(diff)
     stats["tokens"] += n_tok
 
@@ -474,141 +290,56 @@ def _chunks(compute: torch.Tensor, group: torch.Tensor, mb: int) -> list[torch.T
     return out + ([torch.tensor(cur)] if cur else [])
 
 
-def policy_logprobs(run: Run, x: dict, idx: torch.Tensor) -> torch.Tensor:
-    """[len(idx), T] log-probs of rows `idx` of `x` under the current model.
-
-    train.logprob_mode: shared_prompt (default) encodes each group's prompt once
-    (rl.losses.shared_prompt_logprobs); full runs the padded prompt+completion forward per row
-    (what TRL does; kept as the reference the tests compare against).
-    """
-    temp = float(run.cfg.sampling.temperature) or 1.0
-    if run.cfg.train.get("logprob_mode", "shared_prompt") == "full":
-        return completion_logprobs(run.model, x["prompt_ids"][idx], x["prompt_mask"][idx],
-                                   x["completion_ids"][idx], x["completion_mask"][idx], temp)
-    parts, rows = [], idx.tolist()
-    start = 0
-    while start < len(rows):
-        end = start
-        while end < len(rows) and x["group"][rows[end]] == x["group"][rows[start]]:
-            end += 1
-        r0, sel = rows[start], idx[start:end]
-        prompt = x["prompt_ids"][r0][x["prompt_mask"][r0].bool()]
-        parts.append(shared_prompt_logprobs(run.model, prompt, x["completion_ids"][sel],
-                                            x["completion_mask"][sel], temp))
-        start = end
-    return torch.cat(parts)
-
-
 def _finish_grads(run: Run) -> float:
-    params = [p for p in run.model.parameters() if p.requires_grad]
+    params = trainable(run.model)
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-        _all_reduce_sum(p.grad, run.world)
-    g = run.cfg.optim.get("max_grad_norm")
-    norm = torch.nn.utils.clip_grad_norm_(params, float(g) if g else float("inf"))
+        all_reduce_sum(p.grad, run.world)
+    max_norm = run.cfg.optim.get("max_grad_norm")
+    norm = torch.nn.utils.clip_grad_norm_(params, float(max_norm) if max_norm else math.inf)
     return float(norm)
-
-
-def sync(run: Run) -> float:
-    """Make the engine sample from the updated policy; returns seconds (perf/sync_s)."""
-    t0 = time.perf_counter()
-    run.version += 1
-    name = str(run.cfg.rollout.get("engine") or "")
-    if name == "hf":
-        # the engine holds the live model: nothing to copy, only the version moves
-        run.engine.load_adapter(f"live-v{run.version}", version=run.version)
-    else:
-        path = save_sync_adapter(run.model, run.run_dir, run.version, run.rank)
-        run.engine.load_adapter(str(path), version=run.version)
-    return time.perf_counter() - t0
-
-
-def save_sync_adapter(model, run_dir: Path, version: int, rank: int = 0) -> Path:
-    """Adapter files for file-based engines; one directory per rank, reused across versions
-    (vLLM keys its adapter cache by LoRARequest id, and every sync gets a new id)."""
-    path = run_dir / f"sync_adapter-rank{rank}"
-    tmp = run_dir / f".sync_adapter-rank{rank}-{version}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.rename(path)
-    return path
-
-
-# -------------------------------------------------------------------------------- metrics
-def reward_metrics(run: Run, batch: Batch) -> dict[str, float]:
-    """reward/* from the harness results: total, dimensions, per-check rates, masking."""
-    from rewards import summarize
-
-    if not batch.results:
-        return {"reward/masked_frac": 1.0}
-    g = int(run.cfg.algo.num_generations)
-    s = summarize(batch.results, run.harness.rubric,
-                  group_ids=[i // g for i in range(len(batch.results))])
-    valid = batch.rewards[~torch.isnan(batch.rewards)]
-    out = {"reward/total": float(valid.mean()) if len(valid) else math.nan,
-           "reward/std": float(valid.std()) if len(valid) > 1 else 0.0,
-           "reward/normalized": s.get("normalized_mean"),
-           "reward/masked_frac": 1.0 - len(valid) / len(batch.rewards)}
-    for name, v in s["dimensions"].items():
-        out[f"reward/dim/{name}"] = v
-    for cid, c in s["checks"].items():
-        for key in ("pass_rate", "abstain_rate", "zero_var_frac"):
-            if c.get(key) is not None:
-                out[f"reward/check/{cid}/{key}"] = c[key]
-    if s.get("judge_error_rate") is not None:
-        out["reward/judge_error_rate"] = s["judge_error_rate"]
-    return out
-
-
-def sample_table(batch: Batch, rows: int) -> tuple[list[str], list[list]]:
-    cols = ["prompt", "completion", "score", "failed_checks"]
-    out = []
-    for s, r in list(zip(batch.samples, batch.results, strict=True))[:rows]:
-        prompt = s.prompt if isinstance(s.prompt, str) else s.prompt[-1]["content"]
-        failed = "; ".join(f"{k}: {v}" for k, v in r.failed_checks().items())
-        out.append([prompt[-300:], s.completion, r.score, failed])
-    return cols, out
 
 
 # ----------------------------------------------------------------------------------- loop
 def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     """Rollout -> reward -> advantages -> update -> sync for one step; returns its metrics."""
     t0 = time.perf_counter()
-    batch, adv, st = collect(run)
-    seen = merge_batches(st["seen"], len(run.harness.rubric.dimensions))
-    m = reward_metrics(run, seen)
+    batch, adv, rollout_stats = collect(run)
+    seen = merge_batches(rollout_stats["seen"], len(run.harness.rubric.dimensions))
+    metrics = reward_metrics(run, seen, int(run.cfg.algo.num_generations))
     if run.world > 1:  # the headline number over every rank's samples; the rest is rank 0's
-        ok = seen.rewards[~torch.isnan(seen.rewards)]
-        tot = _all_reduce_sum(torch.tensor([float(ok.sum()), float(len(ok))]), run.world)
-        m["reward/total"] = float(tot[0] / tot[1]) if tot[1] > 0 else math.nan
-    n_scored = int(_all_reduce_sum(torch.tensor(float((~torch.isnan(seen.rewards)).sum())),
+        scored = seen.rewards[~torch.isnan(seen.rewards)]
+        total = all_reduce_sum(torch.tensor([float(scored.sum()), float(len(scored))]),
+                               run.world)
+        metrics["reward/total"] = float(total[0] / total[1]) if total[1] > 0 else math.nan
+    n_scored = int(all_reduce_sum(torch.tensor(float((~torch.isnan(seen.rewards)).sum())),
                                    run.world))
-    n_valid = int(_all_reduce_sum(torch.tensor(float(adv.valid.sum())), run.world))
-    tm, sync_s = {}, 0.0
+    n_valid = int(all_reduce_sum(torch.tensor(float(adv.valid.sum())), run.world))
+    train_metrics, sync_s = {}, 0.0
     if n_scored == 0:
         _unscored(run, len(seen.rewards))
         run.scheduler.step()
     elif n_valid == 0:
         # dynamic sampling found no group with reward variance: nothing to learn from
         print(f"[grpo] warning: step {run.step + 1}: no informative group in "
-              f"{st['rounds']} rollout round(s); no update this step", file=sys.stderr)
+              f"{rollout_stats['rounds']} rollout round(s); no update this step",
+              file=sys.stderr)
         run.unscored_streak = 0
         run.scheduler.step()
     else:
         run.unscored_streak = 0
         t1 = time.perf_counter()
-        tm = train_step(run, batch, adv)
-        m["perf/train_s"] = time.perf_counter() - t1
+        train_metrics = train_step(run, batch, adv)
+        metrics["perf/train_s"] = time.perf_counter() - t1
         sync_s = sync(run)
     run.step += 1
-    m |= _step_metrics(run, seen, adv, st, tm)
+    metrics |= _step_metrics(run, seen, adv, rollout_stats, train_metrics)
     dt = time.perf_counter() - t0
-    m |= {"perf/sync_s": sync_s, "perf/step_s": dt,
-          "perf/tokens_per_s": st["gen_tokens"] * run.world / dt,
-          "train/skipped": float(not tm)}
-    return m, batch if batch.samples else seen
+    metrics |= {"perf/sync_s": sync_s, "perf/step_s": dt,
+                "perf/tokens_per_s": rollout_stats["gen_tokens"] * run.world / dt,
+                "train/skipped": float(not train_metrics)}
+    return metrics, batch if batch.samples else seen
 
 
 def _unscored(run: Run, n: int) -> None:
@@ -623,25 +354,26 @@ def _unscored(run: Run, n: int) -> None:
                         "reward/check/*/abstain_rate and the judge configuration.")
 
 
-def _step_metrics(run: Run, seen: Batch, adv, st: dict, tm: dict) -> dict[str, float]:
+def _step_metrics(run: Run, seen: Batch, adv, rollout_stats: dict,
+                  train_metrics: dict) -> dict[str, float]:
     lens = [len(gen.token_ids) for gen in seen.gens] or [0]
-    m = {f"loss/{k}": tm[k] for k in ("loss", "pg") if k in tm}
-    if tm:
-        m |= {"loss/kl": float(run.cfg.algo.beta) * tm["kl"], "kl": tm["kl"],
-              "clip/frac": tm["clip_frac"], "clip/low_frac": tm["clip_low"],
-              "clip/high_frac": tm["clip_high"], "policy/ratio_mean": tm["ratio"],
-              "policy/grad_norm": tm["grad_norm"], "rollout/logp_mismatch": tm["logp_diff"],
-              "train/rows_computed": tm["rows_computed"]}
-    return m | {
+    metrics = {f"loss/{k}": train_metrics[k] for k in ("loss", "pg") if k in train_metrics}
+    if train_metrics:
+        metrics |= {"loss/kl": float(run.cfg.algo.beta) * train_metrics["kl"], "kl": train_metrics["kl"],
+              "clip/frac": train_metrics["clip_frac"], "clip/low_frac": train_metrics["clip_low"],
+              "clip/high_frac": train_metrics["clip_high"], "policy/ratio_mean": train_metrics["ratio"],
+              "policy/grad_norm": train_metrics["grad_norm"], "rollout/logp_mismatch": train_metrics["logp_diff"],
+              "train/rows_computed": train_metrics["rows_computed"]}
+    return metrics | {
         "rollout/len_mean": sum(lens) / len(lens), "rollout/len_max": max(lens),
         "rollout/truncated_frac": sum(g.finish_reason == "length" for g in seen.gens)
         / max(len(seen.gens), 1),
         "rollout/errors": sum(g.error is not None for g in seen.gens),
-        "rollout/zero_var_groups": st["flat"] / max(st["groups_seen"], 1),
-        "rollout/resample_rounds": st["rounds"] - 1,
+        "rollout/zero_var_groups": rollout_stats["flat"] / max(rollout_stats["groups_seen"], 1),
+        "rollout/resample_rounds": rollout_stats["rounds"] - 1,
         "adv/abs_mean": float(adv.values.abs().mean()) if len(adv.values) else 0.0,
-        "train/lr": run.scheduler.get_last_lr()[0], "perf/rollout_s": st["rollout_s"],
-        "perf/reward_s": st["reward_s"]}
+        "train/lr": run.scheduler.get_last_lr()[0], "perf/rollout_s": rollout_stats["rollout_s"],
+        "perf/reward_s": rollout_stats["reward_s"]}
 
 
 def _postfix(m: dict) -> dict[str, str]:
@@ -671,20 +403,20 @@ def train(cfg, on_step: Callable[[int, dict], None] | None = None) -> dict[str, 
     try:
         with StopSignal() as stop:
             while run.step < int(tc.max_steps):
-                m, batch = step_once(run)
-                history.append({"step": run.step, **m})
+                metrics, batch = step_once(run)
+                history.append({"step": run.step, **metrics})
                 if main:
-                    run.tracker.log(m, step=run.step)
+                    run.tracker.log(metrics, step=run.step)
                     if tc.get("table_every") and run.step % int(tc.table_every) == 0:
                         cols, rows = sample_table(batch, int(tc.get("table_rows", 8)))
                         run.tracker.log_table("samples", cols, rows, step=run.step)
                 bar.update(1)
-                bar.set_postfix(_postfix(m))
+                bar.set_postfix(_postfix(metrics))
                 if on_step is not None:
-                    on_step(run.step, m)
+                    on_step(run.step, metrics)
                 at_save = tc.get("save_every") and run.step % int(tc.save_every) == 0
                 if main and (at_save or stop.received or run.step == int(tc.max_steps)):
-                    save(run, {k: v for k, v in m.items() if k.startswith(("reward/t", "loss/"))})
+                    save(run, {k: v for k, v in metrics.items() if k.startswith(("reward/t", "loss/"))})
                 if stop.received:
                     stopped = stop.received
                     print(f"[grpo] {stopped}: checkpointed step {run.step} at {run.last_ckpt}; "
@@ -699,40 +431,22 @@ def train(cfg, on_step: Callable[[int, dict], None] | None = None) -> dict[str, 
         run.tracker.summary({k: v for k, v in (history[-1] if history else {}).items()
                              if isinstance(v, int | float)} | {"final_step": run.step})
         run.tracker.finish()
-    if cfg.rollout.get("engine") != "hf":
-        run.engine.close()
+    run.engine.close()
     return final
+
+
+def _train_and_report(cfg) -> None:
+    out = train(cfg)
+    last = out["history"][-1] if out["history"] else {}
+    print(f"[grpo] done: step {out['step']}, reward/total {last.get('reward/total')}, "
+          f"checkpoint {out['adapter']}", flush=True)
 
 
 def cli() -> None:
     """`python -m rl.grpo [overrides]`: exit 0 done (or pre-empted), 2 bad input, 1 a bug."""
-    import hydra
+    from sft.cli import hydra_cli
 
-    from rewards import RubricError
-    from rewards.tasks import TaskError
-
-    entered = False
-
-    @hydra.main(config_path="../conf", config_name="grpo", version_base="1.3")
-    def _main(cfg) -> None:
-        nonlocal entered
-        entered = True
-        try:
-            out = train(cfg)
-        except (UserInputError, RubricError, TaskError) as e:
-            print(f"error: {e}", file=sys.stderr, flush=True)
-            sys.exit(USER_ERROR_EXIT)
-        last = out["history"][-1] if out["history"] else {}
-        print(f"[grpo] done: step {out['step']}, reward/total {last.get('reward/total')}, "
-              f"checkpoint {out['adapter']}", flush=True)
-
-    try:
-        _main()
-    except SystemExit as e:
-        # Hydra exits 1 for config errors (unknown key, bad group option) before the task runs
-        if e.code == 1 and not entered:
-            sys.exit(USER_ERROR_EXIT)
-        raise
+    hydra_cli("grpo", _train_and_report)
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ def load_split(task_cfg: Mapping[str, Any], split: str):
 
 
 def resolve(task_cfg: Any, rubric: Any = None):
-    """The one task resolver every stage calls: see rewards/tasks/resolve.py."""
-    from rewards.tasks.resolve import resolve as _resolve
+    """The one task resolver every stage calls: see rewards/tasks/resolver.py."""
+    from rewards.tasks.resolver import resolve as _resolve
 
     return _resolve(task_cfg, rubric)
 

@@ -103,7 +103,14 @@ class Generation:
 
 @runtime_checkable
 class RolloutEngine(Protocol):
-    """What every backend implements; see the module docstring for the contract."""
+    """What every backend implements; see the module docstring for the contract.
+
+    Capabilities are class attributes that recipes ask for instead of testing engine names:
+    `shares_live_model` — the engine can generate from the trainer's in-memory model (passed
+    as `model=`/`tokenizer=` to `from_cfg`), so syncing the policy copies nothing; otherwise
+    the recipe saves the adapter and calls `load_adapter(path, version)`."""
+
+    shares_live_model: bool
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig,
                  progress: Callable[[int], Any] | None = None) -> list[list[Generation]]:

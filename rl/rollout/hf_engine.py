@@ -44,6 +44,10 @@ def pick_device(name: str | None) -> str:
 class HFEngine:
     """RolloutEngine over `sft.generate.generate`; see the module docstring."""
 
+    # can generate from the trainer's in-memory policy (built with model=/tokenizer=): a policy
+    # sync is then a version bump, nothing is copied
+    shares_live_model = True
+
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8,
                  chat_template_kwargs: dict[str, Any] | None = None, owns_model: bool = False):
         self.model = model

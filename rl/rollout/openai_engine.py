@@ -46,6 +46,9 @@ _OPTIONAL_FIELDS = ("logprobs", "top_logprobs", "return_token_ids", "seed")
 class OpenAIEngine:
     """RolloutEngine over HTTP; see the module docstring."""
 
+    # a remote server: adapters are loaded by path over HTTP
+    shares_live_model = False
+
     def __init__(self, base_url: str, model: str | None = None, api_key_env: str | None = None,
                  concurrency: int = 8, timeout_s: float = 120.0, max_retries: int = 4,
                  backoff_s: float = 1.0, backoff_max_s: float = 30.0, logprobs: bool = True,

@@ -45,6 +45,9 @@ def on_cpu() -> bool:
 class VLLMEngine:
     """RolloutEngine over `vllm.LLM`; see the module docstring."""
 
+    # loads adapters from files (a LoRARequest per version)
+    shares_live_model = False
+
     def __init__(self, model_path: str | Path, enable_lora: bool = True, max_lora_rank: int = 64,
                  max_loras: int = 1, dtype: str | None = None, enforce_eager: bool | None = None,
                  kv_cache_gib: float = 1.0, gpu_memory_utilization: float = 0.45,

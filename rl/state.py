@@ -1,4 +1,5 @@
-"""GRPO run state on disk: atomic checkpoints, exact restore, pre-emption signals.
+"""RL run state, in memory (`Run`) and on disk: atomic checkpoints, exact restore, pre-emption
+signals. Shared by every RL recipe (GRPO, PPO).
 
 A checkpoint (sft.checkpoint layout, `<run_dir>/checkpoints/step-N/`) holds everything an
 uninterrupted run would still have in memory, so `train.resume=auto` continues bit for bit
@@ -15,15 +16,56 @@ import shutil
 import signal
 import sqlite3
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
+from omegaconf import DictConfig
 
-if TYPE_CHECKING:
-    from rl.grpo import Run
+from rewards import Harness
+from rewards.cache import CACHE_FILE
+from rewards.tasks.resolver import ResolvedTask
+from rl.rollout.base import RolloutEngine
+from sft.errors import UserInputError
 
-CACHE_FILE = "harness_cache.sqlite"
+
+class RLError(UserInputError):
+    """An RL run that cannot go on (bad config, empty task, non-finite loss); says why and
+    where. Entry points print it and exit 2."""
+
+
+@dataclass
+class DataPosition:
+    """Where the shuffled prompt stream stands: epoch (reshuffled per epoch) and offset."""
+
+    epoch: int = 0
+    offset: int = 0
+
+
+@dataclass
+class Run:
+    """Everything an RL loop mutates; `step` counts finished optimizer steps, `version` the
+    policy versions synced to the rollout engine."""
+
+    cfg: DictConfig
+    run_dir: Path
+    task: ResolvedTask
+    model: Any  # a PEFT model (torch.nn.Module with disable_adapter)
+    tokenizer: Any  # transformers PreTrainedTokenizerBase
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    harness: Harness
+    engine: RolloutEngine
+    prompts: list  # [rewards.Sample] of the task's train split
+    tracker: Any  # sft.tracking.Tracker
+    step: int = 0
+    version: int = 0
+    data: DataPosition = field(default_factory=DataPosition)
+    unscored_streak: int = 0
+    last_ckpt: Path | None = None
+    world: int = 1
+    rank: int = 0
 
 
 def save(run: Run, metrics: dict | None = None) -> Path:
@@ -38,13 +80,14 @@ def save(run: Run, metrics: dict | None = None) -> Path:
         (staged / "state").mkdir()
         state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
                  "rng": rng_state(),
-                 "train": {"step": run.step, "version": run.version, "data": dict(run.data),
+                 "train": {"step": run.step, "version": run.version,
+                           "data": {"epoch": run.data.epoch, "offset": run.data.offset},
                            "unscored_streak": run.unscored_streak}}
         for name, obj in state.items():
             torch.save(obj, staged / "state" / f"{name}.pt")
         if run.harness.cache is not None and (run.run_dir / CACHE_FILE).is_file():
             _copy_sqlite(run.run_dir / CACHE_FILE, staged / CACHE_FILE)
-        manifest = {"stage": "grpo", "rubric_hash": run.harness.rubric.hash,
+        manifest = {"stage": str(run.cfg.stage), "rubric_hash": run.harness.rubric.hash,
                     "adapter_version": run.version, "metrics": metrics or {}}
         run.last_ckpt = finalize_checkpoint(staged, root, run.step, config=run.cfg,
                                             manifest=manifest,
@@ -66,16 +109,16 @@ def restore(run: Run, ckpt: Path) -> None:
 
     manifest = read_manifest(ckpt)
     if manifest.get("rubric_hash") not in (None, run.harness.rubric.hash):
-        print(f"[grpo] warning: {ckpt} was trained with rubric {manifest['rubric_hash']}, "
+        print(f"[{run.cfg.stage}] warning: {ckpt} was trained with rubric {manifest['rubric_hash']}, "
               f"this run scores with {run.harness.rubric.hash}", file=sys.stderr)
     run.optimizer.load_state_dict(load_state(ckpt, "optimizer"))
     run.scheduler.load_state_dict(load_state(ckpt, "scheduler"))
     set_rng_state(load_state(ckpt, "rng"))
     t = load_state(ckpt, "train")
-    run.step, run.version, run.data = t["step"], t["version"], dict(t["data"])
+    run.step, run.version, run.data = t["step"], t["version"], DataPosition(**t["data"])
     run.unscored_streak = t.get("unscored_streak", 0)
     run.last_ckpt = ckpt
-    print(f"[grpo] resumed from {ckpt} at step {run.step}", file=sys.stderr)
+    print(f"[{run.cfg.stage}] resumed from {ckpt} at step {run.step}", file=sys.stderr)
 
 
 class StopSignal:

@@ -1,0 +1,151 @@
+"""The experience side of the RL core, shared by every recipe (GRPO, PPO): the task's prompt
+stream, rollouts from the engine, harness scores as rewards, reward metrics and sample tables.
+
+A `Batch` is group-major: rows [k*G, (k+1)*G) are prompt k's G completions (PPO uses G = 1
+or more; GRPO needs G >= 2).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rewards import Harness
+from rewards.tasks.resolver import ResolvedTask
+from rl.state import DataPosition, RLError, Run
+
+
+def build_harness(cfg, task: ResolvedTask, run_dir: Path) -> Harness:
+    """The reward: the resolved task's rubric, the `judge` group, the run dir's verdict cache
+    (the same builder rl.evaluate and SFT's evaluation use)."""
+    cache_dir = run_dir if cfg.reward.get("cache", True) else None
+    return Harness.from_config(task.rubric, cfg.get("judge"), cache_dir,
+                               concurrency=int(cfg.reward.get("concurrency", 64)))
+
+
+def load_prompts(cfg, task: ResolvedTask) -> list:
+    """The task's train split (first `train.max_prompts`); an empty one is a user error."""
+    prompts = task.split("train")
+    if cfg.train.get("max_prompts"):
+        prompts = prompts[: int(cfg.train.max_prompts)]
+    if not prompts:
+        raise RLError(f"task {task.name!r} has no train prompts (task.n_train="
+                      f"{task.cfg.get('n_train')}, train.max_prompts="
+                      f"{cfg.train.get('max_prompts')}): nothing to roll out")
+    return prompts
+
+
+def next_prompts(run: Run, n: int) -> list:
+    """The next `n` prompts of the shuffled stream (reshuffled per epoch by seed + epoch)."""
+    out = []
+    while len(out) < n:
+        perm = np.random.RandomState(int(run.cfg.seed) + run.data.epoch).permutation(
+            len(run.prompts))
+        take = perm[run.data.offset: run.data.offset + n - len(out)]
+        out += [run.prompts[i] for i in take]
+        run.data.offset += len(take)
+        if run.data.offset >= len(run.prompts):
+            run.data = DataPosition(epoch=run.data.epoch + 1, offset=0)
+    return out
+
+
+def next_prompts_for_rank(run: Run, n_per_rank: int) -> list:
+    """All ranks advance the same global stream; each keeps its own contiguous shard."""
+    all_prompts = next_prompts(run, n_per_rank * run.world)
+    return all_prompts[run.rank * n_per_rank:(run.rank + 1) * n_per_rank]
+
+
+@dataclass
+class Batch:
+    """A rollout batch, group-major: rows [k*G, (k+1)*G) are prompt k's completions."""
+
+    samples: list  # [B] rewards.Sample with .completion set
+    gens: list  # [B] rl.rollout Generation
+    results: list  # [B] HarnessResult
+    rewards: torch.Tensor  # [B] float, NaN = unscored
+    dims: torch.Tensor  # [B, D] float, NaN = dimension unscored
+
+
+def rollout(run: Run, prompts: list, n: int, round_: int = 0) -> tuple[list, float]:
+    """`n` generations per prompt -> (flat list of (prompt sample, generation), seconds).
+
+    The seed derives from (seed, step, rank, round), never a global RNG, so a resumed run
+    samples what an uninterrupted run samples (engines that honour per-call seeds)."""
+    from rl.rollout.base import SamplingConfig
+
+    s = run.cfg.sampling
+    seed = (int(run.cfg.seed) * 1_000_003 + run.step * 1009 + run.rank * 101 + round_) % 2**31
+    sampling = SamplingConfig(n=n, max_new_tokens=int(s.max_new_tokens),
+                              temperature=float(s.temperature), top_p=float(s.top_p), seed=seed,
+                              stop=list(s.stop) if s.get("stop") else None)
+    t0 = time.perf_counter()
+    gens = run.engine.generate([p.prompt for p in prompts], sampling)
+    pairs = [(p, g) for p, row in zip(prompts, gens, strict=True) for g in row]
+    return pairs, time.perf_counter() - t0
+
+
+def score(run: Run, pairs: list, group_size: int, mask_truncated: bool = False) -> Batch:
+    """Score completions with the harness; a failed (or, with `mask_truncated`, truncated)
+    generation is unscored (NaN), never 0."""
+    from rewards import Sample
+
+    samples = [Sample(id=f"{p.id}#{j % group_size}", prompt=p.prompt, source=p.source,
+                      reference=p.reference, completion=g.text, meta=p.meta)
+               for j, (p, g) in enumerate(pairs)]
+    results = run.harness.score_batch(samples)
+    names = list(run.harness.rubric.dimensions)
+    rewards, dims = [], []
+    for (_, g), r in zip(pairs, results, strict=True):
+        bad = g.error is not None or (mask_truncated and g.finish_reason == "length")
+        rewards.append(math.nan if bad or r.score is None else float(r.score))
+        dims.append([math.nan if bad or r.dimensions.get(d) is None else r.dimensions[d]
+                     for d in names])
+    return Batch(samples, [g for _, g in pairs], results, torch.tensor(rewards),
+                 torch.tensor(dims, dtype=torch.float32).reshape(len(pairs), len(names)))
+
+
+def merge_batches(parts: list[Batch], n_dims: int) -> Batch:
+    return Batch(sum((p.samples for p in parts), []), sum((p.gens for p in parts), []),
+                 sum((p.results for p in parts), []),
+                 torch.cat([p.rewards for p in parts]) if parts else torch.zeros(0),
+                 torch.cat([p.dims for p in parts]) if parts else torch.zeros(0, n_dims))
+
+
+def reward_metrics(run: Run, batch: Batch, group_size: int) -> dict[str, float]:
+    """reward/* from the harness results: total, dimensions, per-check rates, masking."""
+    from rewards import summarize
+
+    if not batch.results:
+        return {"reward/masked_frac": 1.0}
+    summary = summarize(batch.results, run.harness.rubric,
+                        group_ids=[i // group_size for i in range(len(batch.results))])
+    valid = batch.rewards[~torch.isnan(batch.rewards)]
+    out = {"reward/total": float(valid.mean()) if len(valid) else math.nan,
+           "reward/std": float(valid.std()) if len(valid) > 1 else 0.0,
+           "reward/normalized": summary.get("normalized_mean"),
+           "reward/masked_frac": 1.0 - len(valid) / len(batch.rewards)}
+    for name, v in summary["dimensions"].items():
+        out[f"reward/dim/{name}"] = v
+    for cid, check in summary["checks"].items():
+        for key in ("pass_rate", "abstain_rate", "zero_var_frac"):
+            if check.get(key) is not None:
+                out[f"reward/check/{cid}/{key}"] = check[key]
+    if summary.get("judge_error_rate") is not None:
+        out["reward/judge_error_rate"] = summary["judge_error_rate"]
+    return out
+
+
+def sample_table(batch: Batch, rows: int) -> tuple[list[str], list[list]]:
+    """(columns, rows) of the first `rows` samples: prompt tail, completion, score, failures."""
+    cols = ["prompt", "completion", "score", "failed_checks"]
+    out = []
+    for s, r in list(zip(batch.samples, batch.results, strict=True))[:rows]:
+        prompt = s.prompt if isinstance(s.prompt, str) else s.prompt[-1]["content"]
+        failed = "; ".join(f"{k}: {v}" for k, v in r.failed_checks().items())
+        out.append([prompt[-300:], s.completion, r.score, failed])
+    return cols, out
