@@ -38,11 +38,12 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rl.report import compare_runs, plot_scores, render_report, summarize_task
+from rewards.evaluation import score_completions, summarize_task
+from rewards.tasks.resolver import ResolvedTask
+from rl.report import compare_runs, plot_scores, render_report
 from rl.rollout.base import EngineError, Generation, SamplingConfig, build_engine, to_plain
 from sft.errors import USER_ERROR_EXIT, UserInputError
 
@@ -87,35 +88,11 @@ def _load_task_yaml(name: str) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
 
 
-@dataclass
-class RubricTask:
-    """A task graded by a rubric file of the user's (`task=custom`, or `task.rubric=...`):
-    the task's metric when it has one, else the harness score on the rubric's scale."""
-
-    name: str
-    metric: str
-    scale: tuple[float, float]
-    _rubric: Any
-
-    @classmethod
-    def from_file(cls, name: str, path: str | None, base: Any = None) -> RubricTask:
-        from rewards import load_rubric
-
-        if not path:
-            raise UserInputError(f"task {name}: set task.rubric (or task_overrides.rubric) to "
-                                 "a rubric YAML")
-        rubric = load_rubric(str(path))
-        return cls(name, getattr(base, "metric", "score"), tuple(rubric.scale), rubric)
-
-    def rubric(self) -> Any:
-        return self._rubric
-
-
 def load_tasks(tcfgs: list[dict[str, Any]], max_examples: int | None = None,
-               ) -> list[tuple[str, Any, list[Any]]]:
-    """(name, Task, eval samples) per task config; bad names/configs -> UserInputError."""
+               ) -> list[tuple[ResolvedTask, list[Any]]]:
+    """(resolved task, eval samples) per task config; bad names/configs -> UserInputError."""
     from rewards import RubricError
-    from rewards.tasks import TaskError, get_task, load_split
+    from rewards.tasks import TaskError, resolve
 
     out = []
     for t in tcfgs:
@@ -124,21 +101,12 @@ def load_tasks(tcfgs: list[dict[str, Any]], max_examples: int | None = None,
             raise UserInputError(f"unknown task {name!r}; valid tasks: "
                                  f"{', '.join(valid_task_names())}")
         try:
-            samples = load_split(t, "eval")
-            task = get_task(name) if name != "custom" else None
-            if t.get("rubric") or task is None:  # a user's rubric file replaces the task's
-                task = RubricTask.from_file(name, t.get("rubric"), task)
+            task = resolve(t)
+            samples = task.split("eval")
         except (TaskError, RubricError) as e:
             raise UserInputError(str(e)) from e
-        out.append((name, task, samples[: int(max_examples)] if max_examples else samples))
+        out.append((task, samples[: int(max_examples)] if max_examples else samples))
     return out
-
-
-def metric_value(task: Any, result: Any) -> float | None:
-    """The task's headline metric for one result: the task's own `metric_value` when it
-    defines one, else the harness score (each rubric puts its metric on the task's scale)."""
-    fn = getattr(task, "metric_value", None)
-    return fn(result) if callable(fn) else result.score
 
 
 # --- core ------------------------------------------------------------------------------------
@@ -165,77 +133,46 @@ def generate_all(engine: Any, prompts: Sequence[Any], sampling: SamplingConfig,
     return out
 
 
-def _record(task_name: str, sample: Any, j: int, g: Generation, result: Any,
-            task: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": sample.id, "task": task_name, "sample_index": j,
-        "difficulty": (sample.meta or {}).get("difficulty"),
-        "prompt": sample.prompt, "reference": sample.reference, "completion": g.text,
-        "finish_reason": g.finish_reason, "n_tokens": len(g.token_ids), "error": g.error,
-        "metric_value": None, "score": None, "normalized": None, "dimensions": {},
-        "verdicts": {}, "failed_checks": {}, "rubric_hash": None}
-    if result is not None:
-        row |= {"metric_value": metric_value(task, result), "score": result.score,
-                "normalized": result.normalized, "dimensions": dict(result.dimensions),
-                "verdicts": {k: {"status": v.status, "value": v.value, "reason": v.reason}
-                             for k, v in result.verdicts.items()},
-                "failed_checks": result.failed_checks(), "rubric_hash": result.rubric_hash}
-    return row
-
-
 def evaluate_samples(engine: Any, task: Any, samples: Sequence[Any], harness: Any,
                      sampling: SamplingConfig | None = None, chunk_size: int = 32,
                      progress: bool = True, timings: dict[str, float] | None = None,
                      ) -> list[dict[str, Any]]:
-    """Generate for `samples`, score the completions with `harness`; one record per
-    completion (n per sample), in sample order. Failed generations are not scored."""
-    from rewards.sample import Sample
-
+    """Generate for `samples`, score the completions with `harness` (the shared evaluator,
+    rewards.evaluation); one record per completion (n per sample), in sample order. Failed
+    generations are recorded, not scored."""
     sampling = sampling or SamplingConfig()
     name = getattr(task, "name", str(task))
     t0 = time.perf_counter()
     gens = generate_all(engine, [s.prompt for s in samples], sampling, chunk_size,
                         desc=f"{name}: generate", progress=progress)
     t1 = time.perf_counter()
-    todo = []
-    for i, (s, row) in enumerate(zip(samples, gens, strict=True)):
-        for j, g in enumerate(row):
-            if g.error is None:
-                sid = s.id if sampling.n == 1 else f"{s.id}#{j}"
-                todo.append(((i, j), Sample(id=sid, prompt=s.prompt, source=s.source,
-                                            reference=s.reference, completion=g.text,
-                                            meta=dict(s.meta or {}))))
-    results = dict(zip([k for k, _ in todo], harness.score_batch([s for _, s in todo]),
-                       strict=True)) if todo else {}
-    t2 = time.perf_counter()
+    records = score_completions(name, samples, gens, harness)
     if timings is not None:
-        timings |= {"generate_s": t1 - t0, "score_s": t2 - t1}
-    return [_record(name, s, j, g, results.get((i, j)), task)
-            for i, (s, row) in enumerate(zip(samples, gens, strict=True))
-            for j, g in enumerate(row)]
+        timings |= {"generate_s": t1 - t0, "score_s": time.perf_counter() - t1}
+    return records
 
 
-def make_harness(task: Any, cfg: Any, run_dir: Path):
+def make_harness(task: ResolvedTask, cfg: Any, run_dir: Path):
     """One Harness per task: its rubric, the judge group, a verdict cache in the run dir."""
     from rewards import Harness
 
-    judge = to_plain(cfg.get("judge")) or {}
-    judge = {k: v for k, v in judge.items() if k != "enabled"} if judge.get("enabled") else None
     ev = cfg.get("eval") or {}
-    cache = run_dir / "verdict_cache.sqlite" if ev.get("cache", True) else None
-    return Harness(task.rubric(), judge=judge, cache_path=cache,
-                   progress=bool(ev.get("progress", True)))
+    return Harness.from_config(task.rubric, cfg.get("judge"),
+                               run_dir if ev.get("cache", True) else None,
+                               progress=bool(ev.get("progress", True)))
 
 
 def _engine_facts(cfg: Any, engine: Any) -> dict[str, Any]:
-    r = to_plain(cfg.get("rollout")) or {}
-    name = r.get("engine") or r.get("_target_")
-    if name == "openai":
-        return {"engine": name, "model": getattr(engine, "model", r.get("model")),
-                "base_url": r.get("base_url")}
-    m = cfg.get("model") or {}
-    return {"engine": name, "model": m.get("name"), "model_path": m.get("name_or_path"),
-            "adapter": cfg.get("adapter") or m.get("adapter")}
+    """What produced the generations: the engine's own description (a remote endpoint names
+    its served model and URL), else the model config and adapter."""
+    rollout = to_plain(cfg.get("rollout")) or {}
+    facts = {"engine": rollout.get("engine") or rollout.get("_target_")}
+    described = getattr(engine, "describe", None)
+    if callable(described):
+        return facts | described()
+    model = cfg.get("model") or {}
+    return facts | {"model": model.get("name"), "model_path": model.get("name_or_path"),
+                    "adapter": cfg.get("adapter") or model.get("adapter")}
 
 
 def evaluate(cfg: Any, engine: Any = None) -> dict[str, Any]:
@@ -261,7 +198,8 @@ def evaluate(cfg: Any, engine: Any = None) -> dict[str, Any]:
     tracker = None
     try:
         tracker = init_tracker(_tracker_cfg(cfg, tcfgs), run_dir, stage="eval")
-        for name, task, samples in tasks:
+        for task, samples in tasks:
+            name = task.name
             harness = make_harness(task, cfg, run_dir)
             timings: dict[str, float] = {}
             recs = evaluate_samples(engine, task, samples, harness, sampling,
@@ -294,10 +232,11 @@ def _throughput(recs: list[dict[str, Any]], timings: dict[str, float]) -> dict[s
 
 
 def _judge_public(cfg: Any) -> dict[str, Any] | None:
-    j = to_plain(cfg.get("judge")) or {}
-    if not j.get("enabled"):
-        return None
-    return {k: j.get(k) for k in ("base_url", "model", "api_key_env")}
+    from rewards.checks.judge import JudgeConfig
+
+    judge = JudgeConfig.from_group(cfg.get("judge"))
+    return None if judge is None else {k: judge.get(k)
+                                       for k in ("base_url", "model", "api_key_env")}
 
 
 def _tracker_cfg(cfg: Any, tcfgs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -401,18 +340,14 @@ def main() -> None:
     except UserInputError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
-    import hydra
+    from sft.cli import hydra_cli
 
-    @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
-    def run(cfg) -> None:
-        try:
-            scores = evaluate(cfg)
-        except UserInputError as e:  # EngineError included
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(USER_ERROR_EXIT)
-        print((Path(scores["run_dir"]) / "report.md").read_text())
+    hydra_cli("eval", _evaluate_and_print)
 
-    run()
+
+def _evaluate_and_print(cfg) -> None:
+    scores = evaluate(cfg)
+    print((Path(scores["run_dir"]) / "report.md").read_text())
 
 
 __all__ = ["EngineError", "evaluate", "evaluate_samples", "generate_all", "main"]

@@ -4,9 +4,10 @@
                                                                                      reward_curves.png
 
 Every stage is the same code its own entry point runs (`python -m rl.evaluate`, `sft.train`,
-`rl.grpo`), called in-process on a config composed from that stage's primary YAML plus the
-overrides built here from conf/pipeline.yaml, so a pipeline number is reproducible by running
-the stage alone (report.md lists the commands). All three evaluations use the same harness
+`rl.grpo`), called in-process on a config composed from that stage's primary YAML with the
+stage's mapping from conf/pipeline.yaml (`evaluate`, `sft`, `grpo`) passed straight through
+in the stage's own key names, and the pipeline's model, task and logger nodes; a pipeline
+number is reproducible by running the stage alone (report.md lists the commands). All three evaluations use the same harness
 (the task's rubric), the same eval split and greedy decoding, so the rows are comparable; the
 report records the rubric hash of each.
 
@@ -15,8 +16,10 @@ Stages write into `<run_dir>/{eval-base,sft,eval-sft,grpo,eval-rl}`; with `train
 
 Launch:
     python -m rl.pipeline                       # smollm2-135m, support_classification, ~15 min CPU
-    python -m rl.pipeline debug=tiny            # tiny-random, a handful of steps, < 2 min
-    python -m rl.pipeline task=invoice_extraction grpo.algo=dapo grpo.max_steps=50
+    python -m rl.pipeline debug=tiny sft.train.max_steps=2 grpo.train.max_steps=2   # < 2 min
+    python -m rl.pipeline task=invoice_extraction grpo.algo=dapo grpo.train.max_steps=50
+    python -m rl.pipeline sft.optim.lr=1e-3 evaluate.eval.max_examples=64 +sft.lora.r=32
+    python -m rl.pipeline 'grpo.algo={name:dapo,beta:0.04}'  # an option and some of its fields
 Exit status: 0 done, 2 bad input, 1 a bug.
 """
 
@@ -25,13 +28,15 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sft.errors import USER_ERROR_EXIT, UserInputError
+from sft.errors import UserInputError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-STAGES = ("base", "sft", "rl")
+# the nodes every stage takes from the pipeline's own config groups, unchanged
+SHARED_NODES = ("model", "task", "logger")
 
 
 def compose(name: str, overrides: list[str]):
@@ -47,82 +52,104 @@ def compose(name: str, overrides: list[str]):
 
 
 def _q(v: Any) -> str:
-    """An override value Hydra parses back to the same thing (paths, null)."""
+    """An override value Hydra parses back to the same thing (paths, null, lists)."""
     if v is None:
         return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, list | tuple):
+        return "[" + ",".join(_q(x) for x in v) + "]"
     s = str(v)
     return f"'{s}'" if any(c in s for c in " ,=[]{}()'\"") else s
 
 
-def common_overrides(cfg) -> list[str]:
-    """Model, task and logger choices every stage shares."""
-    out = [f"model={cfg.model.name}", f"model.name_or_path={_q(cfg.model.name_or_path)}",
-           f"task={cfg.task.name}", f"logger={cfg.logger.name}"]
-    for key in ("n_train", "n_eval", "seed", "source", "path"):
-        if key in cfg.task:
-            out.append(f"task.{key}={_q(cfg.task[key])}")
-    return out + list(cfg.get("overrides") or [])
+def as_overrides(spec: Any, prefix: str = "") -> list[str]:
+    """A stage's mapping from conf/pipeline.yaml -> Hydra overrides in that stage's own key
+    names. A top-level key naming a config group takes an option from a string value
+    (`algo: dapo` -> `algo=dapo`); a mapping under it overrides fields of that option, and its
+    `name`, when it names an option file, selects the option too."""
+    from omegaconf import OmegaConf
+
+    if type(spec).__module__.startswith("omegaconf"):
+        spec = OmegaConf.to_container(spec, resolve=True)
+    out: list[str] = []
+    for key, value in (spec or {}).items():
+        path = f"{prefix}{key}"
+        is_group = not prefix and (CONF / str(key)).is_dir()
+        if isinstance(value, Mapping):
+            name = value.get("name")
+            if is_group and isinstance(name, str) and (CONF / key / f"{name}.yaml").is_file():
+                out.append(f"{path}={name}")
+            out += as_overrides(value, f"{path}.")
+        else:
+            out.append(f"{path}={_q(value)}")
+    return out
 
 
-def eval_overrides(cfg, stage: str, adapter: str | None) -> list[str]:
-    e = cfg.eval
-    return common_overrides(cfg) + [
-        f"run_dir={_q(Path(cfg.run_dir) / f'eval-{stage}')}",
-        f"run_name={cfg.run_name}-eval-{stage}", f"adapter={_q(adapter)}",
-        f"sampling.max_new_tokens={int(e.max_new_tokens)}",
-        f"eval.max_examples={_q(e.max_examples)}", f"rollout.batch_size={int(e.batch_size)}",
-        f"eval.progress={str(bool(e.progress)).lower()}", "eval.plot=false"]
+def stage_config(cfg, primary: str, spec: Any, run_dir: Path, run_name: str,
+                 extra: list[str] = ()):
+    """Compose `primary` (eval | sft | grpo | ...) with the pipeline's stage mapping `spec`,
+    then give it the pipeline's model, task and logger nodes (so every stage sees exactly
+    the same ones, overrides included). A bad key names the stage."""
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = [*as_overrides(spec), *list(cfg.get("overrides") or []),
+                 f"run_dir={_q(run_dir)}", f"run_name={_q(run_name)}", *extra]
+    try:
+        stage = compose(primary, overrides)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise UserInputError(f"pipeline: the {primary} stage does not accept its overrides "
+                             f"({e}); check the `{primary}` keys of conf/pipeline.yaml and "
+                             "the command line") from e
+    with open_dict(stage):
+        for node in SHARED_NODES:
+            stage[node] = OmegaConf.create(OmegaConf.to_container(cfg[node], resolve=True))
+    return stage
 
 
-def sft_overrides(cfg) -> list[str]:
-    s, cap = cfg.sft, cfg.train.get("max_steps")
-    return common_overrides(cfg) + [
-        f"run_dir={_q(Path(cfg.run_dir) / 'sft')}", f"run_name={cfg.run_name}-sft",
-        f"train.max_steps={int(cap or s.max_steps)}",
-        f"train.per_device_batch_size={int(s.batch_size)}", "train.grad_accum=1",
-        f"train.epochs={int(s.epochs)}", f"data.max_examples={_q(s.max_examples)}",
-        f"data.max_length={int(s.max_length)}", f"optim.lr={float(s.lr)}",
-        f"train.resume={_q(cfg.train.resume)}", "eval.enabled=false",
-        f"train.progress={str(bool(cfg.train.progress)).lower()}", "train.logging_steps=1"]
+def rl_stage_config(cfg, adapter: str | None):
+    """The RL stage: conf/<cfg.rl>.yaml with the pipeline's `<cfg.rl>` mapping, starting
+    from the SFT adapter."""
+    name = str(cfg.rl)
+    if not (CONF / f"{name}.yaml").is_file() or name not in cfg:
+        raise UserInputError(f"pipeline: rl={name!r} names no RL recipe; expected grpo")
+    from omegaconf import open_dict
 
-
-def grpo_overrides(cfg, adapter: str | None) -> list[str]:
-    g, cap = cfg.grpo, cfg.train.get("max_steps")
-    return common_overrides(cfg) + [
-        f"algo={g.algo}", f"run_dir={_q(Path(cfg.run_dir) / 'grpo')}",
-        f"run_name={cfg.run_name}-grpo", f"model.adapter={_q(adapter)}",
-        f"train.max_steps={int(cap or g.max_steps)}", f"train.batch_size={int(g.batch_size)}",
-        f"train.micro_batch_size={int(g.micro_batch_size)}",
-        f"algo.num_generations={int(g.num_generations)}", f"optim.lr={float(g.lr)}",
-        f"sampling.max_new_tokens={int(g.max_new_tokens)}",
-        f"sampling.temperature={float(g.temperature)}", f"train.resume={_q(cfg.train.resume)}",
-        f"train.save_every={int(g.save_every)}", "train.table_every=5",
-        f"train.progress={str(bool(cfg.train.progress)).lower()}"] + list(g.get("extra") or [])
+    stage = stage_config(cfg, name, cfg[name], Path(cfg.run_dir) / name, f"{cfg.run_name}-{name}")
+    with open_dict(stage):
+        stage.model.adapter = adapter
+    return stage
 
 
 def run_eval(cfg, stage: str, adapter: str | None) -> dict[str, Any]:
     from rl.evaluate import evaluate
 
-    scores = evaluate(compose("eval", eval_overrides(cfg, stage, adapter)))
+    ecfg = stage_config(cfg, "eval", cfg.evaluate, Path(cfg.run_dir) / f"eval-{stage}",
+                        f"{cfg.run_name}-eval-{stage}", [f"adapter={_q(adapter)}"])
+    scores = evaluate(ecfg)
     return scores["tasks"][cfg.task.name]
 
 
-def run_sft(cfg) -> str:
+def run_sft(cfg) -> tuple[str, int]:
     from sft.train import run
 
-    summary = run(compose("sft", sft_overrides(cfg)))
-    return str(summary["checkpoint"])
+    scfg = stage_config(cfg, "sft", cfg.sft, Path(cfg.run_dir) / "sft", f"{cfg.run_name}-sft")
+    summary = run(scfg)
+    return str(summary["checkpoint"]), int(scfg.train.max_steps)
 
 
-def run_grpo(cfg, adapter: str | None) -> dict[str, Any]:
-    from rl.grpo import train
+def run_rl(cfg, adapter: str | None) -> dict[str, Any]:
+    import importlib
 
-    return train(compose("grpo", grpo_overrides(cfg, adapter)))
+    recipe = importlib.import_module(f"rl.{cfg.rl}")
+    return recipe.train(rl_stage_config(cfg, adapter))
 
 
-def grpo_history(run_dir: Path) -> list[dict]:
-    """metrics.jsonl of the GRPO stage (complete even when the stage resumed)."""
-    path = run_dir / "grpo" / "metrics.jsonl"
+def rl_history(stage_dir: Path) -> list[dict]:
+    """metrics.jsonl of the RL stage (complete even when the stage resumed)."""
+    path = stage_dir / "metrics.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     last: dict[int, dict] = {}
     for r in rows:  # a resumed run may re-log a step: keep the last
@@ -131,7 +158,7 @@ def grpo_history(run_dir: Path) -> list[dict]:
 
 
 def plot_curves(history: list[dict], path: Path, window: int = 5) -> Path | None:
-    """reward/total and each reward/dim/<name> per GRPO step (raw + running mean)."""
+    """reward/total and each reward/dim/<name> per RL step (raw + running mean)."""
     if not history:
         return None
     import matplotlib
@@ -155,8 +182,8 @@ def plot_curves(history: list[dict], path: Path, window: int = 5) -> Path | None
         ax.set_ylabel(key.removeprefix("reward/"))
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="lower right", fontsize=8)
-    axes[-1, 0].set_xlabel("GRPO step")
-    fig.suptitle("GRPO training reward (harness score of sampled completions)")
+    axes[-1, 0].set_xlabel("RL step")
+    fig.suptitle("RL training reward (harness score of sampled completions)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -167,9 +194,20 @@ def _f(v: Any) -> str:
     return "–" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
 
-def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], grpo_out: dict,
-                  history: list[dict], plot: Path | None) -> str:
-    """report.md: the base / SFT / RL table, per-dimension rows, timings, commands."""
+def shared_overrides(cfg) -> list[str]:
+    """The pipeline's model, task and logger as overrides (for the reproduce commands)."""
+    out = [f"model={cfg.model.name}", f"model.name_or_path={_q(cfg.model.name_or_path)}",
+           f"task={cfg.task.name}", f"logger={cfg.logger.name}"]
+    out += [f"task.{k}={_q(cfg.task[k])}" for k in ("n_train", "n_eval", "seed", "source", "path")
+            if k in cfg.task]
+    return out + list(cfg.get("overrides") or [])
+
+
+def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: dict,
+                  history: list[dict], plot: Path | None, stages: dict[str, Any]) -> str:
+    """report.md: the base / SFT / RL table, per-dimension rows, timings, commands.
+    `stages`: the composed configs of the "eval", "sft" and "rl" stages."""
+    rl, ev = stages["rl"], stages["eval"]
     dims = sorted({d for s in evals.values() for d in s.get("dimensions", {})})
     first = next(iter(evals.values()))
     lo, hi = first.get("scale", [0, 1])
@@ -178,32 +216,34 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], grpo_out
     lines = [f"# Pipeline report: {cfg.model.name} on {cfg.task.name}", "",
              f"- **run dir**: `{cfg.run_dir}`",
              f"- **eval**: {first['n']} examples of the eval split, greedy, "
-             f"max {cfg.eval.max_new_tokens} new tokens; score = the task's rubric harness",
-             f"- **SFT**: {walls.get('sft_steps', '?')} steps; **GRPO**: {grpo_out.get('step')} "
-             f"steps of `{cfg.grpo.algo}`, G={cfg.grpo.num_generations}, "
-             f"{cfg.grpo.batch_size} completions/step", "", head,
+             f"max {ev.sampling.max_new_tokens} new tokens; score = the task's rubric harness",
+             f"- **SFT**: {stages['sft'].train.max_steps} steps; **RL**: {rl_out.get('step')} "
+             f"steps of `rl.{cfg.rl}` `{rl.algo.name}`, G={rl.algo.num_generations}, "
+             f"{rl.train.batch_size} completions/step", "", head,
              "|" + "---|" * (6 + len(dims))]
-    names = {"base": "base", "sft": "SFT", "rl": "RL (GRPO)"}
+    names = {"base": "base", "sft": "SFT", "rl": f"RL ({cfg.rl.upper()})"}
     for stage, s in evals.items():
         ci = "–" if s.get("ci_low") is None else f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}]"
         cells = [_f(s.get("dimensions", {}).get(d)) for d in dims]
         lines.append(f"| {names[stage]} | {_f(s.get('value'))} | {ci} | {' | '.join(cells)} | "
                      f"{s['n']} | {s.get('unscored', 0)} | {s.get('rubric_hash', '–')} |")
     lines += ["", "## Wall time (this machine)", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in walls.items() if k != "sft_steps"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in walls.items()]
     if history:
         r0 = [h["reward/total"] for h in history[:3] if h.get("reward/total") is not None]
         r1 = [h["reward/total"] for h in history[-3:] if h.get("reward/total") is not None]
-        lines += ["", "## GRPO training reward", "",
+        lines += ["", "## RL training reward", "",
                   f"Mean reward of the first 3 steps {_f(sum(r0) / len(r0) if r0 else None)}, "
                   f"of the last 3 {_f(sum(r1) / len(r1) if r1 else None)} (sampled at "
-                  f"temperature {cfg.grpo.temperature}, so lower than greedy eval).", ""]
+                  f"temperature {rl.sampling.temperature}, so lower than greedy eval).", ""]
         if plot is not None:
             lines.append(f"![reward per dimension]({plot.name})")
-    lines += ["", "## Reproduce a stage alone", "", "```"]
-    lines += [f"python -m rl.evaluate {' '.join(eval_overrides(cfg, 'base', None))}",
-              f"python -m sft.train {' '.join(sft_overrides(cfg))}",
-              f"python -m rl.grpo {' '.join(grpo_overrides(cfg, '<sft checkpoint>'))}", "```", ""]
+    shared = " ".join(shared_overrides(cfg))
+    lines += ["", "## Reproduce a stage alone", "", "```",
+              f"python -m rl.evaluate {shared} {' '.join(as_overrides(cfg.evaluate))}",
+              f"python -m sft.train {shared} {' '.join(as_overrides(cfg.sft))}",
+              f"python -m rl.{cfg.rl} {shared} {' '.join(as_overrides(cfg[cfg.rl]))} "
+              "model.adapter=<sft checkpoint>", "```", ""]
     return "\n".join(lines)
 
 
@@ -211,7 +251,7 @@ def run(cfg) -> dict[str, Any]:
     """All stages; returns {"evals": {stage: summary}, "report": path, "walls": {...}}."""
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    walls: dict[str, Any] = {}
+    walls: dict[str, float] = {}
     evals: dict[str, dict] = {}
 
     def timed(name, fn, *args):
@@ -221,52 +261,36 @@ def run(cfg) -> dict[str, Any]:
         print(f"[pipeline] {name}: {walls[name]:.1f} s", file=sys.stderr, flush=True)
         return out
 
+    # every stage config composes before any model loads: a bad key fails in seconds
+    stages = {"eval": stage_config(cfg, "eval", cfg.evaluate, run_dir / "eval-check", "check"),
+              "sft": stage_config(cfg, "sft", cfg.sft, run_dir / "sft", "check"),
+              "rl": rl_stage_config(cfg, None)}
     t_start = time.perf_counter()
     evals["base"] = timed("eval base", run_eval, cfg, "base", None)
-    sft_ckpt = timed("sft", run_sft, cfg)
-    walls["sft_steps"] = int(cfg.train.get("max_steps") or cfg.sft.max_steps)
+    sft_ckpt, _ = timed("sft", run_sft, cfg)
     evals["sft"] = timed("eval sft", run_eval, cfg, "sft", sft_ckpt)
-    grpo_out = timed("grpo", run_grpo, cfg, sft_ckpt)
-    if not grpo_out.get("adapter"):
-        raise UserInputError("GRPO produced no checkpoint; see the grpo stage log above")
-    evals["rl"] = timed("eval rl", run_eval, cfg, "rl", grpo_out["adapter"])
+    rl_out = timed(str(cfg.rl), run_rl, cfg, sft_ckpt)
+    if not rl_out.get("adapter"):
+        raise UserInputError(f"the {cfg.rl} stage produced no checkpoint; see its log above")
+    evals["rl"] = timed("eval rl", run_eval, cfg, "rl", rl_out["adapter"])
     walls["total"] = time.perf_counter() - t_start
-    history = grpo_history(run_dir)
+    history = rl_history(run_dir / str(cfg.rl))
     plot = plot_curves(history, run_dir / "reward_curves.png")
     report = run_dir / "report.md"
-    report.write_text(render_report(cfg, evals, walls, grpo_out, history, plot))
+    report.write_text(render_report(cfg, evals, walls, rl_out, history, plot, stages))
     (run_dir / "pipeline.json").write_text(json.dumps(
         {"evals": evals, "walls": walls, "sft_checkpoint": sft_ckpt,
-         "rl_checkpoint": grpo_out["adapter"]}, indent=2, default=str) + "\n")
+         "rl_checkpoint": rl_out["adapter"]}, indent=2, default=str) + "\n")
     print(report.read_text(), flush=True)
     return {"evals": evals, "walls": walls, "report": str(report),
             "plot": str(plot) if plot else None}
 
 
 def cli() -> None:
-    import hydra
+    """`python -m rl.pipeline [overrides]`: exit 0 done, 2 bad input, 1 a bug."""
+    from sft.cli import hydra_cli
 
-    from rewards import RubricError
-    from rewards.tasks import TaskError
-
-    entered = False
-
-    @hydra.main(config_path="../conf", config_name="pipeline", version_base="1.3")
-    def _main(cfg) -> None:
-        nonlocal entered
-        entered = True
-        try:
-            run(cfg)
-        except (UserInputError, RubricError, TaskError) as e:
-            print(f"error: {e}", file=sys.stderr, flush=True)
-            sys.exit(USER_ERROR_EXIT)
-
-    try:
-        _main()
-    except SystemExit as e:
-        if e.code == 1 and not entered:
-            sys.exit(USER_ERROR_EXIT)
-        raise
+    hydra_cli("pipeline", run)
 
 
 if __name__ == "__main__":

@@ -20,68 +20,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from rewards.evaluation import DIFFICULTIES, bootstrap_ci, summarize_task
 
-DIFFICULTIES = ("easy", "medium", "hard")
-
-
-def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, ci: float = 0.95,
-                 seed: int = 0) -> tuple[float | None, float | None]:
-    """Percentile bootstrap CI of the mean: (lo, hi); (None, None) for no values.
-
-    values: (n,) floats. Resamples n with replacement `n_resamples` times from
-    `np.random.default_rng(seed)`, so the same inputs always give the same interval.
-    """
-    x = np.asarray(list(values), dtype=np.float64)
-    if x.size == 0:
-        return None, None
-    if x.size == 1 or np.all(x == x[0]):
-        return float(x[0]), float(x[0])
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, x.size, size=(n_resamples, x.size))
-    means = x[idx].mean(axis=1)  # (n_resamples,)
-    alpha = (1.0 - ci) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
-
-
-def _mean(xs: Sequence[float]) -> float | None:
-    return float(np.mean(xs)) if len(xs) else None
-
-
-def summarize_task(records: Sequence[Mapping[str, Any]], metric: str,
-                   scale: Sequence[float] = (0.0, 1.0), n_resamples: int = 1000,
-                   ci: float = 0.95, seed: int = 0) -> dict[str, Any]:
-    """One task's numbers: metric mean + CI, per-dimension and per-difficulty means,
-    per-check pass rates, n, errors, unscored."""
-    ok = [r for r in records if not r.get("error")]
-    scored = [r for r in ok if r.get("metric_value") is not None]
-    values = [float(r["metric_value"]) for r in scored]
-    lo, hi = bootstrap_ci(values, n_resamples, ci, seed)
-    dims: dict[str, list[float]] = {}
-    checks: dict[str, list[int]] = {}
-    for r in ok:
-        for name, v in (r.get("dimensions") or {}).items():
-            if v is not None:
-                dims.setdefault(name, []).append(float(v))
-        for cid, v in (r.get("verdicts") or {}).items():
-            status = v.get("status") if isinstance(v, Mapping) else v
-            if status in ("pass", "fail"):
-                checks.setdefault(cid, []).append(int(status == "pass"))
-    by_diff = {}
-    for d in sorted({r.get("difficulty") for r in records if r.get("difficulty")},
-                    key=lambda d: (DIFFICULTIES.index(d) if d in DIFFICULTIES else 9, d)):
-        vs = [float(r["metric_value"]) for r in scored if r.get("difficulty") == d]
-        by_diff[d] = {"value": _mean(vs), "n": len(vs)}
-    return {
-        "metric": metric, "scale": [float(scale[0]), float(scale[1])],
-        "value": _mean(values), "ci_low": lo, "ci_high": hi, "ci": ci,
-        "n": len(records), "n_scored": len(scored), "errors": len(records) - len(ok),
-        "unscored": len(ok) - len(scored),
-        "dimensions": {k: _mean(v) for k, v in sorted(dims.items())},
-        "difficulty": by_diff,
-        "checks": {k: {"pass_rate": _mean(v), "n": len(v)} for k, v in sorted(checks.items())},
-    }
+__all__ = ["DIFFICULTIES", "bootstrap_ci", "compare_runs", "plot_scores", "render_report",
+           "summarize_task"]
 
 
 def _fmt(v: Any, digits: int = 3) -> str:

@@ -81,13 +81,6 @@ def list_checkpoints(root: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: step_of(p) or 0)
 
 
-def incomplete_checkpoints(root: str | Path) -> list[Path]:
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    return [p for p in root.iterdir() if step_of(p) is not None and not is_complete(p)]
-
-
 def latest_checkpoint(root: str | Path) -> Path | None:
     found = list_checkpoints(root)
     return found[-1] if found else None

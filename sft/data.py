@@ -69,37 +69,24 @@ def read_messages_jsonl(path: str | Path) -> list[Messages]:
     return rows
 
 
-def task_samples(task_cfg: Any, split: str) -> list[Any]:
-    """The task's samples for `split`, with task errors turned into user errors."""
-    from rewards.tasks import TaskError, load_split
+def task_samples(task: Any, split: str) -> list[Any]:
+    """The resolved task's samples for `split`, with task errors turned into user errors."""
+    from rewards.tasks import TaskError
 
     try:
-        return list(load_split(task_cfg, split))
+        return list(task.split(split))
     except TaskError as e:
-        raise UserInputError(f"task {task_cfg.get('name')!r}: {e}") from e
+        raise UserInputError(f"task {task.name!r}: {e}") from e
 
 
-def load_train_rows(cfg: Any) -> tuple[list[Messages], str]:
-    """(rows, description) for the SFT train set: data.path if set, else the task's train split."""
+def load_train_rows(cfg: Any, task: Any) -> tuple[list[Messages], str]:
+    """(rows, description) for the SFT train set: data.path if set, else the train split of
+    `task` (the resolved task, rewards.tasks.resolve)."""
     data = cfg.get("data") or {}
     if data.get("path"):
         rows, what = read_messages_jsonl(data.path), str(data.path)
     else:
-        rows = [sample_messages(s) for s in task_samples(cfg.task, "train")]
-        what = f"task {cfg.task.name} (train)"
+        rows = [sample_messages(s) for s in task_samples(task, "train")]
+        what = f"task {task.name} (train)"
     limit = data.get("max_examples")
     return (rows[:int(limit)] if limit else rows), what
-
-
-def task_rubric(task_cfg: Any) -> tuple[Path | None, str]:
-    """(rubric path, metric) of a task config; a custom task names its rubric itself."""
-    from rewards.tasks import TaskError, get_task
-
-    if task_cfg.get("source") == "custom" or task_cfg.get("name") == "custom":
-        rubric = task_cfg.get("rubric")
-        return (Path(rubric) if rubric and rubric != "???" else None), "score"
-    try:
-        task = get_task(task_cfg.name)
-    except TaskError as e:
-        raise UserInputError(str(e)) from e
-    return (task.rubric_path if task.rubric_path.is_file() else None), task.metric

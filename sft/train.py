@@ -37,7 +37,6 @@ import logging
 import math
 import resource
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ from sft.checkpoint import (
     resolve_resume,
     update_manifest,
 )
-from sft.errors import USER_ERROR_EXIT, UserInputError
+from sft.errors import UserInputError
 
 log = logging.getLogger("sft.train")
 REPO = Path(__file__).resolve().parents[1]
@@ -60,30 +59,29 @@ REPO = Path(__file__).resolve().parents[1]
 
 # --- data and harness ------------------------------------------------------------------------
 
-def rubric_for(cfg) -> tuple[Any, str | None]:
-    """(Harness, rubric hash) of the task's rubric; (None, None) for custom data."""
+def resolve_task(cfg) -> Any:
+    """The resolved task (rewards.tasks.resolve) whose rubric grades this run; None when the
+    rows come from a chat JSONL (`data.path`), which has no rubric."""
     if cfg.data.get("path"):
-        return None, None
-    from rewards import Harness, RubricError
-    from sft.data import task_rubric
+        return None
+    from rewards import RubricError
+    from rewards.tasks import TaskError, resolve
 
-    path, _ = task_rubric(cfg.task)
-    if path is None:
-        return None, None
     try:
-        harness = Harness(path)
-    except (RubricError, OSError) as e:
-        raise UserInputError(f"task {cfg.task.name}: rubric {path}: {e}") from e
-    return harness, harness.rubric_hash
+        return resolve(cfg.task)
+    except (TaskError, RubricError) as e:
+        raise UserInputError(f"task {cfg.task.get('name')!r}: {e}") from e
 
 
-def evaluate(model, tokenizer, cfg, harness, tracker, prefix: str) -> dict[str, Any]:
-    """Generate on the task's eval split and score with the harness; metrics under `prefix/`."""
-    from rewards import summarize
-    from sft.data import task_rubric, task_samples
+def evaluate(model, tokenizer, cfg, task, harness, tracker, prefix: str) -> dict[str, Any]:
+    """Generate on the task's eval split and grade it with the evaluator rl.evaluate uses
+    (rewards.evaluation); metrics under `prefix/` (`<prefix>/<metric>` for tasks that
+    declare one, e.g. accuracy)."""
+    from rewards.evaluation import score_completions, summarize_task
+    from sft.data import task_samples
     from sft.generate import generate
 
-    samples = task_samples(cfg.task, "eval")
+    samples = task_samples(task, "eval")
     if cfg.eval.get("max_examples"):
         samples = samples[:int(cfg.eval.max_examples)]
     t0 = time.perf_counter()
@@ -91,23 +89,21 @@ def evaluate(model, tokenizer, cfg, harness, tracker, prefix: str) -> dict[str, 
                     temperature=float(cfg.eval.temperature),
                     max_new_tokens=int(cfg.eval.max_new_tokens),
                     batch_size=int(cfg.eval.batch_size), seed=int(cfg.seed))
-    for s, out in zip(samples, outs, strict=True):
-        s.completion = out[0].text
-    results = harness.score_batch(samples)
-    summary = summarize(results, harness.rubric)
-    metrics = {f"{prefix}/score": summary["score_mean"],
-               f"{prefix}/normalized": summary["normalized_mean"],
-               f"{prefix}/n": summary["n"], f"{prefix}/n_masked": summary["n_masked"],
+    records = score_completions(task.name, samples, outs, harness)
+    summary = summarize_task(records, task.metric, task.scale, seed=int(cfg.seed))
+    metrics = {f"{prefix}/score": summary["value"], f"{prefix}/ci_low": summary["ci_low"],
+               f"{prefix}/ci_high": summary["ci_high"], f"{prefix}/n": summary["n"],
+               f"{prefix}/n_masked": summary["unscored"],
                f"{prefix}/gen_s": time.perf_counter() - t0}
-    if task_rubric(cfg.task)[1] == "accuracy":
-        metrics[f"{prefix}/accuracy"] = summary["normalized_mean"]
+    if task.metric != "score":
+        metrics[f"{prefix}/{task.metric}"] = summary["value"]
     metrics.update({f"{prefix}/dim/{k}": v for k, v in summary["dimensions"].items()})
     metrics.update({f"{prefix}/check/{k}/pass_rate": v["pass_rate"]
                     for k, v in summary["checks"].items()})
     tracker.log(metrics)
     tracker.log_table(f"{prefix}/samples", ["id", "completion", "reference", "score"],
-                      [[s.id, s.completion, str(s.reference), r.score]
-                       for s, r in zip(samples, results, strict=True)])
+                      [[r["id"], r["completion"], str(r["reference"]), r["score"]]
+                       for r in records])
     return metrics
 
 
@@ -203,8 +199,14 @@ def run(cfg) -> dict[str, Any]:
     if resume is not None and read_manifest(resume).get("final"):
         log.warning("%s is the final checkpoint of a finished run: nothing to train", resume)
         return {"checkpoint": str(resume), "resumed_finished": True}
-    rows, data_desc = load_train_rows(cfg)
-    harness, rubric_hash = rubric_for(cfg)
+    task = resolve_task(cfg)
+    rows, data_desc = load_train_rows(cfg, task)
+    harness = None
+    if task is not None:
+        from rewards import Harness
+
+        harness = Harness.from_config(task.rubric, cfg.get("judge"))
+    rubric_hash = task.rubric_hash if task is not None else None
     if cfg.eval.enabled and harness is None:
         raise UserInputError("eval.enabled=true needs a suite task with a rubric "
                              f"(task={cfg.task.name}, data.path={cfg.data.get('path')})")
@@ -229,7 +231,7 @@ def run(cfg) -> dict[str, Any]:
                 "model": str(cfg.model.name_or_path), "lora": bool(cfg.lora.enabled)}
     summary: dict[str, Any] = {}
     if cfg.eval.enabled and cfg.eval.get("before") and dist.is_main():
-        summary.update(evaluate(model, tokenizer, cfg, harness, tracker, "eval_before"))
+        summary.update(evaluate(model, tokenizer, cfg, task, harness, tracker, "eval_before"))
     dist.barrier()
     trainer = SFTTrainer(model=model, args=sft_config(cfg, ckpt_root, dtype),
                          train_dataset=Dataset.from_list([{"messages": r} for r in rows]),
@@ -244,7 +246,7 @@ def run(cfg) -> dict[str, Any]:
         if cfg.dist.backend == "deepspeed":
             log.warning("eval skipped under DeepSpeed (sharded weights): evaluate %s", final)
         else:
-            summary.update(evaluate(trainer.model, tokenizer, cfg, harness, tracker, "eval"))
+            summary.update(evaluate(trainer.model, tokenizer, cfg, task, harness, tracker, "eval"))
     if dist.is_main():
         update_manifest(final, {"metrics": {k: v for k, v in summary.items()
                                             if isinstance(v, int | float) or v is None}})
@@ -297,7 +299,8 @@ def format_summary(cfg, s: dict[str, Any], data_desc: str) -> str:
     for prefix in ("eval_before", "eval"):
         if f"{prefix}/score" in s:
             lines.append(f"  {prefix:<15} score {num(s[f'{prefix}/score'])} "
-                         f"(normalised {num(s[f'{prefix}/normalized'])}, n={s[f'{prefix}/n']})")
+                         f"[{num(s[f'{prefix}/ci_low'])}, {num(s[f'{prefix}/ci_high'])}] "
+                         f"(95% CI, n={s[f'{prefix}/n']})")
     return "\n".join(lines)
 
 
@@ -314,32 +317,18 @@ def _drop_empty_run_dir(run_dir: Path, job_name: str) -> None:
         run_dir.rmdir()  # only if now empty
 
 
+def _drop_run_dir_after_error(cfg) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    if dist.is_main():
+        _drop_empty_run_dir(Path(cfg.run_dir), HydraConfig.get().job.name)
+
+
 def cli() -> None:
-    import hydra
+    """`python -m sft.train [overrides]`: exit 0 done, 2 bad input, 1 a bug."""
+    from sft.cli import hydra_cli
 
-    entered = False
-
-    @hydra.main(config_path="../conf", config_name="sft", version_base="1.3")
-    def _main(cfg) -> None:
-        nonlocal entered
-        entered = True
-        try:
-            run(cfg)
-        except UserInputError as e:
-            print(f"error: {e}", file=sys.stderr, flush=True)
-            from hydra.core.hydra_config import HydraConfig
-
-            if dist.is_main():
-                _drop_empty_run_dir(Path(cfg.run_dir), HydraConfig.get().job.name)
-            sys.exit(USER_ERROR_EXIT)
-
-    try:
-        _main()
-    except SystemExit as e:
-        # Hydra exits 1 for config errors (unknown key, bad group option) before the task runs
-        if e.code == 1 and not entered:
-            sys.exit(USER_ERROR_EXIT)
-        raise
+    hydra_cli("sft", run, on_user_error=_drop_run_dir_after_error)
 
 
 if __name__ == "__main__":

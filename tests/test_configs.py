@@ -141,3 +141,31 @@ def test_unknown_key_is_rejected():
 
     with pytest.raises(ConfigCompositionException, match="train.no_such_key"):
         compose_resolved("sft", ["train.no_such_key=1"])
+
+
+def _pipeline_stage_overrides() -> list[list[str]]:
+    """The pipeline alone, with each option of its own groups, and with each RL recipe."""
+    out = [[]]
+    for group in sorted(primary_groups("pipeline")):
+        folder = CONF / group
+        for option in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            body = yaml.safe_load(option.read_text()) or {}
+            out.append([f"{group}={option.stem}"] + [f"{group}.{k}=placeholder"
+                                                      for k, v in body.items() if v == "???"])
+    return out
+
+
+@pytest.mark.parametrize("overrides", _pipeline_stage_overrides(), ids=lambda o: " ".join(o))
+def test_pipeline_stage_configs_compose(overrides, tmp_path):
+    """Each stage the pipeline runs composes from its own primary with the pipeline's
+    mapping, and fully resolves."""
+    from rl import pipeline
+
+    cfg = compose("pipeline", overrides=overrides)
+    stages = [pipeline.stage_config(cfg, "eval", cfg.evaluate, tmp_path / "e", "e"),
+              pipeline.stage_config(cfg, "sft", cfg.sft, tmp_path / "s", "s"),
+              pipeline.rl_stage_config(cfg, str(tmp_path / "adapter"))]
+    for stage in stages:
+        plain = OmegaConf.to_container(stage, resolve=True, throw_on_missing=True)
+        assert plain["model"] == OmegaConf.to_container(cfg.model, resolve=True)
+        assert "${" not in str(plain)

@@ -27,14 +27,13 @@ from typing import Any
 from rewards.sample import Sample
 from rewards.tasks.base import SPLITS, Task
 from rewards.tasks.config import TaskError, plain_config, require
+from rewards.tasks.custom import TASK as CUSTOM
+from rewards.tasks.registry import get_task
 
 
 def task_for(cfg: dict[str, Any]) -> Task:
     """The task object a plain task config names; `source: custom` data is the custom task's
     whatever the name (the name then only labels runs)."""
-    from rewards.tasks import get_task
-    from rewards.tasks.custom import TASK as CUSTOM
-
     name = require(cfg, "name", "(a task from `python -m rewards.tasks list`, or custom)")
     source = cfg.get("source")
     task = CUSTOM if source in CUSTOM.sources else get_task(str(name))

@@ -4,7 +4,8 @@
     rt = resolve(cfg.task, cfg.reward.rubric)    # a different rubric for the reward
     rt.split("eval"), rt.metric, rt.scale, rt.rubric, rt.rubric_hash
 
-Which rubric: the explicit `rubric` argument, else `task.rubric`, else the task's own rubric
+Which rubric: the explicit `rubric` argument (a path, or the bare name of a rubric shipped in
+rewards/tasks/rubrics, e.g. `smoke_brevity`), else `task.rubric`, else the task's own rubric
 (a custom task must name one). The scale is the rubric's, so a user's rubric on a suite task
 reports on its own scale; the metric stays the task's ("accuracy" for classification: that
 rubric scores 1 for a correct label). SFT's evaluation, GRPO, PPO, rl.evaluate and the
@@ -19,8 +20,9 @@ from typing import Any
 
 from rewards.rubric import Rubric, load_rubric
 from rewards.sample import Sample
-from rewards.tasks.base import Task
+from rewards.tasks.base import RUBRIC_DIR, Task
 from rewards.tasks.config import TaskError, plain_config
+from rewards.tasks.loading import task_for
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,16 @@ class ResolvedTask:
 
 def resolve(task_cfg: Any, rubric: str | Path | None = None) -> ResolvedTask:
     """See the module docstring; TaskError/RubricError name the key or file that is wrong."""
-    from rewards.tasks.loading import task_for
-
     cfg = plain_config(task_cfg)
     task = task_for(cfg)
     if rubric:
         path = Path(str(rubric)).expanduser()
+        builtin = RUBRIC_DIR / f"{rubric}.yaml"
+        if not path.is_file() and path.name == str(rubric) and builtin.is_file():
+            path = builtin  # a bare name: a rubric shipped in rewards/tasks/rubrics
         if not path.is_file():
-            raise TaskError(f"reward.rubric: {path} is not a file")
+            raise TaskError(f"reward.rubric: {path} is not a file (nor the name of a rubric "
+                            f"in {RUBRIC_DIR})")
     else:
         path = task.rubric_path_for(cfg)
     try:

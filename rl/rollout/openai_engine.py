@@ -95,6 +95,10 @@ class OpenAIEngine:
             engine.load_adapter(adapter)
         return engine
 
+    def describe(self) -> dict[str, Any]:
+        """What produced the generations (for eval reports): the served model and endpoint."""
+        return {"model": self.model, "base_url": self.base_url}
+
     def __repr__(self) -> str:
         key = f"${self.api_key_env}" if self.api_key_env else "none"
         return f"OpenAIEngine(base_url={self.base_url!r}, model={self.model!r}, key={key})"

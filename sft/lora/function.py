@@ -15,12 +15,9 @@ import os
 import torch
 
 from . import reference
+from .limits import MAX_RANK
 
 SUPPORTED_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
-# BLOCK_R = 64 compiles for sm_90 with no register spills in every bf16/fp16 and TF32 config
-# (IEEE fp32 FMA dots spill 2-17 KiB there: slower, still correct); BLOCK_R = 128 spills in
-# bf16 too (gemm_large_16 forward, lora_da), so ranks above 64 take PEFT's path
-MAX_RANK = 64
 _INT32_LIMIT = 2**31  # kernels index with int32 offsets (row·K + col)
 
 

@@ -42,7 +42,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .function import MAX_RANK
+from .limits import MAX_RANK
 
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
 

@@ -134,10 +134,10 @@ def test_run_dir_derives_from_slurm_job_and_groups_compose(monkeypatch):
 
 
 def test_judge_group_reaches_the_harness(tmp_path):
-    from rewards.tasks import get_task
+    from rewards.tasks import resolve
     from rl.evaluate import make_harness
 
-    task = get_task("legal_rewrite")
+    task = resolve({"name": "legal_rewrite"})
     cfg = _compose(["judge=openai", "judge.base_url=http://127.0.0.1:9/v1", "judge.model=j",
                     "judge.api_key_env=JUDGE_KEY"])
     judge = make_harness(task, cfg, tmp_path).judge

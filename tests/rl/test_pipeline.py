@@ -13,11 +13,13 @@ pytest.importorskip("hydra")
 
 from rl import pipeline  # noqa: E402
 
+FAST = ["debug=tiny", "sft.train.max_steps=2", "grpo.train.max_steps=2",
+        "sft.train.progress=false", "grpo.train.progress=false", "evaluate.eval.progress=false",
+        "sft.train.resume=null", "grpo.train.resume=null"]
+
 
 def test_debug_pipeline_writes_report_with_three_rows(tmp_path):
-    cfg = pipeline.compose("pipeline", [
-        "debug=tiny", f"run_dir={tmp_path}", "train.progress=false", "eval.progress=false",
-        "train.max_steps=2", "train.resume=null"])
+    cfg = pipeline.compose("pipeline", [*FAST, f"run_dir={tmp_path}"])
     out = pipeline.run(cfg)
     report = Path(out["report"]).read_text()
     for row in ("| base |", "| SFT |", "| RL (GRPO) |"):
@@ -39,10 +41,45 @@ def test_plot_has_one_panel_per_dimension(tmp_path):
     assert pipeline.plot_curves([], tmp_path / "none.png") is None
 
 
-def test_override_quoting_round_trips(tmp_path):
+def test_rl_stage_gets_the_adapter_path_verbatim(tmp_path):
     weird = tmp_path / "a dir" / "ckpt=1"
     cfg = pipeline.compose("pipeline", ["debug=tiny", f"run_dir={tmp_path}"])
-    ov = pipeline.grpo_overrides(cfg, str(weird))
-    g = pipeline.compose("grpo", ov)
+    g = pipeline.rl_stage_config(cfg, str(weird))
     assert g.model.adapter == str(weird)
     assert g.run_dir == str(tmp_path / "grpo")
+
+
+def test_stage_keys_pass_straight_through(tmp_path):
+    """`sft.optim.lr` on the pipeline's command line is the SFT stage's `optim.lr`; a group key
+    takes an option; model/task/logger are the pipeline's own nodes in every stage."""
+    cfg = pipeline.compose("pipeline", [
+        "debug=tiny", f"run_dir={tmp_path}", "sft.optim.lr=0.001", "grpo.algo={name:dapo,beta:0.02}", "task.n_eval=3", "evaluate.eval.max_examples=2"])
+    sft = pipeline.stage_config(cfg, "sft", cfg.sft, tmp_path / "sft", "s")
+    assert sft.optim.lr == 0.001 and sft.train.max_steps == cfg.sft.train.max_steps
+    rl = pipeline.rl_stage_config(cfg, None)
+    assert rl.algo.name == "dapo" and rl.algo.beta == 0.02
+    assert rl.algo.eps_high == 0.28  # DAPO's own clip-higher: the option was selected
+    ev = pipeline.stage_config(cfg, "eval", cfg.evaluate, tmp_path / "e", "e")
+    assert ev.eval.max_examples == 2
+    for stage in (sft, rl, ev):
+        assert stage.model.name == "tiny-random" and stage.task.n_eval == 3
+        assert stage.logger.name == "none"
+
+
+def test_as_overrides_groups_fields_and_values():
+    spec = {"algo": {"name": "dapo", "num_generations": 8}, "rollout": "vllm",
+            "sampling": {"stop": ["a b", "c"], "temperature": 0.5},
+            "train": {"resume": None, "progress": False}}
+    assert pipeline.as_overrides(spec) == [
+        "algo=dapo", "algo.name=dapo", "algo.num_generations=8", "rollout=vllm",
+        "sampling.stop=['a b',c]", "sampling.temperature=0.5", "train.resume=null",
+        "train.progress=false"]
+
+
+def test_a_key_the_stage_lacks_is_a_user_error_naming_the_stage(tmp_path):
+    from sft.errors import UserInputError
+
+    cfg = pipeline.compose("pipeline", ["debug=tiny", f"run_dir={tmp_path}",
+                                        "+sft.train.no_such_key=1"])
+    with pytest.raises(UserInputError, match="sft stage"):
+        pipeline.stage_config(cfg, "sft", cfg.sft, tmp_path / "sft", "s")
