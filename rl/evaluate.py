@@ -223,7 +223,7 @@ def make_harness(task: Any, cfg: Any, run_dir: Path):
     judge = {k: v for k, v in judge.items() if k != "enabled"} if judge.get("enabled") else None
     ev = cfg.get("eval") or {}
     cache = run_dir / "verdict_cache.sqlite" if ev.get("cache", True) else None
-    return Harness(task.rubric(), judge=judge, cache_path=cache,
+    return Harness.from_config(task.rubric(), reward=ev.get("reward"), judge=judge, cache_path=cache,
                    progress=bool(ev.get("progress", True)))
 
 

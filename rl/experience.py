@@ -25,7 +25,7 @@ def build_harness(cfg, task: ResolvedTask, run_dir: Path) -> Harness:
     (the same builder rl.evaluate and SFT's evaluation use)."""
     cache_dir = run_dir if cfg.reward.get("cache", True) else None
     return Harness.from_config(task.rubric, cfg.get("judge"), cache_dir,
-                               concurrency=int(cfg.reward.get("concurrency", 64)))
+                               concurrency=int(cfg.reward.get("concurrency", 64)), reward=cfg.reward)
 
 
 def load_prompts(cfg, task: ResolvedTask) -> list:
