@@ -99,13 +99,23 @@ class RedisVerdictCache:
         self.hits = 0
         self.misses = 0
         self.errors = 0
+        self._failing = False
 
     def _warn(self, what: str, e: Exception) -> None:
         self.errors += 1
+        if self._failing:  # one line per outage, not three per batch
+            return
+        self._failing = True
         # the URL may carry a password (redis://:pw@host): log the host part only
         host = self.url.rsplit("@", 1)[-1]
-        log.warning("verdict cache: Redis at %s %s failed (%s); continuing without it",
-                    host, what, type(e).__name__)
+        log.warning("verdict cache: Redis at %s %s failed (%s); continuing without it "
+                    "(verdicts are recomputed) until it answers again", host, what,
+                    type(e).__name__)
+
+    def _ok(self) -> None:
+        if self._failing:
+            log.warning("verdict cache: Redis answers again")
+            self._failing = False
 
     def get_many(self, keys: list[str]) -> dict[str, Verdict]:
         uniq = list(dict.fromkeys(keys))
@@ -113,6 +123,7 @@ class RedisVerdictCache:
         if uniq:
             try:
                 values = self._r.hmget(self.namespace, uniq)
+                self._ok()
             except self._errors as e:
                 self._warn("look-up", e)
                 values = [None] * len(uniq)
@@ -128,6 +139,7 @@ class RedisVerdictCache:
         try:
             self._r.hset(self.namespace, mapping={k: json.dumps(v.to_dict())
                                                   for k, v in items.items()})
+            self._ok()
         except self._errors as e:
             self._warn("write", e)
 
