@@ -243,3 +243,19 @@ def test_redis_down_is_a_miss_not_a_failure(rubrics, judge):
     res = h.score_batch([Sample.from_dict(r) for r in ROWS])
     assert [r.verdicts["good"].status for r in res] == ["fail", "pass", "pass", "fail"]
     assert h.cache.errors >= 2 and h.cache.stats()["misses"] == 4
+
+
+def test_per_client_concurrency_limit_answers_429(rubrics):
+    import asyncio
+
+    with LocalJudge(delay_s=0.5) as slow, serve_process(_args(rubrics, slow,
+                                                             "--max-per-client", "1")) as svc:
+        async def two_at_once():
+            async with httpx.AsyncClient(timeout=30) as c:
+                return await asyncio.gather(*(c.post(svc.url + "/v1/score",
+                                                     json={"samples": ROWS[:1]})
+                                              for _ in range(2)))
+
+        codes = sorted(r.status_code for r in asyncio.run(two_at_once()))
+        assert codes == [200, 429]
+        assert httpx.post(svc.url + "/v1/score", json={"samples": ROWS[:1]}).status_code == 200
