@@ -32,10 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m rewards.serve", description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=_Formatter)
     g = p.add_argument_group("rubrics (at least one; the first is the default)")
-    g.add_argument("--task", action="append", default=[], metavar="NAME",
+    g.add_argument("--task", action="append", default=argparse.SUPPRESS, metavar="NAME",
                    help="serve a benchmark task's rubric under the task's name (repeatable; "
                         "list: python -m rewards.tasks list)")
-    g.add_argument("--rubric", action="append", default=[], metavar="[NAME=]PATH",
+    g.add_argument("--rubric", action="append", default=argparse.SUPPRESS, metavar="[NAME=]PATH",
                    help="serve a rubric YAML under NAME (default: the file's stem; repeatable)")
     g.add_argument("--default", default=None, metavar="NAME",
                    help="rubric used when a request names none (default: the first given)")
@@ -81,12 +81,12 @@ def rubric_sources(args: argparse.Namespace) -> dict[str, object]:
     from rewards.tasks import TaskError, resolve
 
     out: dict[str, object] = {}
-    for name in args.task:
+    for name in getattr(args, "task", []):
         try:
             out[name] = resolve({"name": name}).rubric
         except TaskError as e:
             raise RubricError(f"--task {name}: {e}") from None
-    for item in args.rubric:
+    for item in getattr(args, "rubric", []):
         name, sep, path = item.partition("=")
         if not sep:
             name, path = Path(item).stem, item
