@@ -226,6 +226,13 @@ def test_redis_cache_shared_by_two_service_processes(rubrics, judge, tmp_path):
         assert [_strip(x) for x in r2["results"]] == [_strip(x) for x in r1["results"]]
         assert all(x["verdicts"]["good"]["cached"] for x in r2["results"])
         assert 'harnessrl_cache_hit_rate{rubric="main"} 1.0' in metrics
+        # an in-process harness built the recipes' way (reward.cache_url) reuses them too
+        h = Harness.from_config(rubrics / "main.yaml", {"enabled": True, "model": "local",
+                                                        "base_url": judge.base_url},
+                                None, reward={"cache_url": url, "url": None})
+        assert isinstance(h.cache, RedisVerdictCache)
+        local = h.score_batch([Sample.from_dict(r) for r in ROWS])
+        assert judge.calls == calls and all(r.verdicts["good"].cached for r in local)
         # a different judge never reuses those verdicts: same key scheme as SQLite
         cache = open_cache(url)
         assert isinstance(cache, RedisVerdictCache) and len(cache) == 4
