@@ -77,3 +77,22 @@ def test_grpo_through_reward_service_survives_its_death(tmp_path, caplog):
     assert "samples abstain (score None, masked)" in caplog.text
     assert "reachable again" in caplog.text
     assert all(math.isfinite(x["loss/loss"]) for x in h if "loss/loss" in x)
+
+
+def test_eval_reward_url_reaches_the_builder(tmp_path):
+    """`eval.reward.url` gives rl.evaluate a RemoteHarness over the task's rubric (no service
+    needed to build one: the rubric is local, the service is checked by hash per request)."""
+    from hydra import compose, initialize_config_dir
+
+    from rewards.remote import RemoteHarness
+    from rewards.tasks import get_task
+    from rl.evaluate import make_harness
+
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose("eval", overrides=["eval.reward.url=http://127.0.0.1:9"])
+        plain = compose("eval")
+    task = get_task("legal_rewrite")
+    h = make_harness(task, cfg, tmp_path)
+    assert isinstance(h, RemoteHarness) and h.url == "http://127.0.0.1:9"
+    assert h.rubric_hash == make_harness(task, plain, tmp_path).rubric_hash
+    assert type(make_harness(task, plain, tmp_path)).__name__ == "Harness"
