@@ -113,8 +113,10 @@ def test_service_scores_equal_cli_scores(rubrics, judge, tmp_path):
 
 def test_bad_requests_name_the_key_and_token_is_required(rubrics, judge, monkeypatch):
     monkeypatch.setenv("SVC_TOKEN", "tok-s3cret-value")
+    monkeypatch.setenv("JUDGE_KEY_X", "sk-judge-s3cret")
     with serve_process(_args(rubrics, judge, "--token-env", "SVC_TOKEN", "--max-batch", "3",
-                             "--max-body-mb", "0.01")) as svc:
+                             "--max-body-mb", "0.01", "--judge-api-key-env", "JUDGE_KEY_X",
+                             "--log-level", "debug")) as svc:
         auth = {"Authorization": "Bearer tok-s3cret-value"}
         url = svc.url + "/v1/score"
         ok = {"samples": ROWS[:2]}
@@ -155,8 +157,12 @@ def test_bad_requests_name_the_key_and_token_is_required(rubrics, judge, monkeyp
                 [Sample("a", completion="yes")])
         h = RemoteHarness(svc.url, rubrics / "main.yaml", token_env="SVC_TOKEN")
         assert h.score_batch([Sample("a", completion="yes", reference="yes")])[0].score is not None
+        seen = [httpx.get(svc.url + p, headers=auth).text
+                for p in ("/health", "/metrics", "/v1/rubrics")]
         stop(svc.proc)
-        assert "tok-s3cret-value" not in svc.log_text()
+        for secret in ("tok-s3cret", "sk-judge-s3cret"):
+            assert secret not in svc.log_text() and not any(secret in t for t in seen)
+        assert "JUDGE_KEY_X" in svc.log_text()  # the variable's name is logged, not its value
 
 
 def test_openrlhf_trl_and_verl_adapters(rubrics, judge, monkeypatch):
