@@ -17,6 +17,7 @@ A check that raises or times out abstains with the error as its reason.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rewards.aggregate import aggregate
-from rewards.cache import CACHE_FILE, VerdictCache, cache_key
+from rewards.cache import CACHE_FILE, cache_key, open_cache
 from rewards.checks.base import CHEAP, Check
 from rewards.checks.judge import JudgeConfig
 from rewards.rubric import Rubric, load_rubric
@@ -52,7 +53,8 @@ class Harness:
                  progress: bool = False):
         self.rubric = load_rubric(rubric)
         self.judge = JudgeConfig.resolve(judge, self.rubric.judge)
-        self.cache = VerdictCache(cache_path) if cache_path else None
+        # a SQLite path, a redis:// URL (shared across nodes) or an open cache object
+        self.cache = open_cache(cache_path)
         self.concurrency = concurrency
         self.judge_concurrency = judge_concurrency or (self.judge.concurrency if self.judge else 8)
         self.timeout_s = timeout_s
@@ -61,11 +63,29 @@ class Harness:
 
     @classmethod
     def from_config(cls, rubric: Rubric | str | Path | dict, judge_group: Any = None,
-                    cache_dir: str | Path | None = None, **kwargs: Any) -> Harness:
+                    cache_dir: str | Path | None = None, reward: Any = None,
+                    **kwargs: Any) -> Any:
         """The one builder every stage uses: the recipes' `judge` group (`enabled` +
-        endpoint) and a verdict cache named CACHE_FILE in `cache_dir` (None: no cache)."""
-        cache = Path(cache_dir) / CACHE_FILE if cache_dir is not None else None
-        return cls(rubric, judge=JudgeConfig.from_group(judge_group), cache_path=cache, **kwargs)
+        endpoint) and a verdict cache named CACHE_FILE in `cache_dir` (None: no cache).
+
+        `reward`: the recipes' reward settings (`reward` group in conf/grpo.yaml, `eval.reward`
+        in conf/eval.yaml). `url` set: a `rewards.remote.RemoteHarness` scoring through a
+        reward service (`python -m rewards.serve`), same surface, this rubric checked against
+        the service's by hash; `token_env` names the variable holding its bearer token.
+        `cache_url` (redis://...): the shared Redis verdict cache instead of the local file.
+        Explicit `judge=` / `cache_path=` keyword arguments win over the groups."""
+        opts = _plain(reward)
+        if opts.get("url"):
+            from rewards.remote import RemoteHarness
+
+            return RemoteHarness(opts["url"], rubric=rubric, token_env=opts.get("token_env"),
+                                 timeout_s=float(opts.get("timeout_s") or 120.0))
+        kwargs.setdefault("judge", JudgeConfig.from_group(judge_group))
+        if opts.get("cache_url"):
+            kwargs["cache_path"] = str(opts["cache_url"])
+        elif cache_dir is not None:
+            kwargs.setdefault("cache_path", Path(cache_dir) / CACHE_FILE)
+        return cls(rubric, **kwargs)
 
     @property
     def rubric_hash(self) -> str:
@@ -102,7 +122,8 @@ class Harness:
         if uses_judge:
             import httpx
 
-            ctx.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=self.judge_concurrency))
+            ctx.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=self.judge_concurrency),
+                                         verify=_tls_context())
         try:
             await self._run_expensive(samples, checks, verdicts, ctx, bar)
         finally:
@@ -196,6 +217,29 @@ class Harness:
             verdicts[i][c.spec.id] = v
         if bar:
             bar.update(len(subset))
+
+
+@functools.cache
+def _tls_context():
+    """One TLS context per process: httpx builds a fresh one (loading the CA bundle, ~120 ms
+    measured here) for every client, i.e. for every judged batch — most of a cached batch's
+    latency in the reward service. Same CA bundle as httpx's default (certifi)."""
+    import ssl
+
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def _plain(group: Any) -> dict[str, Any]:
+    """A config group (OmegaConf node, mapping or None) as a plain dict."""
+    if group is None:
+        return {}
+    if type(group).__module__.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
+        group = OmegaConf.to_container(group, resolve=True)
+    return dict(group)
 
 
 def _run_sync(c: Check, s: Sample) -> Verdict:

@@ -159,7 +159,7 @@ def make_harness(task: ResolvedTask, cfg: Any, run_dir: Path):
     ev = cfg.get("eval") or {}
     return Harness.from_config(task.rubric, cfg.get("judge"),
                                run_dir if ev.get("cache", True) else None,
-                               progress=bool(ev.get("progress", True)))
+                               reward=ev.get("reward"), progress=bool(ev.get("progress", True)))
 
 
 def _engine_facts(cfg: Any, engine: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ def build_harness(cfg, task: ResolvedTask, run_dir: Path) -> Harness:
     """The reward: the resolved task's rubric, the `judge` group, the run dir's verdict cache
     (the same builder rl.evaluate and SFT's evaluation use)."""
     cache_dir = run_dir if cfg.reward.get("cache", True) else None
-    return Harness.from_config(task.rubric, cfg.get("judge"), cache_dir,
+    return Harness.from_config(task.rubric, cfg.get("judge"), cache_dir, reward=cfg.reward,
                                concurrency=int(cfg.reward.get("concurrency", 64)))
 
 
