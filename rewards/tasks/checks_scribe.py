@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rewards.tasks.guards import PLACEHOLDERS
+
 # --- spoken numbers ------------------------------------------------------------------------
 _UNITS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -419,7 +421,9 @@ def substantive(sample: Any, min_words: int = 40, min_ratio: float = 0.25,
     base = sample.reference if relative_to == "reference" else sample.source
     base = base if isinstance(base, str) else None
     need = min(min_words, min_ratio * len(base.split())) if base else min_words
-    n = len((sample.completion or "").split())
+    # placeholder lines ("TBD." under every heading) are not content: with them counted, a
+    # headings-and-TBD shell passed this gate and scored up to 3.7/5 (rewards.probe)
+    n = sum(w.strip(".,:;").lower() not in PLACEHOLDERS for w in (sample.completion or "").split())
     ok = n >= max(1.0, need)
     return {"status": "pass" if ok else "fail", "value": 1.0 if ok else 0.0,
             "reason": f"{n} words (need {max(1.0, need):.0f})"}
