@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 _CHECK_COMMON = {"id", "kind", "dimension", "weight", "gate", "pitfall", "timeout_s", "cache",
-                 "description"}
+                 "description", "audit"}
 
 
 class RubricError(ValueError):
@@ -50,6 +50,9 @@ class CheckSpec:
     cache: bool | None = None  # None: the kind's default (expensive kinds are cached)
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    # scored and reported (HarnessResult.audit) on every batch, never part of the reward: a
+    # held-out signal the policy cannot optimise, for the Goodhart alarm (rl/goodhart.py)
+    audit: bool = False
 
     @property
     def is_global_gate(self) -> bool:
@@ -82,6 +85,8 @@ class Rubric:
                            for n, d in sorted(self.dimensions.items())},
             "checks": [{"id": c.id, "kind": c.kind, "dimension": c.dimension, "weight": c.weight,
                         "gate": c.gate, "pitfall": c.pitfall, "params": c.params}
+                       # only when set, so rubrics without audit checks keep their hash
+                       | ({"audit": True} if c.audit else {})
                        for c in self.checks],
         }
 
@@ -144,13 +149,19 @@ def _parse_check(where: str, i: int, raw: Any, dims: Mapping[str, Dimension]) ->
     if pitfall and weight > 1:
         raise _err(where, f"{path}.weight",
                    f"a pitfall's weight is the share of its dimension it removes: expected (0, 1], got {weight}")
+    audit = raw.get("audit", False)
+    if not isinstance(audit, bool):
+        raise _err(where, f"{path}.audit", f"expected true or false, got {audit!r}")
+    if audit and gate:
+        raise _err(where, f"{path}.gate", "an audit check is never part of the reward, so it "
+                   "cannot gate it; drop `gate` or `audit`")
     timeout = raw.get("timeout_s")
     if timeout is not None:
         timeout = _number(where, f"{path}.timeout_s", timeout, positive=True)
     params = {k: v for k, v in raw.items() if k not in _CHECK_COMMON}
     return CheckSpec(id=raw["id"], kind=raw["kind"], dimension=raw["dimension"], weight=weight,
                      gate=gate, pitfall=pitfall, timeout_s=timeout, cache=raw.get("cache"),
-                     description=str(raw.get("description", "")), params=params)
+                     description=str(raw.get("description", "")), params=params, audit=audit)
 
 
 def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:
@@ -189,6 +200,8 @@ def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:
         if s.id in seen:
             raise _err(where, f"checks[{i}].id", f"duplicate check id {s.id!r}")
         seen.add(s.id)
+    if all(s.audit for s in specs):
+        raise _err(where, "checks", "every check is `audit: true`: nothing is left to reward")
     for name in dims:
         if not any(s.dimension == name for s in specs):
             raise _err(where, f"dimensions.{name}", "dimension has no checks")
