@@ -79,7 +79,7 @@ def jobs(args) -> list[tuple[str, object, list]]:
     """(label, rubric, golds) for each rubric to probe."""
     from rewards.rubric import load_rubric
     from rewards.tasks import get_task, list_tasks
-    from rewards.tasks.loading import load_split
+    from rewards.tasks.loading import load_split, rubric_path_for
 
     if args.task:
         names = list_tasks() if args.task == "all" else args.task.split(",")
@@ -87,11 +87,11 @@ def jobs(args) -> list[tuple[str, object, list]]:
             raise ValueError("--task-path needs exactly one --task")
         out = []
         for name in names:
-            task = get_task(name)
+            get_task(name)  # names the valid tasks on a typo
             cfg = {"name": name, "seed": args.seed, "n_eval": args.n}
             if args.task_path:
                 cfg |= {"source": "real", "path": args.task_path}
-            rubric = load_rubric(args.rubric or task.rubric_path)
+            rubric = load_rubric(args.rubric or rubric_path_for(cfg))
             out.append((name, rubric, load_split(cfg, "eval")))
         return out
     if not (args.rubric and args.input):

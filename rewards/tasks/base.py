@@ -76,10 +76,19 @@ class Task:
     user_template: str
     # real-data adapters: dataset folder name under shared/data/real -> Adapter
     adapters: dict[str, Adapter] = field(default_factory=dict)
+    # adapter -> rubric file in rubrics/ for a dataset that cannot carry every field the suite
+    # rubric requires (SROIE receipts print no invoice numbers): gold must stay the control
+    adapter_rubrics: dict[str, str] = field(default_factory=dict)
 
     @property
     def rubric_path(self) -> Path:
         return RUBRIC_DIR / f"{self.name}.yaml"
+
+    def rubric_path_for(self, adapter: str | None = None) -> Path:
+        """The rubric for data from `adapter` (None: generated data)."""
+        if adapter in self.adapter_rubrics:
+            return RUBRIC_DIR / self.adapter_rubrics[adapter]
+        return self.rubric_path
 
     def rubric(self):
         from rewards.rubric import load_rubric

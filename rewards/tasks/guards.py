@@ -84,3 +84,27 @@ def names_grounded(sample: Any) -> dict:
     ok = not new
     return {"status": "pass" if ok else "fail", "value": 1.0 if ok else 0.0,
             "reason": "names all in the source" if ok else f"not in the source: {', '.join(new[:5])}"}
+
+
+_STOP = frozenset("""about above after again against also because been before being below between
+both could does doing down during each from further have having here into more most other over
+same should some such than that their them then there these they this those through under until
+very were what when where which while will with would your yours""".split())
+
+
+def on_topic(sample: Any, min_share: float = 0.5) -> dict:
+    """At least `min_share` of the answer's content words (4+ letters, not stop words) occur
+    in the source, matched on their first 5 letters ("terminate" ~ "termination"): a short
+    answer that is about something else ("Let me solve this step by step.") fails.
+    Abstains without a source or content words."""
+    if not sample.source:
+        return {"status": "abstain", "value": None, "reason": "no source"}
+    def stems(text: str) -> list[str]:
+        return [w[:5] for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in _STOP]
+    mine, theirs = stems(sample.completion or ""), set(stems(sample.source))
+    if not mine:
+        return {"status": "fail", "value": 0.0, "reason": "no content words"}
+    share = sum(w in theirs for w in mine) / len(mine)
+    ok = share >= min_share
+    return {"status": "pass" if ok else "fail", "value": share,
+            "reason": f"{share:.0%} of content words from the source (need {min_share:.0%})"}

@@ -137,7 +137,7 @@ def load_real(task: Task, path: Path, split: str, n_train: int | None, n_eval: i
 
 def rubric_path_for(task_cfg: Any) -> Path:
     """The rubric that scores this task config: `task.rubric` when set (required for custom),
-    else the suite task's own rubric."""
+    else the suite task's own rubric (its real-data variant for an adapter that has one)."""
     cfg = plain_config(task_cfg)
     if cfg.get("rubric"):
         p = Path(str(cfg["rubric"])).expanduser()
@@ -148,4 +148,8 @@ def rubric_path_for(task_cfg: Any) -> Path:
         raise TaskError("task.rubric is required for custom data (a rubric YAML path)")
     from rewards.tasks import get_task
 
-    return get_task(str(require(cfg, "name", "(a task name)"))).rubric_path
+    task = get_task(str(require(cfg, "name", "(a task name)")))
+    if cfg.get("source") == "real" and cfg.get("path"):
+        path = Path(str(cfg["path"])).expanduser()
+        return task.rubric_path_for(pick_adapter(task, path, cfg.get("adapter")))
+    return task.rubric_path
