@@ -22,6 +22,8 @@ import argparse
 import datetime as dt
 import importlib
 import json
+import os
+import platform
 import sys
 from pathlib import Path
 
@@ -132,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         work = len(golds) * len(transforms)
         reports.append(probe(harness, golds, transforms, label=label,
                              progress=not args.no_progress and work >= 200))
-    header = (f"# Rubric probes\n\n{dt.date.today().isoformat()}; "
-              f"`python -m rewards.probe {' '.join(argv if argv is not None else sys.argv[1:])}`\n")
+    cmd = " ".join(argv if argv is not None else sys.argv[1:])
+    header = (f"# Rubric probes\n\n{dt.date.today().isoformat()}, {platform.machine()} "
+              f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+              f"judge {args.judge_model or 'none (judge checks skipped)'}: "
+              f"`python -m rewards.probe {cmd}`\n")
     text = markdown(reports, args.max_share, args.strict, header)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from statistics import fmean
 from typing import Any
 
@@ -173,8 +174,19 @@ def probe(harness, samples: Sequence[Sample], transforms: Sequence[Transform],
     if bar:
         bar.close()
     scores = [r.score for r in gold_res if r.score is not None]
-    return Report(str(rubric.path or "<dict>"), rubric.hash, rubric.scale, len(golds),
+    return Report(_shown(rubric.path), rubric.hash, rubric.scale, len(golds),
                   fmean(scores) if scores else None, rows, label)
+
+
+def _shown(path) -> str:
+    """The rubric path relative to the working directory when inside it (reports get
+    committed; an absolute checkout path means nothing on another machine)."""
+    if path is None:
+        return "<dict>"
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def as_dict(report: Report) -> dict[str, Any]:
