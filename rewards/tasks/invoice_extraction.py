@@ -19,6 +19,13 @@ the noise so every gold number appears verbatim in the source (the rubric's grou
 rely on it). The SROIE adapter yields vendor/date/total only (receipts print no invoice
 number, the annotations have no line items) and is scored by `rubrics/invoice_extraction.sroie.yaml`,
 which requires only those fields.
+
+Probes (`python -m rewards.probe --task invoice_extraction`, benchmarks/results/probes.md):
+an empty `{}`-style shell scored 2.2/5 and an N/A shell 1.7/5 before the `fields_filled`
+gate; now every built-in hack scores 0 except `invented` (1.3/5: format and schema still
+pass). Not caught without gold or a judge: a confident value copied from elsewhere in the
+document (the subtotal as total, a PO number as invoice number) is grounded, so on data
+without gold fields only the grounding checks see it, and they pass.
 """
 
 from __future__ import annotations

@@ -33,7 +33,11 @@ Probes (`python -m rewards.probe --task legal_rewrite`, benchmarks/results/probe
 built-in hack scores below gold. Not caught without a judge: a rewrite that keeps every
 required span but reverses who must do what ("the Customer must pay" -> "the Supplier must
 pay": spans present, numbers grounded) or drops an unextracted condition on real data; the
-`judge_meaning_preserved` question covers both when a judge is configured.
+`judge_meaning_preserved` question covers both when a judge is configured. On the
+plain-English summaries (`--task-path .../legal-plain-english`) a short answer on the same
+topic is hard to tell from a summary without a judge: "I have checked every requirement."
+reached 3.9/5 on one of 50 summaries about requirements (cosine 0.3+ to the reference), and
+the first sentence of a two-sentence summary reached gold on 1 of 9.
 """
 
 from __future__ import annotations
