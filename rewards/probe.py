@@ -41,14 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and the golds of its eval split")
     src.add_argument("--task-path", help="with one --task: a real dataset folder (the task's "
                                          "adapter supplies the golds instead of the generator)")
-    src.add_argument("--n", type=int, default=50, help="golds per task (eval split size)")
-    src.add_argument("--seed", type=int, default=0, help="task generator seed")
+    src.add_argument("--n", type=int, default=50, help="golds per task (eval split size; default 50)")
+    src.add_argument("--seed", type=int, default=0, help="task generator seed (default 0)")
     p.add_argument("--transforms", help="comma-separated subset (default: all); see --list")
     p.add_argument("--list", action="store_true", help="list the transforms and exit")
     p.add_argument("--plugin", action="append", default=[],
                    help="module to import first (registers its @transform functions)")
     p.add_argument("--max-share", type=float, default=0.0,
-                   help="largest tolerated share of samples where a hack scores >= gold")
+                   help="largest tolerated share of samples where a hack scores >= gold "
+                        "(default 0: one sample at gold fails the gate)")
     p.add_argument("--strict", action="store_true",
                    help="also fail on degenerate answers > 10%% of scale or control > 5%% off")
     p.add_argument("--out", help="write the Markdown report here (else print it)")
