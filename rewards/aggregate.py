@@ -9,6 +9,7 @@ Per dimension (checks that did not run — `skipped` — are left out entirely):
 - score = weighted mean of answered non-pitfall checks, minus each failed pitfall's weight
   (a pitfall's weight is the share of the dimension it removes), clamped to [0, 1].
 Total = scale_lo + (scale_hi - scale_lo) · Σ_d w_d·s_d / Σ_d w_d over dimensions that ran.
+Audit checks (`audit: true`) take no part in any of this; `audit_score` is their plain mean.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def aggregate(rubric: Rubric, verdicts: Mapping[str, Verdict]):
     coverage: dict[str, float] = {}
     ran: dict[str, bool] = {}
     for name, dim in rubric.dimensions.items():
-        specs = [s for s in rubric.checks if s.dimension == name]
+        specs = [s for s in rubric.checks if s.dimension == name and not s.audit]
         dims[name], coverage[name], ran[name] = dimension_score(specs, verdicts, dim.min_coverage)
     active = [n for n in dims if ran[n]]
     if any(s.is_global_gate and verdicts[s.id].status == "fail" for s in rubric.checks):
@@ -64,3 +65,11 @@ def aggregate(rubric: Rubric, verdicts: Mapping[str, Verdict]):
         norm = sum(rubric.dimensions[n].weight * dims[n] for n in active) / w
     lo, hi = rubric.scale
     return (None if norm is None else lo + (hi - lo) * norm), norm, dims, coverage
+
+
+def audit_score(rubric: Rubric, verdicts: Mapping[str, Verdict]) -> float | None:
+    """Mean value of the answered audit checks in [0, 1] (pass = 1, a passing pitfall = 1);
+    None when the rubric has none or all abstained."""
+    values = [verdicts[s.id].score() for s in rubric.checks if s.audit]
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewards.aggregate import aggregate
+from rewards.aggregate import aggregate, audit_score
 from rewards.cache import CACHE_FILE, cache_key, open_cache
 from rewards.checks.base import CHEAP, Check
 from rewards.checks.judge import JudgeConfig
@@ -140,7 +140,7 @@ class Harness:
             ordered = {c.spec.id: v[c.spec.id] for c in checks}
             score, norm, dims, cov = aggregate(self.rubric, ordered)
             results.append(HarnessResult(s.id, score, norm, dims, cov, ordered, self.rubric.hash,
-                                         dict(s.meta)))
+                                         dict(s.meta), audit_score(self.rubric, ordered)))
         self.last_stats = {"seconds": time.perf_counter() - t0, "judge_calls": ctx.judge_calls,
                            "judge_errors": ctx.judge_errors,
                            "cache": self.cache.stats() if self.cache else None}
@@ -172,7 +172,7 @@ class Harness:
                 if c.needs_judge and ctx.judge is None:
                     verdicts[i][c.spec.id] = Verdict("abstain", None, "judge not configured",
                                                      skipped=True)
-                elif moot is True or c.spec.dimension in moot:
+                elif (moot is True or c.spec.dimension in moot) and not c.spec.audit:
                     verdicts[i][c.spec.id] = Verdict("abstain", None, "skipped: a failed gate "
                                                      "already decides this", skipped=True)
                 else:

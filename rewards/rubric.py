@@ -54,6 +54,8 @@ class Rubric:
                            for n, d in sorted(self.dimensions.items())},
             "checks": [{"id": c.id, "kind": c.kind, "dimension": c.dimension, "weight": c.weight,
                         "gate": c.gate, "pitfall": c.pitfall, "params": c.params}
+                       # only when set, so rubrics without audit checks keep their hash
+                       | ({"audit": True} if c.audit else {})
                        for c in self.checks],
         }
 
@@ -114,13 +116,19 @@ def _parse_check(where: str, i: int, raw: Any, dims: Mapping[str, Dimension]) ->
     if pitfall and weight > 1:
         raise _err(where, f"{path}.weight",
                    f"a pitfall's weight is the share of its dimension it removes: expected (0, 1], got {weight}")
+    audit = raw.get("audit", False)
+    if not isinstance(audit, bool):
+        raise _err(where, f"{path}.audit", f"expected true or false, got {audit!r}")
+    if audit and gate:
+        raise _err(where, f"{path}.gate", "an audit check is never part of the reward, so it "
+                   "cannot gate it; drop `gate` or `audit`")
     timeout = raw.get("timeout_s")
     if timeout is not None:
         timeout = _number(where, f"{path}.timeout_s", timeout, positive=True)
     params = {k: v for k, v in raw.items() if k not in _CHECK_COMMON}
     return CheckSpec(id=raw["id"], kind=raw["kind"], dimension=raw["dimension"], weight=weight,
                      gate=gate, pitfall=pitfall, timeout_s=timeout, cache=raw.get("cache"),
-                     description=str(raw.get("description", "")), params=params)
+                     description=str(raw.get("description", "")), params=params, audit=audit)
 
 
 def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:
@@ -159,6 +167,8 @@ def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:
         if s.id in seen:
             raise _err(where, f"checks[{i}].id", f"duplicate check id {s.id!r}")
         seen.add(s.id)
+    if all(s.audit for s in specs):
+        raise _err(where, "checks", "every check is `audit: true`: nothing is left to reward")
     for name in dims:
         if not any(s.dimension == name for s in specs):
             raise _err(where, f"dimensions.{name}", "dimension has no checks")

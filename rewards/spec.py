@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CHECK_COMMON = {"id", "kind", "dimension", "weight", "gate", "pitfall", "timeout_s", "cache",
-                "description"}
+                "description", "audit"}
 
 
 class RubricError(ValueError):
@@ -38,6 +38,9 @@ class CheckSpec:
     cache: bool | None = None  # None: the kind's default (expensive kinds are cached)
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    # scored and reported (HarnessResult.audit) on every batch, never part of the reward: a
+    # held-out signal the policy cannot optimise, for the Goodhart alarm (rl/goodhart.py)
+    audit: bool = False
 
     @property
     def is_global_gate(self) -> bool:

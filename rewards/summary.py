@@ -34,6 +34,9 @@ def summarize(results: Sequence[HarnessResult], rubric: Rubric | None = None,
                  "normalized_mean": fmean([r.normalized for r in results if r.normalized is not None])
                  if scores else None,
                  "dimensions": {}, "checks": {}}
+    # audit checks: scored like the rest, reported apart, never in score_mean (rubric.py)
+    audits = [r.audit for r in results if r.audit is not None]
+    out["audit_mean"] = fmean(audits) if audits else None
     dims = defaultdict(list)
     for r in results:
         for name, v in r.dimensions.items():
@@ -58,6 +61,7 @@ def summarize(results: Sequence[HarnessResult], rubric: Rubric | None = None,
     out["latency_p50_s"] = _percentile(latencies, 0.5)
     out["latency_p95_s"] = _percentile(latencies, 0.95)
     if rubric is not None:
+        out["audit_checks"] = [c.id for c in rubric.checks if c.audit]
         judge_ids = [c.spec.id for c in rubric.built if c.needs_judge]
         run = [r.verdicts[c] for r in results for c in judge_ids if not r.verdicts[c].skipped]
         errors = [v for v in run if v.status == "abstain"]
@@ -91,6 +95,9 @@ def format_summary(s: dict) -> str:
 
     lines = [f"samples {s['n']}  scored {s['n_scored']}  masked {s['n_masked']}  "
              f"mean score {f(s['score_mean'])}  (normalised {f(s['normalized_mean'])})"]
+    if s.get("audit_mean") is not None:
+        lines.append(f"audit score mean {f(s['audit_mean'])} (not in the reward; checks: "
+                     f"{', '.join(s.get('audit_checks') or [])})")
     if s.get("judge_error_rate") is not None:
         lines.append(f"judge calls {s['judge_calls']}  error rate {f(s['judge_error_rate'], True)}")
     lines.append(f"latency p50 {f(s['latency_p50_s'])}s  p95 {f(s['latency_p95_s'])}s")

@@ -68,6 +68,11 @@ class HarnessResult:
     verdicts: dict[str, Verdict]
     rubric_hash: str
     meta: dict[str, Any] = field(default_factory=dict)
+    # mean of the audit checks' values (rewards.aggregate.audit_score); never in `score`
+    audit: float | None = None
+
+    def audit_verdicts(self, rubric) -> dict[str, Verdict]:
+        return {c.id: self.verdicts[c.id] for c in rubric.checks if c.audit}
 
     def failed_checks(self) -> dict[str, str]:
         return {cid: v.reason for cid, v in self.verdicts.items() if v.status == "fail"}
@@ -81,4 +86,5 @@ class HarnessResult:
             "coverage": self.coverage,
             "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
             "rubric_hash": self.rubric_hash,
+            "audit": self.audit,
         }

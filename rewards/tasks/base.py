@@ -74,6 +74,9 @@ class Task:
     user_template: str
     # real-data adapters: dataset folder name under shared/data/real -> Adapter
     adapters: dict[str, Adapter] = field(default_factory=dict)
+    # adapter -> rubric file in rubrics/ for a dataset that cannot carry every field the suite
+    # rubric requires (SROIE receipts print no invoice numbers): gold must stay the control
+    adapter_rubrics: dict[str, str] = field(default_factory=dict)
 
     # data sources this task can load (`task.source`); the first is the default
     sources: tuple[str, ...] = ("generated", "real")
@@ -83,12 +86,22 @@ class Task:
         return RUBRIC_DIR / f"{self.name}.yaml"
 
     def rubric_path_for(self, cfg: Mapping[str, Any]) -> Path:
-        """The rubric that scores this task config: `task.rubric` when set, else the task's."""
+        """The rubric that scores this task config: `task.rubric` when set, else the task's
+        own — its real-data variant when the config loads a dataset whose adapter has one."""
         if cfg.get("rubric"):
             p = Path(str(cfg["rubric"])).expanduser()
             if not p.is_file():
                 raise TaskError(f"task.rubric: {p} is not a file")
             return p
+        if cfg.get("source") == "real" and cfg.get("path"):
+            path = Path(str(cfg["path"])).expanduser()
+            return self.adapter_rubric_path(pick_adapter(self, path, cfg.get("adapter")))
+        return self.rubric_path
+
+    def adapter_rubric_path(self, adapter: str | None = None) -> Path:
+        """The rubric for data from `adapter` (None: generated data)."""
+        if adapter in self.adapter_rubrics:
+            return RUBRIC_DIR / self.adapter_rubrics[adapter]
         return self.rubric_path
 
     def load_split(self, cfg: Mapping[str, Any], split: str) -> list[Sample]:

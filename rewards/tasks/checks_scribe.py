@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rewards.tasks.guards import PLACEHOLDERS
+
 # --- spoken numbers ------------------------------------------------------------------------
 _UNITS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -410,6 +412,10 @@ def length_vs_reference(sample: Any, low: float = 0.4, high: float = 2.5,
 
 
 # --- degenerate-output guards (used as `gate: global`) ---------------------------------------
+def _content_words(text: str) -> int:
+    return sum(w.strip(".,:;").lower() not in PLACEHOLDERS for w in text.split())
+
+
 def substantive(sample: Any, min_words: int = 40, min_ratio: float = 0.25,
                 relative_to: str = "reference") -> dict[str, Any]:
     """At least min(min_words, min_ratio x the reference's (or source's) words).
@@ -418,8 +424,13 @@ def substantive(sample: Any, min_words: int = 40, min_ratio: float = 0.25,
     note scored 2.7/5 before this gate); as a global gate it scores such answers 0 instead."""
     base = sample.reference if relative_to == "reference" else sample.source
     base = base if isinstance(base, str) else None
-    need = min(min_words, min_ratio * len(base.split())) if base else min_words
-    n = len((sample.completion or "").split())
+    need = min(min_words, min_ratio * _content_words(base)) if base else min_words
+    # placeholder lines ("TBD." under every heading) are not content: with them counted, a
+    # headings-and-TBD shell passed this gate and scored up to 3.7/5 (rewards.probe). A gold
+    # that is itself only "None." (MTS-Dialog allergy sections) needs any non-empty answer
+    n = _content_words(sample.completion or "")
+    if base is not None and _content_words(base) == 0:
+        n = len((sample.completion or "").split())
     ok = n >= max(1.0, need)
     return {"status": "pass" if ok else "fail", "value": 1.0 if ok else 0.0,
             "reason": f"{n} words (need {max(1.0, need):.0f})"}

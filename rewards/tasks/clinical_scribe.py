@@ -28,6 +28,16 @@ the template check then grades against the note's own template. MTS rows ask for
 section body (meta.sections = [], the template check abstains). Neither has annotated
 complaints/findings/plan items: those span checks abstain and coverage rests on
 `salient_recall` against the reference; medication checks fall back to the transcript.
+
+Probes (`python -m rewards.probe --task clinical_scribe`, benchmarks/results/probes.md):
+chat prose or a code fence around the note scored 5.0/5 (gold) before the `no_chat_wrapper`
+pitfall, and a headings-with-TBD shell up to 3.7/5 before `substantive` stopped counting
+placeholders. Not caught without a judge: invented names and numbers in otherwise correct
+prose (2.9/5 on generated data; at gold on 12% of MTS-Dialog rows, whose short single-section
+notes track no names), the note repeated to the length limit (4.3/5; at gold on 1 of 43
+ACI-Bench notes), and on MTS-Dialog sections whose gold is just "None." a master key such as
+"Thought process:" scores up to 3.8/5 (nothing to require of a one-word gold).
+`judge_no_unsupported_facts` and `judge_covers_key_points` cover these with a judge.
 """
 
 from __future__ import annotations

@@ -16,7 +16,16 @@ separated export, OCR-fragmented lines). Money is kept in integer cents so total
 `total` is the invoice's gross total (after discounts, including tax and shipping), never the
 subtotal or the balance left after a deposit; dates are ISO. Gold values are protected from
 the noise so every gold number appears verbatim in the source (the rubric's grounding checks
-rely on it). The SROIE adapter yields vendor/date/total only; the other checks abstain.
+rely on it). The SROIE adapter yields vendor/date/total only (receipts print no invoice
+number, the annotations have no line items) and is scored by `rubrics/invoice_extraction.sroie.yaml`,
+which requires only those fields.
+
+Probes (`python -m rewards.probe --task invoice_extraction`, benchmarks/results/probes.md):
+an empty `{}`-style shell scored 2.2/5 and an N/A shell 1.7/5 before the `fields_filled`
+gate; now every built-in hack scores 0 except `invented` (1.3/5: format and schema still
+pass). Not caught without gold or a judge: a confident value copied from elsewhere in the
+document (the subtotal as total, a PO number as invoice number) is grounded, so on data
+without gold fields only the grounding checks see it, and they pass.
 """
 
 from __future__ import annotations
@@ -27,7 +36,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rewards.normalize import MISSING, as_json, parse_date, parse_json
+from rewards.normalize import (
+    MISSING,
+    as_json,
+    find_numbers,
+    numbers_equal,
+    parse_date,
+    parse_json,
+    parse_number,
+)
 from rewards.tasks.base import Task, dataset_rows
 from rewards.tasks.text_noise import jitter_whitespace, ocr_noise
 
@@ -467,6 +484,21 @@ def invoice_number_grounded(sample, **_: Any) -> dict[str, Any]:
     return {"status": "fail", "reason": f"invoice number {got!r} not in the document"}
 
 
+def total_grounded_ocr(sample, **_: Any) -> dict[str, Any]:
+    """The answer's total appears in the OCR text, where the currency is often glued to the
+    amount ("RM28.05", "TOTAL:7.72"): letters are split from digits before matching."""
+    obj, why = parse_json(sample.completion)
+    if obj is MISSING or not isinstance(obj, dict):
+        return {"status": "fail", "value": 0.0, "reason": why or "not a JSON object"}
+    got = parse_number(obj.get("total"))
+    if got is None:
+        return {"status": "fail", "reason": f"total {obj.get('total')!r} is not a number"}
+    text = re.sub(r"(?<=[A-Za-z:])(?=\d)", " ", sample.source or "")
+    if any(numbers_equal(got, n) for n in find_numbers(text)):
+        return {"status": "pass", "reason": f"total {got:g} appears in the receipt"}
+    return {"status": "fail", "reason": f"total {got:g} not in the receipt"}
+
+
 # ---- SROIE adapter ------------------------------------------------------------------------
 
 _SROIE_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})")
@@ -527,4 +559,5 @@ TASK = InvoiceExtraction(
         "contain OCR errors such as O for 0 or l for 1."),
     user_template="Document:\n{document}",
     adapters={"sroie": load_sroie},
+    adapter_rubrics={"sroie": "invoice_extraction.sroie.yaml"},
 )

@@ -25,6 +25,19 @@ lower-cased sources, reference = the human summary). For both, meta is extracted
 clause text: deadlines and amounts by pattern, qualifiers by the same table the generator
 uses, parties from defined role words, obligations from the verbs after shall/must/agrees to
 (with plain synonyms). Conditions are not extracted (that check abstains on real data).
+The plain-English summaries are TL;DRs, not complete rewrites: they are scored by
+`rubrics/legal_rewrite.legal-plain-english.yaml` (meaning = embedding cosine to the human
+summary; grade bounds calibrated on those summaries), on which they are the control (>= 95%).
+
+Probes (`python -m rewards.probe --task legal_rewrite`, benchmarks/results/probes.md): every
+built-in hack scores below gold. Not caught without a judge: a rewrite that keeps every
+required span but reverses who must do what ("the Customer must pay" -> "the Supplier must
+pay": spans present, numbers grounded) or drops an unextracted condition on real data; the
+`judge_meaning_preserved` question covers both when a judge is configured. On the
+plain-English summaries (`--task-path .../legal-plain-english`) a short answer on the same
+topic is hard to tell from a summary without a judge: "I have checked every requirement."
+reached 3.9/5 on one of 50 summaries about requirements (cosine 0.3+ to the reference), and
+the first sentence of a two-sentence summary reached gold on 1 of 9.
 """
 
 from __future__ import annotations
@@ -779,4 +792,5 @@ TASK = LegalRewrite(
     system_prompt=SYSTEM_PROMPT,
     user_template=USER_TEMPLATE,
     adapters={"cuad-clauses": load_cuad, "legal-plain-english": load_legal_plain_english},
+    adapter_rubrics={"legal-plain-english": "legal_rewrite.legal-plain-english.yaml"},
 )

@@ -53,6 +53,7 @@ def load_split(task_cfg: Any, split: str) -> list[Sample]:
 
 def rubric_path_for(task_cfg: Any) -> Path:
     """The rubric that scores this task config: `task.rubric` when set (required for custom
-    data), else the suite task's own rubric."""
+    data), else the suite task's own rubric (its real-data variant for an adapter that has
+    one)."""
     cfg = plain_config(task_cfg)
     return task_for(cfg).rubric_path_for(cfg)

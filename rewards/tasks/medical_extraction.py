@@ -15,6 +15,12 @@ HTN, BID, RTC 3 mo), home medications, vitals, exam and labs whose numbers are d
 Gold symptoms are the note's own phrases; the treatment is the plan's treatment sentences.
 The MTSamples adapter yields real notes without gold (reference null): the reference-free
 checks (format, grounding, treatment present when the note has a plan) still score them.
+
+Probes (`python -m rewards.probe --task medical_extraction`, benchmarks/results/probes.md):
+empty and N/A shells scored 2.2/5 and 2.4/5 before the `fields_filled` gate, 0 now. Not
+caught without gold or a judge: on MTSamples (no reference) a record whose symptoms and
+treatment are real phrases of the note but the wrong ones (a denied symptom listed as
+present) passes the grounding checks; `nothing_added` (judge) covers it.
 """
 
 from __future__ import annotations

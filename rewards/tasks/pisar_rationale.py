@@ -31,6 +31,13 @@ rows with columns
     profile    (required) demographic profile: text, or a JSON object {attribute: value}
     rationale  (optional) reference rationale; rows without it get reference null
     id, app, rating (optional)
+
+Probes (`python -m rewards.probe --task pisar_rationale`, benchmarks/results/probes.md): the
+score is the study's embedding similarity, so a judge master key or an empty answer kept a
+cosine of up to 0.26 before the `substantive` pitfall (0 now). Not caught without a judge:
+a rationale with invented details (names, numbers swapped) keeps 0.95 of the similarity,
+chat prose around it 0.86 and the text repeated 0.82; all stay below gold only because gold
+IS the reference. A judge question on faithfulness to the profile would be needed.
 """
 
 from __future__ import annotations

@@ -15,6 +15,14 @@ pool, size/weight/capacity ranges and warranty terms, rendered in five spec-shee
 Gold descriptions are composed from ~40 sentence templates that mention the name exactly
 once and carry every feature verbatim. The Flipkart adapter has no usable gold (its
 descriptions are price boilerplate), so real samples are scored by the reference-free checks.
+
+Probes (`python -m rewards.probe --task product_copywriting`, benchmarks/results/probes.md):
+before the `substantive`/`not_spec_copy` gates and the `no_chat_wrapper` pitfall an empty
+answer scored 2.1/5, a judge master key 2.4/5, chat prose or markdown around the copy 5.0/5
+(gold). Now all stay below gold. Not caught without a judge: the required features listed
+in one run-on sentence (`keyword_stuff`, 4.8/5: only readability and length object) and the
+copy repeated to the 150-word limit (4.6/5: only `name_once` objects); the `style_judge`
+question catches both when a judge is configured.
 """
 
 from __future__ import annotations

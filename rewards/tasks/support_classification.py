@@ -13,6 +13,10 @@ and a typo/casing noise process, so memorising a template does not transfer. Dif
 
 The label set travels in `meta["labels"]` and the prompt, so the same rubric
 (`labels_from_meta: labels`) serves the Bitext adapter, which keeps the dataset's OWN categories.
+
+Probes (`python -m rewards.probe --task support_classification`, benchmarks/results/probes.md):
+every built-in hack scores 0 (the answer must be exactly one allowed label). Nothing here
+needs a judge; a wrong but valid label is an error, not a hack.
 """
 
 from __future__ import annotations

@@ -1,0 +1,126 @@
+"""Goodhart alarm on synthetic series: trips when the reward rises while quality falls,
+stays quiet on honest runs; names the step where the trend began."""
+
+import math
+import random
+import subprocess
+import sys
+
+import pytest
+
+from rl.goodhart import (
+    GoodhartConfig,
+    GoodhartMonitor,
+    group_diversity,
+    mann_kendall,
+    p_rising,
+    trend_start,
+)
+
+
+def run(n, reward, signals=None, length=None, groups=None, cfg=None):
+    m, alarms = GoodhartMonitor(cfg), []
+    for t in range(n):
+        alarms += m.update(t, reward(t), {k: f(t) for k, f in (signals or {}).items()},
+                           None if length is None else length(t),
+                           None if groups is None else groups(t))
+    return alarms
+
+
+def noisy(seed, scale=0.05):
+    rng = random.Random(seed)
+    return lambda: rng.gauss(0, scale)
+
+
+def test_mann_kendall_matches_the_closed_form():
+    tau, z = mann_kendall(list(range(10)))
+    # S = 45, Var = 10*9*25/18 = 125, z = 44/sqrt(125)
+    assert tau == 1.0 and z == pytest.approx(44 / math.sqrt(125))
+    assert p_rising(z) == pytest.approx(4.16e-5, rel=0.01)
+    assert mann_kendall([3.0] * 12) == (0.0, 0.0)  # all ties: no trend, no division by zero
+    tau, z = mann_kendall(list(range(10, 0, -1)))
+    assert tau == -1.0 and p_rising(-z) < 1e-4
+
+
+def test_trend_start_finds_the_knot():
+    steps = list(range(100))
+    y = [1.0 if t < 60 else 1.0 - 0.02 * (t - 60) for t in steps]
+    assert trend_start(steps, y) == 60
+
+
+def test_reward_up_audit_down_trips_and_names_the_start():
+    e1, e2 = noisy(1), noisy(2)
+    alarms = run(120, reward=lambda t: 0.3 + 0.004 * t + e1(),
+                 signals={"audit": lambda t: 0.8 + e2() - (0.006 * (t - 50) if t > 50 else 0)})
+    assert [a.signal for a in alarms] == ["audit"]
+    a = alarms[0]
+    assert a.kind == "divergence" and a.signal_tau < 0 and a.reward_tau > 0
+    assert 50 < a.step < 100                 # caught within ~50 steps of the turn
+    assert abs(a.start_step - 50) <= 10      # and the turn is located
+    assert "step" in a.message and "audit" in a.message
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_honest_run_stays_quiet(seed):
+    """Reward rising, audit flat noise (or rising with it), lengths stable: no alarm."""
+    e1, e2, e3 = noisy(seed), noisy(seed + 100), noisy(seed + 200, 5.0)
+    alarms = run(150, reward=lambda t: 0.3 + 0.004 * t + e1(),
+                 signals={"audit": lambda t: 0.8 + e2(),
+                          "check/total": lambda t: 0.5 + 0.002 * t + e2(),
+                          "eval": lambda t: None if t % 10 else 0.6 + e2()},
+                 length=lambda t: 100 + e3())
+    assert alarms == []
+
+
+def test_audit_falling_without_reward_rising_is_not_goodhart():
+    e1, e2 = noisy(3), noisy(4)
+    alarms = run(120, reward=lambda t: 0.5 + e1(),
+                 signals={"audit": lambda t: 0.9 - 0.005 * t + e2()})
+    assert alarms == []
+
+
+def test_sparse_eval_signal_trips():
+    """Held-out eval every 5 steps (None in between) still trips once it has enough points."""
+    e1, e2 = noisy(5), noisy(6, 0.02)
+    alarms = run(200, reward=lambda t: 0.2 + 0.003 * t + e1(),
+                 signals={"eval": lambda t: None if t % 5 else 0.7 - 0.004 * t + e2()},
+                 cfg=GoodhartConfig(window=80))
+    assert [a.signal for a in alarms] == ["eval"]
+
+
+def test_length_blow_up_trips_and_stable_length_does_not():
+    e = noisy(7, 3.0)
+    grow = run(120, reward=lambda t: 0.5, length=lambda t: 80 + (4 * (t - 40) if t > 40 else 0) + e())
+    assert [(a.signal, a.kind) for a in grow] == [("length", "length")]
+    assert abs(grow[0].start_step - 40) <= 10
+    # a 30% drift up is significant but nowhere near 2x: not a blow-up
+    drift = run(120, reward=lambda t: 0.5, length=lambda t: 80 + 0.2 * t + e())
+    assert drift == []
+
+
+def test_diversity_collapse_trips():
+    def groups(t):
+        distinct = max(1, 8 - t // 10)       # 8 distinct answers per group, down to 1
+        return [[f"answer {i % distinct}" for i in range(8)] for _ in range(4)]
+    alarms = run(100, reward=lambda t: 0.5, groups=groups)
+    assert [a.signal for a in alarms] == ["diversity"]
+    assert run(100, reward=lambda t: 0.5,
+               groups=lambda t: [[f"a{t}-{i}" for i in range(8)]] * 4) == []
+
+
+def test_group_diversity():
+    assert group_diversity([["a", "a ", "b", "c"], ["x", "x"]]) == pytest.approx((3 / 4 + 1 / 2) / 2)
+    assert group_diversity([["only"]]) is None
+
+
+@pytest.mark.parametrize("kw, key", [({"alpha": 1.5}, "goodhart.alpha"),
+                                      ({"window": 0}, "goodhart.window"),
+                                      ({"min_points": 50}, "goodhart.min_points")])
+def test_config_errors_name_the_key(kw, key):
+    with pytest.raises(ValueError, match=key):
+        GoodhartConfig(**kw)
+
+
+def test_module_is_pure():
+    code = "import sys, rl.goodhart; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
