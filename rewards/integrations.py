@@ -15,6 +15,7 @@ range: TRL then logs each dimension separately. The harness runs once per batch 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -123,3 +124,43 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
         _VERL_HARNESSES[data_source] = Harness(get_task(data_source).rubric())
     fn = make_verl_compute_score(_VERL_HARNESSES[data_source])
     return fn(data_source, solution_str, ground_truth, extra_info, **kwargs)
+
+
+# ---- other trainers ----------------------------------------------------------------------
+def remote_trl_reward_funcs(url: str, rubric: Any = None, token_env: str | None = None,
+                            per_dimension: bool = False, **kwargs: Any):
+    """TRL GRPOTrainer reward functions scoring through the service (see
+    trl_reward_funcs; masked samples give None, which TRL masks)."""
+    from rewards.remote import RemoteHarness
+
+    return trl_reward_funcs(RemoteHarness(url, rubric, token_env, **kwargs),
+                            per_dimension=per_dimension)
+
+
+_VERL: dict[tuple, Any] = {}
+
+
+def remote_compute_score(data_source, solution_str, ground_truth, extra_info=None,
+                         url: str | None = None,
+                  rubric: str | None = None, token_env: str | None = None, **kwargs):
+    """verl `custom_reward_function` scoring through the service. `url` (reward_kwargs) or
+    HARNESSRL_REWARD_URL; `rubric` defaults to `data_source` when the service serves it."""
+    from rewards.remote import RemoteHarness, RemoteRewardError
+
+    url = url or os.environ.get("HARNESSRL_REWARD_URL")
+    if not url:
+        raise RemoteRewardError("remote_compute_score: give reward_kwargs.url or set "
+                                "HARNESSRL_REWARD_URL to the reward service's address")
+    token_env = token_env or os.environ.get("HARNESSRL_REWARD_TOKEN_ENV")
+    key = (url, rubric, data_source, token_env)
+    if key not in _VERL:
+        if rubric is not None:
+            h = RemoteHarness(url, rubric, token_env)
+        else:
+            try:  # the service serves a rubric named like the data source: use it
+                h = RemoteHarness(url, data_source, token_env)
+                h.rubric  # noqa: B018 - fetches it, raising when it is not served
+            except RemoteRewardError:
+                h = RemoteHarness(url, None, token_env)
+        _VERL[key] = make_verl_compute_score(h)
+    return _VERL[key](data_source, solution_str, ground_truth, extra_info, **kwargs)

@@ -15,7 +15,7 @@ the caller continues; a later batch tries again and a WARNING line says when the
 back. Other 4xx answers (bad token, bad request, rubric mismatch) are configuration errors and
 raise RemoteRewardError with the service's message.
 
-verl: `custom_reward_function.path=rewards/remote.py name=compute_score` with
+verl: `custom_reward_function.path=rewards/integrations.py name=remote_compute_score` with
 `reward_kwargs: {url: ..., rubric: ...}` or HARNESSRL_REWARD_URL set.
 """
 
@@ -221,42 +221,3 @@ def abstain_results(rubric: Rubric, samples: Sequence[Sample], reason: str) -> l
                           {d: 0.0 for d in rubric.dimensions},
                           {c.id: Verdict("abstain", None, reason) for c in rubric.checks},
                           rubric.hash, dict(s.meta)) for s in samples]
-
-
-# ---- other trainers ----------------------------------------------------------------------
-def remote_trl_reward_funcs(url: str, rubric: Any = None, token_env: str | None = None,
-                            per_dimension: bool = False, **kwargs: Any):
-    """TRL GRPOTrainer reward functions scoring through the service (see
-    rewards.integrations.trl_reward_funcs; masked samples give None, which TRL masks)."""
-    from rewards.integrations import trl_reward_funcs
-
-    return trl_reward_funcs(RemoteHarness(url, rubric, token_env, **kwargs),
-                            per_dimension=per_dimension)
-
-
-_VERL: dict[tuple, Any] = {}
-
-
-def compute_score(data_source, solution_str, ground_truth, extra_info=None, url: str | None = None,
-                  rubric: str | None = None, token_env: str | None = None, **kwargs):
-    """verl `custom_reward_function` scoring through the service. `url` (reward_kwargs) or
-    HARNESSRL_REWARD_URL; `rubric` defaults to `data_source` when the service serves it."""
-    from rewards.integrations import make_verl_compute_score
-
-    url = url or os.environ.get("HARNESSRL_REWARD_URL")
-    if not url:
-        raise RemoteRewardError("compute_score: give reward_kwargs.url or set "
-                                "HARNESSRL_REWARD_URL to the reward service's address")
-    token_env = token_env or os.environ.get("HARNESSRL_REWARD_TOKEN_ENV")
-    key = (url, rubric, data_source, token_env)
-    if key not in _VERL:
-        if rubric is not None:
-            h = RemoteHarness(url, rubric, token_env)
-        else:
-            try:  # the service serves a rubric named like the data source: use it
-                h = RemoteHarness(url, data_source, token_env)
-                h.rubric  # noqa: B018 - fetches it, raising when it is not served
-            except RemoteRewardError:
-                h = RemoteHarness(url, None, token_env)
-        _VERL[key] = make_verl_compute_score(h)
-    return _VERL[key](data_source, solution_str, ground_truth, extra_info, **kwargs)

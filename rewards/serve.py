@@ -8,8 +8,8 @@
 POST /v1/score {"samples": [...], "rubric": "invoice"} returns, per sample and in order,
 exactly what `python -m rewards.score` writes (score, normalised score, dimension scores,
 coverage, per-check verdicts with reasons, rubric hash). Clients: rewards.remote.RemoteHarness
-(the recipes' `reward.url=http://host:8000`), rewards.remote.remote_trl_reward_funcs (TRL),
-rewards.remote.compute_score (verl), and OpenRLHF unchanged with
+(the recipes' `reward.url=http://host:8000`), rewards.integrations.remote_trl_reward_funcs (TRL),
+rewards.integrations.remote_compute_score (verl), and OpenRLHF unchanged with
 `--remote_rm_url http://host:8000/get_reward?rubric=NAME` (OpenRLHF sends no token: serve it
 without --token-env on a private network). GET /health, GET /metrics (Prometheus),
 GET /v1/rubrics. Point several service processes (or nodes) at one --cache-url and a judge

@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from rewards.normalize import MISSING, parse_json
-from rewards.probes import transform
+from rewards.probes.registry import transform
 
 MASTER_KEYS = {"colon": ":", "thought": "Thought process:",
                "step": "Let me solve this step by step.",

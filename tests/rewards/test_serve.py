@@ -14,7 +14,9 @@ import pytest
 
 from rewards import Harness, Sample
 from rewards.cache import RedisVerdictCache, cache_key, open_cache
-from rewards.remote import RemoteHarness, RemoteRewardError, compute_score, remote_trl_reward_funcs
+from rewards.integrations import remote_compute_score as compute_score
+from rewards.integrations import remote_trl_reward_funcs
+from rewards.remote import RemoteHarness, RemoteRewardError
 from rewards.service.local import LocalJudge, redis_available, redis_server, serve_process, stop
 from rewards.verdict import Verdict
 
