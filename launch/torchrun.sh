@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# torchrun around any recipe module, on one node or as one node of a multi-node job.
+#
+#   launch/torchrun.sh [-n NPROC] [-m] MODULE [hydra overrides...]
+#   launch/torchrun.sh -n 2 sft.train debug=tiny                 # CPU: 2 gloo processes
+#   launch/torchrun.sh -n 8 sft.train dist=deepspeed_z3 model=qwen3-32b
+#   launch/torchrun.sh rl.grpo debug=tiny                        # NPROC = GPUs here (or 1)
+#   launch/torchrun.sh -n 2 rl.pipeline debug=tiny
+#
+# MODULE: sft.train | rl.grpo | rl.ppo | rl.pipeline | rl.evaluate (anything `-m` runs).
+# NPROC: -n, else $NPROC_PER_NODE, else the GPUs Slurm gave this node ($SLURM_GPUS_ON_NODE),
+# else the visible GPUs (nvidia-smi), else 1. With more than one process in all, dist=ddp is
+# added for the training recipes unless a dist=... override is given. The global batch grows
+# with the process count (see conf/dist/ and each recipe's train.* comments).
+#
+# Multi-node (launch/slurm.sbatch sets these on every node): NNODES and
+# RDZV_ENDPOINT=host:port (c10d rendezvous, hosted by the torchrun on that host), RDZV_ID.
+# One node without RDZV_ENDPOINT: --standalone picks a free port, so jobs sharing a node never
+# collide.
+#
+# Pre-emption: the torchrun agent forwards SIGUSR1 (as well as SIGTERM) to every worker and
+# waits SHUTDOWN_TIMEOUT s (default 300) for them to checkpoint; rl.grpo checkpoints and exits
+# 0 on either. (torch 2.13 reads these variables; an agent that predates them dies on
+# SIGUSR1: check `torchrun --help | grep signals-to-handle` on a cluster's own torch.)
+set -euo pipefail
+# run in the caller's dir (relative paths in overrides mean what was typed; run dirs land
+# under ./runs) with the code of this checkout, not whatever copy is installed
+repo=$(cd "$(dirname "$0")/.." && pwd)
+export PYTHONPATH=$repo${PYTHONPATH:+:$PYTHONPATH}
+
+usage() { sed -n '2,24p' "$repo/launch/torchrun.sh" | sed 's/^# \{0,1\}//'; }
+nproc=${NPROC_PER_NODE:-}
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    -h|--help) usage; exit 0 ;;
+    -n|--nproc) nproc=$2; shift 2 ;;
+    -m) shift ;;
+    *) break ;;
+  esac
+done
+[[ $# -gt 0 && $1 != *=* ]] || { echo "torchrun.sh: name a module, e.g. sft.train" >&2; usage >&2; exit 2; }
+module=$1; shift
+
+if [[ -z $nproc ]]; then
+  if [[ -n ${SLURM_GPUS_ON_NODE:-} && ${SLURM_GPUS_ON_NODE:-0} -gt 0 ]]; then
+    nproc=$SLURM_GPUS_ON_NODE
+  elif command -v nvidia-smi >/dev/null && n=$(nvidia-smi -L 2>/dev/null | grep -c ^GPU) \
+       && [[ $n -gt 0 ]]; then
+    # CUDA_VISIBLE_DEVICES narrows what a process may use
+    [[ -n ${CUDA_VISIBLE_DEVICES:-} ]] && n=$(tr ',' '\n' <<<"$CUDA_VISIBLE_DEVICES" | grep -c .)
+    nproc=$n
+  else
+    nproc=1
+  fi
+fi
+
+# one intra-op thread per process: 2 threads made tiny-model steps 10-20x slower on 2 cores
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export TOKENIZERS_PARALLELISM=${TOKENIZERS_PARALLELISM:-false}
+# DeepSpeed JIT-compiles its ops on first use (~2-3 min each on CPU): keep the builds
+export TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$HOME/.cache/harnessrl/torch_extensions}
+# the agent turns these into a graceful stop of its workers (default: SIGUSR1 kills the agent
+# and orphans the workers mid-checkpoint)
+export TORCHELASTIC_SIGNALS_TO_HANDLE=SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1
+export PET_SIGNALS_TO_HANDLE=$TORCHELASTIC_SIGNALS_TO_HANDLE
+export TORCH_ELASTIC_SHUTDOWN_TIMEOUT=${SHUTDOWN_TIMEOUT:-300}
+
+args=("$@")
+nnodes=${NNODES:-1}
+if (( nproc * nnodes > 1 )) && [[ " ${args[*]-} " != *" dist="* ]]; then
+  # the pipeline and evaluation compose their stages' dist themselves (no dist group)
+  case $module in sft.train|rl.grpo|rl.ppo) args+=("dist=ddp") ;; esac
+fi
+
+if [[ -n ${RDZV_ENDPOINT:-} ]]; then
+  # c10d assigns node ranks itself; the endpoint's torchrun hosts the store
+  rdzv=(--nnodes="$nnodes" --rdzv-backend=c10d
+        --rdzv-endpoint="$RDZV_ENDPOINT" --rdzv-id="${RDZV_ID:-harnessrl}")
+else
+  rdzv=(--standalone)
+fi
+exec "${PYTHON:-python}" -m torch.distributed.run "${rdzv[@]}" --nproc-per-node="$nproc" \
+  -m "$module" ${args[@]+"${args[@]}"}
