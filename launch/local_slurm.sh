@@ -15,16 +15,41 @@ cmd=${1:-}; base=${2:-}
 [[ ($cmd == up || $cmd == down) && -n $base ]] || { sed -n '2,12p' "$0"; exit 2; }
 base=$(mkdir -p "$base" && cd "$base" && pwd)
 
+stepds() {
+  # slurmstepd processes of THIS cluster: the slurmstepd binary with our SLURM_CONF in its
+  # environment (other clusters on the machine have their own), listed by PID
+  local stepd exe p
+  stepd=$(readlink -f "$(dirname "$(command -v slurmd || echo /usr/sbin/slurmd)")/slurmstepd")
+  for p in /proc/[0-9]*; do
+    exe=$(readlink -f "$p/exe" 2>/dev/null) || continue
+    [[ $exe == "$stepd" ]] && tr '\0' '\n' <"$p/environ" 2>/dev/null \
+      | grep -qxF "SLURM_CONF=$base/slurm.conf" && echo "${p#/proc/}"
+  done
+  return 0
+}
+
 down() {
-  # slurmd first so it does not report a dead controller; munged last (both need it)
+  # cancel what still runs and give each job's slurmstepd up to 10 s to report to slurmd:
+  # one whose daemons vanish first lingers forever (it ignores SIGTERM)
+  if [[ -s $base/slurmctld.pid ]]; then
+    SLURM_CONF=$base/slurm.conf scancel --full --quiet --state=RUNNING --user="$(id -un)" 2>/dev/null || true
+    for _ in $(seq 100); do [[ -z $(stepds) ]] && break; sleep 0.1; done
+  fi
+  # TERM the daemons at once (each takes ~1.5-2 s to exit), then KILL what is left after 5 s
+  local pids=($(stepds)) pidfile pid
+  [[ ${#pids[@]} -gt 0 ]] && kill -9 "${pids[@]}" 2>/dev/null
+  pids=()
   for pidfile in "$base/slurmd.pid" "$base/slurmctld.pid" "$base/munge/munged.pid"; do
-    [[ -s $pidfile ]] || continue
-    pid=$(<"$pidfile")
-    kill "$pid" 2>/dev/null || continue
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    [[ -s $pidfile ]] && pid=$(<"$pidfile") && kill "$pid" 2>/dev/null && pids+=("$pid")
     rm -f "$pidfile"
   done
+  for _ in $(seq 50); do
+    local alive=()
+    for pid in ${pids[@]+"${pids[@]}"}; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    [[ ${#alive[@]} -eq 0 ]] && return 0
+    sleep 0.1
+  done
+  kill -9 "${alive[@]}" 2>/dev/null || true
 }
 if [[ $cmd == down ]]; then down; exit 0; fi
 
