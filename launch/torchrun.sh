@@ -9,9 +9,9 @@
 #
 # MODULE: sft.train | rl.grpo | rl.ppo | rl.pipeline | rl.evaluate (anything `-m` runs).
 # NPROC: -n, else $NPROC_PER_NODE, else the GPUs Slurm gave this node ($SLURM_GPUS_ON_NODE),
-# else the visible GPUs (nvidia-smi), else 1. With more than one process in all, dist=ddp is
-# added for the training recipes unless a dist=... override is given. The global batch grows
-# with the process count (see conf/dist/ and each recipe's train.* comments).
+# else the GPUs in CUDA_VISIBLE_DEVICES or nvidia-smi -L, else 1. With more than one process
+# in all, dist=ddp is added for the training recipes unless a dist=... override is given. The
+# global batch grows with the process count (see conf/dist/ and each recipe's train.*).
 #
 # Multi-node (launch/slurm.sbatch sets these on every node): NNODES and
 # RDZV_ENDPOINT=host:port (c10d rendezvous, hosted by the torchrun on that host), RDZV_ID.
@@ -44,10 +44,12 @@ module=$1; shift
 if [[ -z $nproc ]]; then
   if [[ -n ${SLURM_GPUS_ON_NODE:-} && ${SLURM_GPUS_ON_NODE:-0} -gt 0 ]]; then
     nproc=$SLURM_GPUS_ON_NODE
+  elif [[ -n ${CUDA_VISIBLE_DEVICES+set} ]]; then
+    # set (even empty): it decides which GPUs a process may use
+    n=$(tr ',' '\n' <<<"$CUDA_VISIBLE_DEVICES" | grep -c . || true)
+    nproc=$(( n > 0 ? n : 1 ))
   elif command -v nvidia-smi >/dev/null && n=$(nvidia-smi -L 2>/dev/null | grep -c ^GPU) \
        && [[ $n -gt 0 ]]; then
-    # CUDA_VISIBLE_DEVICES narrows what a process may use
-    [[ -n ${CUDA_VISIBLE_DEVICES:-} ]] && n=$(tr ',' '\n' <<<"$CUDA_VISIBLE_DEVICES" | grep -c .)
     nproc=$n
   else
     nproc=1

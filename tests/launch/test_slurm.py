@@ -89,7 +89,9 @@ def test_preempted_grpo_requeues_and_resumes_exactly(slurm, tmp_path):
     ref = subprocess.Popen([sys.executable, "-m", "rl.grpo", *overrides,
                             f"run_dir={tmp_path / 'ref'}"], cwd=tmp_path, env=slurm.env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    job = slurm.sbatch(SBATCH, "rl.grpo", *overrides, cwd=tmp_path)
+    # one rank: agreeing on a stop across ranks is the multi-GPU issue's work
+    job = slurm.sbatch("--export=ALL,NPROC_PER_NODE=1", SBATCH, "rl.grpo", *overrides,
+                       cwd=tmp_path)
     metrics = tmp_path / "runs" / job / RUN / "metrics.jsonl"
     deadline = time.monotonic() + 300
     while not _rows(metrics) and time.monotonic() < deadline:
