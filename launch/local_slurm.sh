@@ -32,7 +32,7 @@ down() {
   # cancel what still runs and give each job's slurmstepd up to 10 s to report to slurmd:
   # one whose daemons vanish first lingers forever (it ignores SIGTERM)
   if [[ -s $base/slurmctld.pid ]]; then
-    SLURM_CONF=$base/slurm.conf scancel --full --quiet --state=RUNNING --user="$(id -un)" 2>/dev/null || true
+    SLURM_CONF=$base/slurm.conf scancel --quiet --user="$(id -un)" 2>/dev/null || true
     for _ in $(seq 100); do [[ -z $(stepds) ]] && break; sleep 0.1; done
   fi
   # TERM the daemons at once (each takes ~1.5-2 s to exit), then KILL what is left after 5 s
@@ -53,14 +53,17 @@ down() {
 }
 if [[ $cmd == down ]]; then down; exit 0; fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 host=$(hostname -s)
 mkdir -p "$base"/{munge,state,spool,log}
 # munged refuses keys and dirs that group/other can write or read
 chmod 700 "$base/munge"
-[[ -s $base/munge/munge.key ]] || { head -c 1024 /dev/urandom >"$base/munge/munge.key"; chmod 400 "$base/munge/munge.key"; }
+key=$base/munge/munge.key
+[[ -s $key ]] || { head -c 1024 /dev/urandom >"$key"; chmod 400 "$key"; }
 socket=$base/munge/munge.socket.2
-munged --force --socket="$socket" --key-file="$base/munge/munge.key" \
+munged --force --socket="$socket" --key-file="$key" \
   --pid-file="$base/munge/munged.pid" --log-file="$base/log/munged.log" \
   --seed-file="$base/munge/munged.seed"
 

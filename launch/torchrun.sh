@@ -20,7 +20,7 @@
 #
 # Pre-emption: the torchrun agent forwards SIGUSR1 (as well as SIGTERM) to every worker and
 # waits SHUTDOWN_TIMEOUT s (default 300) for them to checkpoint; rl.grpo checkpoints and exits
-# 0 on either. (torch 2.13 reads these variables; an agent that predates them dies on
+# 0 on either, and so does this script. (torch 2.13 reads these variables; an agent that predates them dies on
 # SIGUSR1: check `torchrun --help | grep signals-to-handle` on a cluster's own torch.)
 set -euo pipefail
 # run in the caller's dir (relative paths in overrides mean what was typed; run dirs land
@@ -38,7 +38,9 @@ while [[ $# -gt 0 ]]; do
     *) break ;;
   esac
 done
-[[ $# -gt 0 && $1 != *=* ]] || { echo "torchrun.sh: name a module, e.g. sft.train" >&2; usage >&2; exit 2; }
+if [[ $# -eq 0 || $1 == *=* ]]; then
+  echo "torchrun.sh: name a module, e.g. sft.train" >&2; usage >&2; exit 2
+fi
 module=$1; shift
 
 if [[ -z $nproc ]]; then
@@ -81,5 +83,22 @@ if [[ -n ${RDZV_ENDPOINT:-} ]]; then
 else
   rdzv=(--standalone)
 fi
-exec "${PYTHON:-python}" -m torch.distributed.run "${rdzv[@]}" --nproc-per-node="$nproc" \
-  -m "$module" ${args[@]+"${args[@]}"}
+"${PYTHON:-python}" -m torch.distributed.run "${rdzv[@]}" --nproc-per-node="$nproc" \
+  -m "$module" ${args[@]+"${args[@]}"} &
+agent=$!
+# Under srun, Slurm delivers the step's USR1/TERM to every process of the step (checked on
+# 22.05), the agent included, which passes it on to its ranks: this shell only notes it, as
+# a second signal would cut the agent's wait for its ranks short. Outside Slurm a signal sent
+# to this shell is forwarded to the agent. A stopped agent exits 1 by design (SignalException)
+# even when every rank checkpointed and exited 0: report 0, or `srun --kill-on-bad-exit` in
+# slurm.sbatch would kill the other nodes mid-checkpoint.
+stopping=0
+on_stop() { stopping=1; [[ -n ${SLURM_STEP_ID:-} ]] || kill -s "$1" "$agent" 2>/dev/null; }
+trap 'on_stop USR1' USR1
+trap 'on_stop TERM' TERM
+while :; do
+  rc=0; wait "$agent" || rc=$?
+  kill -0 "$agent" 2>/dev/null || break
+done
+(( stopping )) && exit 0
+exit "$rc"
