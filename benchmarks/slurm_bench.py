@@ -166,6 +166,11 @@ def main() -> None:
         "Slurm-side stamps (the `[slurm] ... restart N: <time>` and `requeueing ... at <time>` "
         "lines of slurm-<id>.out) have 1 s resolution, so the parts may not sum exactly. "
         "Every resumed run continued from the step it checkpointed (Restarts=1).", "",
+        "Reading: Slurm itself costs ~1-4 s to start a job and ~16-24 s to restart a requeued "
+        "one (the old job credential must expire: cred_expire=10 here, the default 120 s "
+        "makes this ~2 min); the rest is Python start-up and model load, which grows with the "
+        "machine's load (two runs of these rows differ by 1.5x) and, on a cluster, with the "
+        "model's size. No GPU figures: no GPU in this session.", "",
     ]
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -1,7 +1,8 @@
 """launch/slurm.sbatch and the submitit launcher against a real local Slurm (conftest.py):
 a 2-rank SFT job through srun + torchrun (c10d, gloo), a 2-point `--multirun` sweep, and a
 GRPO job pre-empted with SIGUSR1 that checkpoints, requeues, resumes and ends with the losses
-of an uninterrupted run. Measured here (2 shared cores, load ~4): 53 s, 53 s (slow) and 82 s."""
+of an uninterrupted run. Measured here (2 cores shared with other jobs, load 4-10): sbatch
+SFT 53-68 s, sweep 53 s (slow), pre-emption 82-108 s."""
 
 from __future__ import annotations
 
