@@ -1,10 +1,12 @@
 """launch/torchrun.sh's command line (PYTHON=echo prints it instead of running torchrun) and
-the hydra/launcher configs composed with every primary config. No Slurm, no torch: < 5 s."""
+the hydra/launcher configs composed with every primary config (no Slurm, no torch: < 10 s);
+slow: a signal to torchrun.sh outside Slurm, and a local sweep's run dirs."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,52 @@ def test_slurm_launcher_fields_are_commented():
     for i, line in enumerate(lines):
         if line and not line.startswith(("#", " ", "-", "defaults")):
             assert lines[i - 1].startswith("#"), f"no comment above {line!r}"
+
+
+RUBRIC = """scale: [0, 1]
+dimensions: {b: {weight: 1.0}}
+checks:
+  - {id: short, kind: length, dimension: b, unit: chars, max: 45}
+"""
+
+
+@pytest.mark.slow  # ~30-40 s: one tiny GRPO run
+def test_usr1_to_the_script_checkpoints_and_exits_0(tmp_path):
+    """Outside Slurm a signal sent to torchrun.sh reaches the ranks through the agent, and the
+    stop reports 0 although the agent itself exits 1 after a handled signal."""
+    import signal
+    import time
+
+    (tmp_path / "r.yaml").write_text(RUBRIC)
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("SLURM_STEP_ID", None)
+    proc = subprocess.Popen(
+        ["bash", str(REPO / "launch" / "torchrun.sh"), "rl.grpo", "debug=tiny", "logger=none",
+         f"reward.rubric={tmp_path / 'r.yaml'}", "sampling.max_new_tokens=8",
+         "train.batch_size=8", "task.n_train=16", "train.max_steps=200",
+         "train.save_every=null", "train.progress=false", f"run_dir={run}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while not (run / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGUSR1)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out[-3000:]
+    assert "[grpo] SIGUSR1: checkpointed step" in out
+    assert any((run / "checkpoints").glob("step-*/COMPLETE"))
+
+
+@pytest.mark.slow  # ~80 s: two tiny SFT runs one after another
+def test_local_sweep_points_get_their_own_run_dirs(tmp_path):
+    p = subprocess.run(
+        [sys.executable, "-m", "sft.train", "-m", "hydra/launcher=local", "debug=tiny",
+         "optim.lr=1e-3,2e-3", "run_dir=${hydra:runtime.output_dir}"],
+        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    points = sorted((tmp_path / "runs" / "local").glob("sweep-*/[0-9]"))
+    assert [d.name for d in points] == ["0", "1"]
+    lrs = {OmegaConf.load(d / ".hydra" / "config.yaml").optim.lr for d in points}
+    assert lrs == {1e-3, 2e-3}
+    assert all((d / "checkpoints" / "step-00000004" / "COMPLETE").exists() for d in points)
