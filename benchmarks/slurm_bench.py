@@ -169,7 +169,7 @@ def main() -> None:
         "Reading: Slurm itself costs ~1-4 s to start a job and ~16-24 s to restart a requeued "
         "one (the old job credential must expire: cred_expire=10 here, the default 120 s "
         "makes this ~2 min); the rest is Python start-up and model load, which grows with the "
-        "machine's load (two runs of these rows differ by 1.5x) and, on a cluster, with the "
+        "machine's load (the repeats above differ by up to 1.6x) and, on a cluster, with the "
         "model's size. No GPU figures: no GPU in this session.", "",
     ]
     args.out.write_text("\n".join(lines))
