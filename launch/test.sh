@@ -5,10 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/install.sh
-# the reward-service tests start a real redis-server (Debian package); they skip without one
-if ! command -v redis-server >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "[test] apt-get install redis-server"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+# Services the tests run for real, from Debian packages, where we can install them (root with
+# apt, as in CI): redis-server (reward-service cache tests) and a local Slurm (tests/launch,
+# launch/local_slurm.sh; ~30 s). Elsewhere those tests skip and say why.
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v slurmctld >/dev/null || need+=(slurmctld slurmd slurm-client munge)
+if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "[test] apt-get install ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" \
+    >/dev/null || echo "[test] could not install ${need[*]}: the tests needing them will skip"
 fi
 export OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false WANDB_MODE=offline HF_HUB_OFFLINE=1
 PY=${PYTHON:-python3}
