@@ -7,6 +7,7 @@ or more; GRPO needs G >= 2).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -54,10 +55,12 @@ def next_prompts(run: Run, n: int) -> list:
     return out
 
 
-def next_prompts_for_rank(run: Run, n_per_rank: int) -> list:
-    """All ranks advance the same global stream; each keeps its own contiguous shard."""
+def next_prompts_for_rank(run: Run, n_per_rank: int) -> tuple[list, int]:
+    """All ranks advance the same global stream; each keeps its own contiguous shard.
+    Returns (this rank's prompts, the position of its first one in the global batch)."""
     all_prompts = next_prompts(run, n_per_rank * run.world)
-    return all_prompts[run.rank * n_per_rank:(run.rank + 1) * n_per_rank]
+    first = run.rank * n_per_rank
+    return all_prompts[first:first + n_per_rank], first
 
 
 @dataclass
@@ -71,18 +74,30 @@ class Batch:
     dims: torch.Tensor  # [B, D] float, NaN = dimension unscored
 
 
-def rollout(run: Run, prompts: list, n: int, round_: int = 0) -> tuple[list, float]:
+def prompt_seed(seed: int, step: int, round_: int, index: int) -> int:
+    """The sampling seed of the prompt at position `index` of step `step`'s global batch
+    (resample round `round_`): independent of ranks, processes and batch composition."""
+    key = f"{seed}:{step}:{round_}:{index}".encode()
+    return int(hashlib.sha256(key).hexdigest()[:15], 16)
+
+
+def rollout(run: Run, prompts: list, n: int, round_: int = 0,
+            first_index: int = 0) -> tuple[list, float]:
     """`n` generations per prompt -> (flat list of (prompt sample, generation), seconds).
 
-    The seed derives from (seed, step, rank, round), never a global RNG, so a resumed run
-    samples what an uninterrupted run samples (engines that honour per-call seeds)."""
+    `first_index`: the position of `prompts[0]` in the step's global batch (rank r of R holds
+    positions [r*k, (r+1)*k)). Each prompt is sampled from its own seed (prompt_seed), never
+    a global RNG, so 1 rank and N ranks, or a run and its resumed continuation, draw the same
+    completions (engines that take per-prompt seeds: hf; vLLM takes one seed per engine)."""
     from rl.rollout.base import SamplingConfig
 
     s = run.cfg.sampling
     seed = (int(run.cfg.seed) * 1_000_003 + run.step * 1009 + run.rank * 101 + round_) % 2**31
+    seeds = [prompt_seed(int(run.cfg.seed), run.step, round_, first_index + k)
+             for k in range(len(prompts))]
     sampling = SamplingConfig(n=n, max_new_tokens=int(s.max_new_tokens),
                               temperature=float(s.temperature), top_p=float(s.top_p), seed=seed,
-                              stop=list(s.stop) if s.get("stop") else None)
+                              stop=list(s.stop) if s.get("stop") else None, seeds=seeds)
     t0 = time.perf_counter()
     gens = run.engine.generate([p.prompt for p in prompts], sampling)
     pairs = [(p, g) for p, row in zip(prompts, gens, strict=True) for g in row]

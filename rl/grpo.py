@@ -31,8 +31,19 @@ Deviations from the papers / TRL, on purpose:
 - With beta = 0, rows whose advantage is exactly 0 (zero-variance groups) are skipped in the
   forward/backward but still counted in the loss normaliser: the same gradient as computing
   them, at a fraction of the cost early in training when most groups are flat.
-- Generation seeds derive from (seed, step, rank, resample round), not a global RNG, so a run
-  killed and resumed samples exactly what an uninterrupted run samples (hf engine).
+- Every prompt is sampled from its own seed, derived from (seed, step, resample round, its
+  position in the global batch) — not a global RNG, not the rank: 1 rank and N ranks on the
+  same global batch draw the same completions, and a run killed and resumed samples exactly
+  what an uninterrupted run samples (hf engine; vLLM takes one seed per engine).
+- Across ranks (torchrun, dist=ddp): each rank rolls out its contiguous shard of the global
+  batch; the loss is normalised by global row/token counts and the LoRA gradients are summed,
+  so N ranks compute the gradient one process would (tests/rl/test_grpo_ranks.py: equal loss,
+  grad norm and adapter). DAPO's resampling rounds, stop signals (one rank signalled stops
+  all after the same step) and checkpoints (every rank's RNG state) are decided together.
+- Device (`device=auto`): the policy, the reference pass and the training tensors live on
+  this rank's GPU when there is one (bf16 base weights, fp32 LoRA), else on the CPU in fp32.
+  `lora.kernel=auto` routes the LoRA layers through the fused Triton kernels on CUDA, for a
+  fresh adapter, a start adapter and a resumed checkpoint alike.
 - KL reference = the base model with the adapter disabled. Starting from an SFT adapter with
   beta > 0 therefore anchors to the base model, not the SFT policy (a warning says so).
 - No DAPO overlong reward shaping; `algo.mask_truncated` drops truncated samples instead.
@@ -41,10 +52,12 @@ Launch:
     python -m rl.grpo                                         # smollm2-135m, support_classification
     python -m rl.grpo algo=dapo model.adapter=runs/local/sft-.../checkpoints/step-00000100
     python -m rl.grpo debug=tiny                              # seconds, tiny-random model
-    torchrun --nproc_per_node=2 -m rl.grpo dist=ddp           # prompts sharded, grads summed
+    torchrun --nproc_per_node=2 -m rl.grpo dist=ddp           # = 1 process on the same batch
     python -m rl.grpo rollout=vllm                            # vLLM engine, LoRARequest sync
-SIGTERM / SIGUSR1 (Slurm pre-emption): finish the step, checkpoint, exit 0; `train.resume=auto`
-continues from the newest complete checkpoint of the run dir.
+SIGTERM / SIGUSR1 (Slurm pre-emption) to any rank: every rank finishes the step, checkpoints,
+exits 0; `train.resume=auto` continues from the newest complete checkpoint of the run dir, and
+refuses (exit 2, naming the key) when model, algo, G, batch size, lr or rubric changed unless
+`train.allow_resume_changes=true`. `dist=deepspeed_*` is refused up front (no sharded policy).
 """
 
 from __future__ import annotations
@@ -74,7 +87,6 @@ from rl.experience import (
 )
 from rl.losses import policy_loss
 from rl.policy import (
-    all_reduce_sum,
     build_engine_for,
     build_optimizer,
     build_policy,
@@ -85,6 +97,7 @@ from rl.policy import (
     trainable,
 )
 from rl.state import RLError, Run, StopSignal, restore, save
+from sft.dist import all_reduce_sum, gather_lists
 
 # a run that cannot go on (bad config, empty task, non-finite loss): the RL core's error
 GRPOError = RLError
@@ -106,6 +119,14 @@ def validate(cfg) -> None:
                         "or dr_grpo")
     if float(cfg.algo.beta) < 0:
         raise GRPOError(f"algo.beta={cfg.algo.beta} must be >= 0")
+    backend = str(cfg.dist.get("backend", "none"))
+    if backend not in ("none", "ddp"):
+        # said up front rather than ignored: every rank would hold a full copy
+        raise GRPOError(
+            f"dist.backend={backend}: rl.grpo runs dist=none (one process) or dist=ddp "
+            "(torchrun: every rank holds the frozen base model, the LoRA gradient is summed "
+            f"over ranks); it cannot shard the base model with {backend} (dist=deepspeed_z2|"
+            "z3 are for sft.train), so the base model must fit on one GPU per rank")
 
 
 def setup(cfg) -> Run:
@@ -173,26 +194,37 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
     have = 0
     rounds = 1 + (int(algo.get("max_resample", 0)) if algo.get("dynamic_sampling") else 0)
     for round_ in range(rounds):
-        pairs, dt = rollout(run, next_prompts_for_rank(run, n_prompts), group_size, round_)
-        stats["rollout_s"] += dt
-        stats["gen_tokens"] += sum(len(gen.token_ids) for _, gen in pairs)
-        t0 = time.perf_counter()
-        batch = score(run, pairs, group_size, bool(algo.get("mask_truncated")))
-        stats["reward_s"] += time.perf_counter() - t0
-        stats["seen"].append(batch)
-        adv = advantages_of(run, batch)
-        invalid = ~adv.valid.reshape(-1, group_size).any(1)
-        stats["rounds"] += 1
-        stats["groups_seen"] += len(invalid)
-        stats["flat"] += int((adv.group_zero_var | invalid).sum())
-        if not algo.get("dynamic_sampling"):
-            return batch, adv, stats
-        idx = select_informative_groups(adv.group_zero_var, invalid, n_prompts - have)
-        kept.append((batch, idx))
-        have += len(idx)
-        if have >= n_prompts:
+        # every rank advances the shared prompt stream every round, so data positions agree
+        prompts, first = next_prompts_for_rank(run, n_prompts)
+        if have < n_prompts:  # a rank that is full skips the work, not the stream position
+            batch, adv, invalid = _round(run, prompts, first, round_, stats)
+            if not algo.get("dynamic_sampling"):
+                return batch, adv, stats
+            idx = select_informative_groups(adv.group_zero_var, invalid, n_prompts - have)
+            kept.append((batch, idx))
+            have += len(idx)
+        # the ranks decide together: another round while any of them lacks groups
+        if all_reduce_sum(torch.tensor(float(have < n_prompts)), run.world) == 0:
             break
     return _concat_groups(run, kept) + (stats,)
+
+
+def _round(run: Run, prompts: list, first: int, round_: int, stats: dict):
+    """One rollout + scoring round: (batch, advantages, invalid-group mask [n_groups])."""
+    group_size = int(run.cfg.algo.num_generations)
+    pairs, dt = rollout(run, prompts, group_size, round_, first)
+    stats["rollout_s"] += dt
+    stats["gen_tokens"] += sum(len(gen.token_ids) for _, gen in pairs)
+    t0 = time.perf_counter()
+    batch = score(run, pairs, group_size, bool(run.cfg.algo.get("mask_truncated")))
+    stats["reward_s"] += time.perf_counter() - t0
+    stats["seen"].append(batch)
+    adv = advantages_of(run, batch)
+    invalid = ~adv.valid.reshape(-1, group_size).any(1)
+    stats["rounds"] += 1
+    stats["groups_seen"] += len(invalid)
+    stats["flat"] += int((adv.group_zero_var | invalid).sum())
+    return batch, adv, invalid
 
 
 def _concat_groups(run: Run, kept: list) -> tuple[Batch, Any]:
@@ -214,13 +246,16 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     beta = float(algo.beta)
     rows = adv.valid.nonzero().flatten()
     # a rank whose groups were all dropped still joins the gradient all-reduce with zeros
-    x = to_tensors([batch.gens[i] for i in rows.tolist()], run.tokenizer.pad_token_id)
-    advs = adv.values[rows]
+    device = next(run.model.parameters()).device
+    x = {k: v.to(device) for k, v in to_tensors([batch.gens[i] for i in rows.tolist()],
+                                                 run.tokenizer.pad_token_id).items()}
+    advs = adv.values[rows].to(device)
     mask = x["completion_mask"]
     # global normalisers (over every valid row of every rank), so micro-batching and
     # skipping rows never change the loss: seq_mean and dr_grpo divide by rows, token_mean by
     # tokens
-    norm = all_reduce_sum(torch.tensor([float(len(rows)), float(mask.sum())]), run.world)
+    norm = all_reduce_sum(torch.tensor([float(len(rows)), float(mask.sum())],
+                                       dtype=torch.float64), run.world)
     compute = (advs != 0).nonzero().flatten() if beta == 0 else torch.arange(len(rows))
     x["group"] = rows // int(algo.num_generations)
     chunks = _chunks(compute, x["group"], int(cfg.train.micro_batch_size))
@@ -239,11 +274,17 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
         grad_norm = _finish_grads(run)
         run.optimizer.step()
     run.scheduler.step()
+    # every rank's share: losses are already scaled by the global normalisers (they sum to
+    # the global loss), the per-token metrics are token-weighted sums
+    keys = sorted(stats)
+    totals = all_reduce_sum(torch.tensor([stats[k] for k in keys], dtype=torch.float64),
+                            run.world)
+    stats = dict(zip(keys, totals.tolist(), strict=True))
     tok = max(stats.pop("tokens"), 1.0)
     out = {k: v / tok for k, v in stats.items() if k != "loss"}
     out["loss"] = stats["loss"] / int(algo.num_iterations)
     out["grad_norm"] = grad_norm
-    out["rows_computed"] = float(len(compute))
+    out["rows_computed"] = float(all_reduce_sum(torch.tensor(float(len(compute))), run.world))
     return out
 
 
@@ -263,7 +304,9 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> No
                       beta=beta, kl_is_weight=bool(algo.kl_is_weight))
     n_rows, n_tok = float(len(idx)), float(mask.sum())
     scale = n_tok / float(norm[1]) if algo.loss_agg == "token_mean" else n_rows / float(norm[0])
-    loss = out.loss * scale * run.world  # gradients are summed over ranks below
+    # scaled by the global normaliser, so the ranks' gradients sum (below) to the gradient of
+    # the global batch loss: the same as one process on the whole batch
+    loss = out.loss * scale
     if not torch.isfinite(loss):
         raise GRPOError(f"step {run.step + 1}: loss is {loss.item()} (non-finite) — stopping. "
                         f"Last good checkpoint: {run.last_ckpt or 'none (no checkpoint yet)'}")
@@ -307,12 +350,9 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     t0 = time.perf_counter()
     batch, adv, rollout_stats = collect(run)
     seen = merge_batches(rollout_stats["seen"], len(run.harness.rubric.dimensions))
-    metrics = reward_metrics(run, seen, int(run.cfg.algo.num_generations))
-    if run.world > 1:  # the headline number over every rank's samples; the rest is rank 0's
-        scored = seen.rewards[~torch.isnan(seen.rewards)]
-        total = all_reduce_sum(torch.tensor([float(scored.sum()), float(len(scored))]),
-                               run.world)
-        metrics["reward/total"] = float(total[0] / total[1]) if total[1] > 0 else math.nan
+    # reward metrics over every rank's samples (the batches are small: results, not tensors)
+    everyone = gather_batch(seen, run.world)
+    metrics = reward_metrics(run, everyone, int(run.cfg.algo.num_generations))
     n_scored = int(all_reduce_sum(torch.tensor(float((~torch.isnan(seen.rewards)).sum())),
                                    run.world))
     n_valid = int(all_reduce_sum(torch.tensor(float(adv.valid.sum())), run.world))
@@ -339,7 +379,18 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     metrics |= {"perf/sync_s": sync_s, "perf/step_s": dt,
                 "perf/tokens_per_s": rollout_stats["gen_tokens"] * run.world / dt,
                 "train/skipped": float(not train_metrics)}
-    return metrics, batch if batch.samples else seen
+    return metrics, everyone
+
+
+def gather_batch(batch: Batch, world: int) -> Batch:
+    """Every rank's rows of `batch`, in rank order (the global batch order)."""
+    if world <= 1:
+        return batch
+    rows = gather_lists(list(zip(batch.samples, batch.gens, batch.results,
+                                 batch.rewards.tolist(), batch.dims.tolist(), strict=True)))
+    samples, gens, results, rewards, dims = (list(col) for col in zip(*rows, strict=True))
+    return Batch(samples, gens, results, torch.tensor(rewards),
+                 torch.tensor(dims, dtype=torch.float32).reshape(len(rows), batch.dims.shape[1]))
 
 
 def _unscored(run: Run, n: int) -> None:
@@ -415,10 +466,14 @@ def train(cfg, on_step: Callable[[int, dict], None] | None = None) -> dict[str, 
                 if on_step is not None:
                     on_step(run.step, metrics)
                 at_save = tc.get("save_every") and run.step % int(tc.save_every) == 0
-                if main and (at_save or stop.received or run.step == int(tc.max_steps)):
-                    save(run, {k: v for k, v in metrics.items() if k.startswith(("reward/t", "loss/"))})
-                if stop.received:
-                    stopped = stop.received
+                # a signal seen by any rank stops every rank after the same step (Slurm may
+                # signal one task only; a lone rank leaving would hang the others' all-reduce)
+                stopping = stop.agreed(run.world)
+                if at_save or stopping or run.step == int(tc.max_steps):
+                    save(run, {k: v for k, v in metrics.items()
+                               if k.startswith(("reward/t", "loss/"))})
+                if stopping:
+                    stopped = stop.received or "a signal to another rank"
                     print(f"[grpo] {stopped}: checkpointed step {run.step} at {run.last_ckpt}; "
                           "exiting 0 (resume with train.resume=auto)", file=sys.stderr)
                     break

@@ -21,27 +21,36 @@ from rl.state import RLError, Run
 
 
 def build_policy(cfg, ckpt: Path | None, stage: str) -> tuple[Any, Any]:
-    """(model, tokenizer): base + the checkpoint's adapter, the start adapter
-    (`model.adapter`, e.g. an SFT checkpoint), or a fresh LoRA from `cfg.lora`."""
+    """(model, tokenizer) on `cfg.device`: base + the checkpoint's adapter, the start adapter
+    (`model.adapter`, e.g. an SFT checkpoint), or a fresh LoRA from `cfg.lora`; whichever it
+    is, its LoRA layers get the kernel `lora.kernel` picks for that device."""
     from omegaconf import OmegaConf
 
-    from sft.model import load_adapter, load_model, load_tokenizer, setup_trainable
+    from sft.model import (
+        apply_lora_kernel,
+        load_adapter,
+        load_model,
+        load_tokenizer,
+        resolve_device,
+        setup_trainable,
+    )
 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     start = model_cfg.pop("adapter", None)
+    device = torch.device(resolve_device(cfg.get("device")))
     tok = load_tokenizer(model_cfg)
-    model = load_model(model_cfg)
+    model = load_model(model_cfg, device=str(device))
     torch.manual_seed(int(cfg.seed))  # LoRA init
-    if ckpt is not None:
-        model = load_adapter(model, ckpt, trainable=True)
-    elif start:
-        model = load_adapter(model, start, trainable=True)
-        if float(cfg.algo.get("beta", 0.0)) > 0:
+    if ckpt is not None or start:
+        model = load_adapter(model, ckpt if ckpt is not None else start, trainable=True)
+        model.to(device)
+        apply_lora_kernel(model, cfg.lora.get("kernel"), device.type)
+        if ckpt is None and float(cfg.algo.get("beta", 0.0)) > 0:
             print(f"[{stage}] warning: starting from adapter {start} with algo.beta="
                   f"{cfg.algo.beta}: the KL reference is the base model (adapter disabled), "
                   "not this adapter", file=sys.stderr)
     else:
-        model = setup_trainable(model, cfg.lora)
+        model = setup_trainable(model, cfg.lora, device_type=device.type).to(device)
     if not hasattr(model, "disable_adapter"):
         raise RLError(f"rl.{stage} trains a LoRA adapter (lora.enabled=true); the KL "
                       "reference is the base model with the adapter disabled")
@@ -127,15 +136,6 @@ def policy_logprobs(run: Run, x: dict, idx: torch.Tensor) -> torch.Tensor:
                                             x["completion_mask"][group_rows], temp))
         start = end
     return torch.cat(parts)
-
-
-def all_reduce_sum(t: torch.Tensor, world: int) -> torch.Tensor:
-    """Sum `t` over ranks in place (a no-op on one process); returns `t`."""
-    if world > 1:
-        import torch.distributed as tdist
-
-        tdist.all_reduce(t)
-    return t
 
 
 def sync(run: Run) -> float:

@@ -68,33 +68,66 @@ class Run:
     rank: int = 0
 
 
+# settings a resumed run must share with its checkpoint: changing them mid-run silently
+# changes what the optimizer state, the data position and the loss mean
+RESUME_GUARD = ("model.name_or_path", "algo.name", "algo.num_generations", "train.batch_size",
+                "optim.lr")
+
+
+def resume_guard(run: Run) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    guard = {key: OmegaConf.select(run.cfg, key, default=None) for key in RESUME_GUARD}
+    return guard | {"rubric_hash": run.harness.rubric.hash}
+
+
 def save(run: Run, metrics: dict | None = None) -> Path:
-    """Atomic checkpoint: adapter, optimizer, scheduler, RNG, data position, harness cache."""
-    from sft.checkpoint import finalize_checkpoint, rng_state, staging_dir
+    """Atomic checkpoint: adapter, optimizer, scheduler, every rank's RNG, data position,
+    harness cache. Collective: every rank calls it (each writes its own RNG state); rank 0
+    writes the rest and renames the checkpoint into place."""
+    from sft import dist
+    from sft.checkpoint import rng_state, staging_dir
 
     root = run.run_dir / "checkpoints"
-    staged = staging_dir(root)
+    name = f"{run.cfg.stage}-step-{run.step}"
+    staged = staging_dir(root, name) if run.rank == 0 else root / ".staging" / name
+    dist.barrier()  # rank 0 made the staging dir
     try:
-        run.model.save_pretrained(staged)
-        run.tokenizer.save_pretrained(staged)
-        (staged / "state").mkdir()
-        state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
-                 "rng": rng_state(),
-                 "train": {"step": run.step, "version": run.version,
-                           "data": {"epoch": run.data.epoch, "offset": run.data.offset},
-                           "unscored_streak": run.unscored_streak}}
-        for name, obj in state.items():
-            torch.save(obj, staged / "state" / f"{name}.pt")
-        if run.harness.cache is not None and (run.run_dir / CACHE_FILE).is_file():
-            _copy_sqlite(run.run_dir / CACHE_FILE, staged / CACHE_FILE)
-        manifest = {"stage": str(run.cfg.stage), "rubric_hash": run.harness.rubric.hash,
-                    "adapter_version": run.version, "metrics": metrics or {}}
-        run.last_ckpt = finalize_checkpoint(staged, root, run.step, config=run.cfg,
-                                            manifest=manifest,
-                                            keep_last=run.cfg.train.get("keep_last"))
+        (staged / "state").mkdir(exist_ok=True)
+        rng_file = "rng.pt" if run.rank == 0 else f"rng-rank{run.rank}.pt"
+        torch.save(rng_state(), staged / "state" / rng_file)
+        dist.barrier()  # every rank's RNG state is on disk
+        if run.rank == 0:
+            run.last_ckpt = _write_rank0(run, staged, root, metrics)
     finally:
-        shutil.rmtree(staged, ignore_errors=True)
+        dist.barrier()
+        if run.rank == 0:
+            shutil.rmtree(staged, ignore_errors=True)
+    if run.rank != 0:
+        from sft.checkpoint import checkpoint_name
+
+        run.last_ckpt = root / checkpoint_name(run.step)
     return run.last_ckpt
+
+
+def _write_rank0(run: Run, staged: Path, root: Path, metrics: dict | None) -> Path:
+    from sft.checkpoint import finalize_checkpoint
+
+    run.model.save_pretrained(staged)
+    run.tokenizer.save_pretrained(staged)
+    state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+             "train": {"step": run.step, "version": run.version, "world": run.world,
+                       "data": {"epoch": run.data.epoch, "offset": run.data.offset},
+                       "unscored_streak": run.unscored_streak}}
+    for key, obj in state.items():
+        torch.save(obj, staged / "state" / f"{key}.pt")
+    if run.harness.cache is not None and (run.run_dir / CACHE_FILE).is_file():
+        _copy_sqlite(run.run_dir / CACHE_FILE, staged / CACHE_FILE)
+    manifest = {"stage": str(run.cfg.stage), "rubric_hash": run.harness.rubric.hash,
+                "adapter_version": run.version, "resume_guard": resume_guard(run),
+                "metrics": metrics or {}}
+    return finalize_checkpoint(staged, root, run.step, config=run.cfg, manifest=manifest,
+                               keep_last=run.cfg.train.get("keep_last"))
 
 
 def _copy_sqlite(src: Path, dst: Path) -> None:
@@ -104,16 +137,38 @@ def _copy_sqlite(src: Path, dst: Path) -> None:
         a.backup(b)
 
 
+def check_resume_guard(run: Run, ckpt: Path, manifest: dict) -> None:
+    """A checkpoint resumes only under the settings it was trained with (RESUME_GUARD and the
+    rubric); `train.allow_resume_changes=true` continues anyway, with a warning."""
+    saved = manifest.get("resume_guard") or {"rubric_hash": manifest.get("rubric_hash")}
+    now = resume_guard(run)
+    changed = [(k, saved[k], now.get(k)) for k in saved
+               if saved[k] is not None and saved[k] != now.get(k)]
+    if not changed:
+        return
+    what = "; ".join(f"{k}: checkpoint {old!r}, this run {new!r}" for k, old, new in changed)
+    if run.cfg.train.get("allow_resume_changes"):
+        print(f"[{run.cfg.stage}] warning: resuming {ckpt} with changed settings ({what})",
+              file=sys.stderr)
+        return
+    raise RLError(f"train.resume: {ckpt} was trained with other settings ({what}). Resume "
+                  "with the checkpoint's settings, start a fresh run dir (or "
+                  "train.resume=null), or set train.allow_resume_changes=true to continue "
+                  "anyway")
+
+
 def restore(run: Run, ckpt: Path) -> None:
     from sft.checkpoint import load_state, read_manifest, set_rng_state
 
     manifest = read_manifest(ckpt)
-    if manifest.get("rubric_hash") not in (None, run.harness.rubric.hash):
-        print(f"[{run.cfg.stage}] warning: {ckpt} was trained with rubric {manifest['rubric_hash']}, "
-              f"this run scores with {run.harness.rubric.hash}", file=sys.stderr)
+    check_resume_guard(run, ckpt, manifest)
     run.optimizer.load_state_dict(load_state(ckpt, "optimizer"))
     run.scheduler.load_state_dict(load_state(ckpt, "scheduler"))
-    set_rng_state(load_state(ckpt, "rng"))
+    own = ckpt / "state" / f"rng-rank{run.rank}.pt"
+    # each rank continues its own RNG stream; a rank the checkpoint did not have (a resume
+    # on more ranks) starts from rank 0's
+    set_rng_state(load_state(ckpt, f"rng-rank{run.rank}") if own.is_file()
+                  else load_state(ckpt, "rng"))
     t = load_state(ckpt, "train")
     run.step, run.version, run.data = t["step"], t["version"], DataPosition(**t["data"])
     run.unscored_streak = t.get("unscored_streak", 0)
@@ -141,6 +196,12 @@ class StopSignal:
 
     def _handle(self, signum, frame):
         self.received = signal.Signals(signum).name
+
+    def agreed(self, world: int) -> bool:
+        """True on every rank when any rank received a signal (all-reduced; collective)."""
+        from sft.dist import all_reduce_sum
+
+        return bool(all_reduce_sum(torch.tensor(float(self.received is not None)), world) > 0)
 
     def __exit__(self, *exc):
         for sig, old in self._old.items():

