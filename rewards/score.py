@@ -63,11 +63,18 @@ def _distinct_paths(args) -> None:
     for flag, value in named[2:5]:
         if value is None:
             continue
-        if Path(value).is_dir():
-            raise CliError(f"{flag} {value}: is a directory; expected a file path")
-        parent = next((p for p in Path(value).absolute().parents if p.exists()), None)
-        if parent is not None and not parent.is_dir():
-            raise CliError(f"{flag} {value}: {parent} is a file, not a directory")
+        try:
+            _writable_target(flag, value)
+        except OSError as e:
+            raise CliError(f"{flag} {value[:200]}: {e.strerror or e}") from None
+
+
+def _writable_target(flag: str, value: str) -> None:
+    if Path(value).is_dir():
+        raise CliError(f"{flag} {value}: is a directory; expected a file path")
+    parent = next((p for p in Path(value).absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise CliError(f"{flag} {value}: {parent} is a file, not a directory")
 
 
 def _load(args, skipped: list):

@@ -144,8 +144,9 @@ def env_var_name(value: Any) -> str:
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     """`text` with every given secret value, `Bearer …` credential and key-shaped token
     replaced by `[redacted]` — for server error bodies that echo request headers."""
-    for s in secrets:
+    text = _BEARER.sub(lambda m: f"{m.group(1)} [redacted]", text)
+    text = _KEY_SHAPES.sub("[redacted]", text)
+    for s in secrets:  # after the shapes, so `sk-proj-<value>` goes whole, prefix included
         if s and len(s) >= 4:
             text = text.replace(s, "[redacted]")
-    text = _BEARER.sub(lambda m: f"{m.group(1)} [redacted]", text)
-    return _KEY_SHAPES.sub("[redacted]", text)
+    return text
