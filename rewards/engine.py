@@ -11,7 +11,10 @@ Order of work per batch:
    concurrency budget, judge calls under a separate one, each with a timeout. Batched kinds
    (embeddings) run once for the whole batch;
 4. new verdicts written back to the cache in one transaction; aggregation; input order kept.
-A check that raises or times out abstains with the error as its reason.
+A check that raises or times out abstains with the error as its reason. Every kind has a
+time limit: cheap kinds enforce theirs inside (regex engine timeouts, rewards/timebox.py),
+the judge counts its own from the moment its request is sent (not while queued on the judge
+semaphore), the rest run under `asyncio.wait_for`. NaN/inf values become abstains.
 """
 
 from __future__ import annotations

@@ -104,13 +104,16 @@ def _harness(args, rubric, n: int):
     judge = {"base_url": args.judge_base_url, "model": args.judge_model,
              "api_key_env": args.judge_api_key_env}
     try:
-        return Harness(rubric, judge=judge, cache_path=args.cache, concurrency=args.concurrency,
-                       judge_concurrency=args.judge_concurrency,
-                       progress=not args.no_progress and n >= 50)
+        h = Harness(rubric, judge=judge, cache_path=args.cache, concurrency=args.concurrency,
+                    judge_concurrency=args.judge_concurrency,
+                    progress=not args.no_progress and n >= 50)
     except (sqlite3.Error, OSError) as e:
         raise CliError(f"--cache {args.cache}: cannot open as a SQLite verdict cache: {e}") from None
     except ValueError as e:  # judge settings (flags, env) and limits
         raise CliError(f"judge/limits: {e}") from None
+    if h.judge is not None and h.judge.missing_key():
+        raise CliError(h.judge.missing_key())
+    return h
 
 
 def _group_id(v):

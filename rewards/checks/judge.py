@@ -77,10 +77,14 @@ class JudgeConfig:
         raw = check_judge_block(raw, "HARNESSRL_JUDGE_* / judge config")
         if not raw.get("base_url") or not raw.get("model"):
             return None
-        if raw.get("api_key_env") and not os.environ.get(raw["api_key_env"]):
-            raise JudgeConfigError("api_key_env", f"environment variable {raw['api_key_env']!r} "
-                                   "is not set (the judge would be called without a key)")
         return cls(**{k: v for k, v in raw.items() if v is not None})
+
+    def missing_key(self) -> str | None:
+        """Why no request may be sent: a named key variable that is unset (a request without
+        the key would fail on auth, or worse reach a server that needs none silently)."""
+        if self.api_key_env and not os.environ.get(self.api_key_env):
+            return (f"environment variable {self.api_key_env!r} (judge api_key_env) is not set")
+        return None
 
     def headers(self) -> dict[str, str]:
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
@@ -296,6 +300,9 @@ class Judge(Check):
         cfg = ctx.judge
         if cfg is None:
             return Verdict("abstain", None, "judge not configured", skipped=True)
+        if cfg.missing_key():
+            ctx.judge_errors += 1
+            return abstain(f"judge error: {cfg.missing_key()}")
         limit = self.spec.timeout_s or getattr(ctx, "timeout_s", None) or 60.0
         async with ctx.judge_sem:
             try:
