@@ -174,12 +174,17 @@ SEMANTIC_BAD = [{"model": "/nonexistent/minilm"}, {"threshold": 2}, {"batch_size
 CLI_BAD = [["--concurrency", "0"], ["--judge-concurrency", "0"], ["--concurrency", "-2"]]
 
 
-def _alias_bomb() -> bytes:
-    # 9 levels x 9 aliases = 9^9 ≈ 3.9e8 leaves from ~700 bytes
-    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+def alias_bomb_lines() -> bytes:
+    """An extra check whose unknown keys nest 9 levels of 9 aliases: 9^9 ≈ 3.9e8 leaves from
+    ~700 bytes. Params enter the rubric hash, so the old loader expanded it while hashing."""
+    lines = ['  l0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for i in range(1, 10):
-        lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")
-    return ("\n".join(lines) + "\nversion: 1\n").encode()
+        lines.append(f"  l{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")
+    return ("- id: bomb\n  kind: length\n  dimension: style\n" + "\n".join(lines) + "\n").encode()
+
+
+def _alias_bomb() -> bytes:
+    return dump_rubric(BASE_RUBRIC) + alias_bomb_lines()
 
 
 def structural(rng: random.Random) -> tuple[str, bytes]:
