@@ -14,7 +14,8 @@ Order of work per batch:
 A check that raises or times out abstains with the error as its reason. Every kind has a
 time limit: cheap kinds enforce theirs inside (regex engine timeouts, rewards/timebox.py),
 the judge counts its own from the moment its request is sent (not while queued on the judge
-semaphore), the rest run under `asyncio.wait_for`. NaN/inf values become abstains.
+semaphore), embeddings from after the one-time model load; the rest run under
+`asyncio.wait_for`. NaN/inf values become abstains.
 """
 
 from __future__ import annotations
@@ -189,7 +190,8 @@ class Harness:
         t0 = time.perf_counter()
         timeout = c.spec.timeout_s or self.timeout_s
         try:
-            out = await asyncio.wait_for(c.evaluate_many(subset, ctx), timeout)
+            coro = c.evaluate_many(subset, ctx)
+            out = await (coro if c.self_timed else asyncio.wait_for(coro, timeout))
         except TimeoutError:
             out = [abstain(f"timeout after {timeout:g}s") for _ in subset]
         except Exception as e:

@@ -7,6 +7,7 @@ is first evaluated, so `import rewards` stays torch-free.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from pathlib import Path
@@ -74,6 +75,9 @@ class SemanticSimilarity(Check):
     reads = ("completion", "reference")
     cost = SEMANTIC
     batched = True
+    # times only the encoding: the one-time torch + MiniLM load took 45 s on a loaded 2-core
+    # CPU, which would abstain the first batch under the default 60 s limit
+    self_timed = True
 
     def __init__(self, spec, rubric_dir):
         super().__init__(spec, rubric_dir)
@@ -105,9 +109,15 @@ class SemanticSimilarity(Check):
         out: list[Verdict] = [abstain("no reference") for _ in samples]
         if not todo:
             return out
-        sims = await in_daemon_thread(
-            cosine_similarities, [samples[i].completion or "" for i in todo],
-            [refs[i] for i in todo], self.model_path, self.p.batch_size)
+        await in_daemon_thread(get_encoder, self.model_path)
+        limit = self.spec.timeout_s or getattr(ctx, "timeout_s", None) or 60.0
+        try:
+            sims = await asyncio.wait_for(in_daemon_thread(
+                cosine_similarities, [samples[i].completion or "" for i in todo],
+                [refs[i] for i in todo], self.model_path, self.p.batch_size), limit)
+        except TimeoutError:
+            return [abstain(f"timeout after {limit:g}s") if r is not None else out[i]
+                    for i, r in enumerate(refs)]
         for i, sim in zip(todo, sims, strict=True):
             value = min(1.0, max(0.0, sim))
             status = "pass" if sim >= self.p.threshold else "fail"
