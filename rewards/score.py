@@ -89,7 +89,10 @@ def _load(args, skipped: list):
     rubric = load_rubric(args.rubric)
     if not Path(args.input).is_file():
         raise SampleError(f"{args.input}: input file not found")
-    samples = read_jsonl(args.input, on_bad_line=args.on_bad_line, skipped=skipped)
+    try:
+        samples = read_jsonl(args.input, on_bad_line=args.on_bad_line, skipped=skipped)
+    except OSError as e:
+        raise SampleError(f"{args.input}: cannot read: {e.strerror or e}") from None
     if not samples:
         raise SampleError(f"{args.input}: no samples" + (
             f" ({len(skipped)} bad lines skipped)" if skipped else ""))
