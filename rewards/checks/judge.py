@@ -68,8 +68,9 @@ class JudgeConfig:
             return explicit
         raw = dict(rubric_judge or {})
         raw.update({k: v for k, v in dict(explicit or {}).items() if v is not None})
-        env_url, env_model = os.environ.get("HARNESSRL_JUDGE_BASE_URL"), os.environ.get(
-            "HARNESSRL_JUDGE_MODEL")
+        # an empty variable means unset (`HARNESSRL_JUDGE_BASE_URL= cmd` switches the judge off)
+        env_url = os.environ.get("HARNESSRL_JUDGE_BASE_URL") or None
+        env_model = os.environ.get("HARNESSRL_JUDGE_MODEL") or None
         raw.setdefault("base_url", env_url)
         raw.setdefault("model", env_model)
         if os.environ.get("HARNESSRL_JUDGE_API_KEY_ENV"):
