@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -53,10 +54,9 @@ async def in_daemon_thread(fn, *args: Any, **kwargs: Any) -> Any:
             ok, out = False, e
         else:
             ok = True
-        try:
+        # RuntimeError: the loop closed while we ran, nobody is waiting any more
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(settle, ok, out)
-        except RuntimeError:  # the loop closed while we ran: nobody is waiting any more
-            pass
 
     threading.Thread(target=target, daemon=True, name=f"check:{getattr(fn, '__name__', fn)}").start()
     return await fut

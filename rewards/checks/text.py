@@ -25,7 +25,6 @@ from rewards.validate import field_path, meta_path
 from rewards.verdict import Verdict, abstain, failed, passed
 
 
-
 def _share():
     return Field(1.0, ge=0.0, le=1.0)
 _SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
