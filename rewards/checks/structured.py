@@ -21,7 +21,6 @@ from rewards.normalize import (
 )
 from rewards.safe_yaml import LoadError, read_text
 from rewards.sample import Sample
-from rewards.schema import build_validator
 from rewards.validate import field_path, meta_path
 from rewards.verdict import Verdict, abstain, failed, passed
 
@@ -52,6 +51,8 @@ class JsonSchema(Check):
 
     def __init__(self, spec, rubric_dir):
         super().__init__(spec, rubric_dir)
+        from rewards.schema import build_validator  # jsonschema loads only when a rubric uses it
+
         schema, key = self.p.schema_, "schema"
         if self.p.schema_ is not None and self.p.schema_file:
             raise ValueError("schema_file: give `schema` or `schema_file`, not both")
