@@ -35,7 +35,9 @@ def cache_key(check_id: str, rubric_hash: str, inputs: dict,
     verdicts of a different judge never share a key."""
     blob = json.dumps([check_id, rubric_hash, inputs, scorer], sort_keys=True, default=str,
                       ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    # surrogatepass: a lone surrogate in a Sample built in Python must not crash the batch
+    # (the JSONL reader refuses them; the API takes what it is given)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class VerdictCache:

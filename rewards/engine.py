@@ -11,13 +11,18 @@ Order of work per batch:
    concurrency budget, judge calls under a separate one, each with a timeout. Batched kinds
    (embeddings) run once for the whole batch;
 4. new verdicts written back to the cache in one transaction; aggregation; input order kept.
-A check that raises or times out abstains with the error as its reason.
+A check that raises or times out abstains with the error as its reason. Every kind has a
+time limit: cheap kinds enforce theirs inside (regex engine timeouts, rewards/timebox.py),
+the judge counts its own from the moment its request is sent (not while queued on the judge
+semaphore), embeddings from after the one-time model load; the rest run under
+`asyncio.wait_for`. NaN/inf values become abstains.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -40,6 +45,7 @@ class RunContext:
     sem: asyncio.Semaphore
     judge_sem: asyncio.Semaphore
     http: Any = None
+    timeout_s: float = 60.0
     judge_errors: int = 0
     judge_calls: int = 0
 
@@ -52,6 +58,7 @@ class Harness:
                  judge_concurrency: int | None = None, timeout_s: float = 60.0,
                  progress: bool = False):
         self.rubric = load_rubric(rubric)
+        _check_limits(concurrency, judge_concurrency, timeout_s)
         self.judge = JudgeConfig.resolve(judge, self.rubric.judge)
         # a SQLite path, a redis:// URL (shared across nodes) or an open cache object
         self.cache = open_cache(cache_path)
@@ -117,7 +124,7 @@ class Harness:
         if bar:
             bar.update(sum(len(v) for v in verdicts))
         ctx = RunContext(self.judge, asyncio.Semaphore(self.concurrency),
-                         asyncio.Semaphore(self.judge_concurrency))
+                         asyncio.Semaphore(self.judge_concurrency), timeout_s=self.timeout_s)
         uses_judge = self.judge is not None and any(c.needs_judge for c in checks)
         if uses_judge:
             import httpx
@@ -193,13 +200,17 @@ class Harness:
             if c.needs_judge:
                 ctx.judge_calls += 1
             try:
-                v = await asyncio.wait_for(c.evaluate(s, ctx), timeout)
+                if c.self_timed:
+                    v = await c.evaluate(s, ctx)
+                else:
+                    v = await asyncio.wait_for(c.evaluate(s, ctx), timeout)
             except TimeoutError:
                 v = abstain(f"timeout after {timeout:g}s")
                 if c.needs_judge:
                     ctx.judge_errors += 1
             except Exception as e:  # a broken check must not sink the batch
                 v = abstain(f"error: {type(e).__name__}: {e}"[:300])
+        v = _finite(v)
         v.latency_s = time.perf_counter() - t0
         verdicts[i][c.spec.id] = v
         if bar:
@@ -207,12 +218,17 @@ class Harness:
 
     async def _run_batched(self, c: Check, subset, idx, verdicts, ctx, bar) -> None:
         t0 = time.perf_counter()
+        timeout = c.spec.timeout_s or self.timeout_s
         try:
-            out = await c.evaluate_many(subset, ctx)
+            coro = c.evaluate_many(subset, ctx)
+            out = await (coro if c.self_timed else asyncio.wait_for(coro, timeout))
+        except TimeoutError:
+            out = [abstain(f"timeout after {timeout:g}s") for _ in subset]
         except Exception as e:
             out = [abstain(f"error: {type(e).__name__}: {e}"[:300]) for _ in subset]
         per = (time.perf_counter() - t0) / max(1, len(subset))
         for i, v in zip(idx, out, strict=True):
+            v = _finite(v)
             v.latency_s = per
             verdicts[i][c.spec.id] = v
         if bar:
@@ -246,10 +262,31 @@ def _run_sync(c: Check, s: Sample) -> Verdict:
     t0 = time.perf_counter()
     try:
         v = c.evaluate_sync(s)
+    except TimeoutError as e:  # cheap kinds enforce their own limit (rewards/timebox.py)
+        v = abstain(f"timeout: {e}"[:300])
     except Exception as e:
         v = abstain(f"error: {type(e).__name__}: {e}"[:300])
+    v = _finite(v)
     v.latency_s = time.perf_counter() - t0
     return v
+
+
+def _finite(v: Verdict) -> Verdict:
+    """A NaN/inf value would become the score and invalid JSON in the output: abstain."""
+    if v.value is not None and (isinstance(v.value, bool) or not isinstance(v.value, int | float)
+                                or not math.isfinite(v.value)):
+        return abstain(f"check returned a non-finite value {v.value!r}")
+    return v
+
+
+def _check_limits(concurrency: Any, judge_concurrency: Any, timeout_s: Any) -> None:
+    """A zero semaphore waits forever (concurrency 0 hung the CLI); NaN never times out."""
+    for name, v in (("concurrency", concurrency), ("judge_concurrency", judge_concurrency)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
+    if (isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float)
+            or not math.isfinite(timeout_s) or not 0 < timeout_s <= 86_400):
+        raise ValueError(f"timeout_s: expected seconds in (0, 86400], got {timeout_s!r}")
 
 
 def _moot_dimensions(rubric: Rubric, verdicts: dict[str, Verdict]) -> set[str] | bool:

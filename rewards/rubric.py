@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from rewards.checks import KINDS
+from rewards.safe_yaml import LoadError, load_yaml, read_text
 from rewards.spec import CHECK_COMMON as _CHECK_COMMON
 from rewards.spec import CheckSpec, Dimension, RubricError
+from rewards.validate import finite, strict_bool
 
 __all__ = ["CheckSpec", "Dimension", "Rubric", "RubricError", "load_rubric"]
 
@@ -65,13 +65,23 @@ def _err(where: str, path: str, msg: str) -> RubricError:
 
 
 def _number(where, path, value, *, positive=False, lo=None, hi=None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _err(where, path, f"expected a number, got {value!r}")
-    if positive and value <= 0:
-        raise _err(where, path, f"expected a positive number, got {value!r}")
-    if lo is not None and value < lo or hi is not None and value > hi:
-        raise _err(where, path, f"expected a number in [{lo}, {hi}], got {value!r}")
-    return float(value)
+    try:
+        return float(finite(value, positive=positive, lo=lo, hi=hi))
+    except ValueError as e:
+        raise _err(where, path, str(e)) from None
+
+
+def _bool(where, path, value) -> bool:
+    try:
+        return strict_bool(value)
+    except ValueError as e:
+        raise _err(where, path, str(e)) from None
+
+
+# weights and timeouts beyond these are typos, and 1e308-sized ones overflow the sums to inf
+_MAX_WEIGHT = 1e6
+_MAX_TIMEOUT_S = 86_400.0
+_MAX_SCALE = 1e12
 
 
 def _parse_dimensions(where: str, raw: Any) -> dict[str, Dimension]:
@@ -79,6 +89,8 @@ def _parse_dimensions(where: str, raw: Any) -> dict[str, Dimension]:
         raise _err(where, "dimensions", "expected a non-empty mapping of name -> {weight, min_coverage}")
     dims = {}
     for name, d in raw.items():
+        if not isinstance(name, str) or not name:
+            raise _err(where, f"dimensions.{name!r}", "expected a non-empty string name")
         d = {} if d is None else d
         if not isinstance(d, Mapping):
             raise _err(where, f"dimensions.{name}", "expected a mapping with weight/min_coverage")
@@ -88,7 +100,8 @@ def _parse_dimensions(where: str, raw: Any) -> dict[str, Dimension]:
                        "unknown key; expected weight, min_coverage, description")
         dims[str(name)] = Dimension(
             str(name),
-            _number(where, f"dimensions.{name}.weight", d.get("weight", 1.0), positive=True),
+            _number(where, f"dimensions.{name}.weight", d.get("weight", 1.0), positive=True,
+                    hi=_MAX_WEIGHT),
             _number(where, f"dimensions.{name}.min_coverage", d.get("min_coverage", 0.5), lo=0, hi=1),
         )
     return dims
@@ -109,10 +122,11 @@ def _parse_check(where: str, i: int, raw: Any, dims: Mapping[str, Dimension]) ->
         raise _err(where, f"{path}.dimension",
                    f"names missing dimension {raw['dimension']!r}; declared: {', '.join(dims)}")
     gate = raw.get("gate", False)
-    if gate not in (True, False, "global"):
+    if not (isinstance(gate, bool) or gate == "global"):
         raise _err(where, f"{path}.gate", f"expected true, false or 'global', got {gate!r}")
-    pitfall = bool(raw.get("pitfall", False))
-    weight = _number(where, f"{path}.weight", raw.get("weight", 1.0), positive=True)
+    pitfall = _bool(where, f"{path}.pitfall", raw.get("pitfall", False))
+    weight = _number(where, f"{path}.weight", raw.get("weight", 1.0), positive=True,
+                     hi=_MAX_WEIGHT)
     if pitfall and weight > 1:
         raise _err(where, f"{path}.weight",
                    f"a pitfall's weight is the share of its dimension it removes: expected (0, 1], got {weight}")
@@ -124,11 +138,17 @@ def _parse_check(where: str, i: int, raw: Any, dims: Mapping[str, Dimension]) ->
                    "cannot gate it; drop `gate` or `audit`")
     timeout = raw.get("timeout_s")
     if timeout is not None:
-        timeout = _number(where, f"{path}.timeout_s", timeout, positive=True)
+        timeout = _number(where, f"{path}.timeout_s", timeout, positive=True, hi=_MAX_TIMEOUT_S)
+    cache = raw.get("cache")
+    if cache is not None:
+        cache = _bool(where, f"{path}.cache", cache)
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise _err(where, f"{path}.description", f"expected a string, got {description!r}")
     params = {k: v for k, v in raw.items() if k not in _CHECK_COMMON}
     return CheckSpec(id=raw["id"], kind=raw["kind"], dimension=raw["dimension"], weight=weight,
-                     gate=gate, pitfall=pitfall, timeout_s=timeout, cache=raw.get("cache"),
-                     description=str(raw.get("description", "")), params=params, audit=audit)
+                     gate=gate, pitfall=pitfall, timeout_s=timeout, cache=cache,
+                     description=description, params=params, audit=audit)
 
 
 def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:
@@ -142,22 +162,23 @@ def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:
         if not p.is_file():
             raise RubricError(f"{p}: rubric file not found")
         try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise RubricError(f"{p}: invalid YAML: {e}") from e
+            raw = load_yaml(read_text(p, "rubric"), str(p))
+        except LoadError as e:
+            raise RubricError(str(e)) from None
         where, base = str(p), p.resolve().parent
     if not isinstance(raw, Mapping):
         raise RubricError(f"{where}: expected a mapping with checks, dimensions, scale")
+    if not all(isinstance(k, str) for k in raw):
+        raise RubricError(f"{where}: top-level keys must be strings")
     unknown = set(raw) - {"version", "scale", "dimensions", "checks", "judge", "description", "name"}
     if unknown:
         raise _err(where, sorted(unknown)[0],
                    "unknown top-level key; expected version, scale, dimensions, checks, judge")
     dims = _parse_dimensions(where, raw.get("dimensions"))
-    scale = raw.get("scale", [0, 1])
-    if (not isinstance(scale, list | tuple) or len(scale) != 2
-            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in scale)
-            or scale[0] >= scale[1]):
-        raise _err(where, "scale", f"expected [low, high] with low < high, got {scale!r}")
+    scale = _scale(where, raw.get("scale", [0, 1]))
+    version = raw.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int | str):
+        raise _err(where, "version", f"expected an integer or string, got {version!r}")
     raw_checks = raw.get("checks")
     if not isinstance(raw_checks, list) or not raw_checks:
         raise _err(where, "checks", "expected a non-empty list of checks")
@@ -172,16 +193,37 @@ def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:
     for name in dims:
         if not any(s.dimension == name for s in specs):
             raise _err(where, f"dimensions.{name}", "dimension has no checks")
-    judge = raw.get("judge") or {}
-    if not isinstance(judge, Mapping):
-        raise _err(where, "judge", "expected a mapping (base_url, model, api_key_env)")
-    rubric = Rubric(checks=specs, dimensions=dims, scale=(float(scale[0]), float(scale[1])),
-                    version=raw.get("version", 1), judge=dict(judge),
+    judge = _judge_block(where, raw.get("judge"))
+    rubric = Rubric(checks=specs, dimensions=dims, scale=scale, version=version, judge=judge,
                     path=None if isinstance(src, Mapping) else Path(src))
     rubric.hash = hashlib.sha256(
         json.dumps(rubric.canonical(), sort_keys=True, default=str).encode()).hexdigest()[:16]
     rubric.built = [_build(where, i, s, base) for i, s in enumerate(specs)]
     return rubric
+
+
+def _scale(where: str, scale: Any) -> tuple[float, float]:
+    if (not isinstance(scale, list | tuple) or len(scale) != 2
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in scale)):
+        raise _err(where, "scale", f"expected [low, high] with low < high, got {scale!r}")
+    lo, hi = (_number(where, f"scale[{i}]", x, lo=-_MAX_SCALE, hi=_MAX_SCALE)
+              for i, x in enumerate(scale))
+    if lo >= hi:
+        raise _err(where, "scale", f"expected [low, high] with low < high, got {scale!r}")
+    return lo, hi
+
+
+def _judge_block(where: str, raw: Any) -> dict[str, Any]:
+    from rewards.checks.judge import JudgeConfigError, check_judge_block
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise _err(where, "judge", "expected a mapping (base_url, model, api_key_env)")
+    try:
+        return check_judge_block(raw)
+    except JudgeConfigError as e:
+        raise _err(where, f"judge.{e.key}", str(e)) from None
 
 
 def _build(where: str, i: int, spec: CheckSpec, base: Path):
@@ -193,8 +235,11 @@ def _build(where: str, i: int, spec: CheckSpec, base: Path):
     except ValidationError as e:
         first = e.errors()[0]
         key = ".".join(str(x) for x in first["loc"]) or "params"
-        raise _err(where, f"checks[{i}] ({spec.id}).{key}", first["msg"]) from None
-    except (ValueError, TypeError, OSError) as e:
+        msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] not in ("value_error", "extra_forbidden", "missing"):
+            msg += f", got {first.get('input')!r}"[:200]
+        raise _err(where, f"checks[{i}] ({spec.id}).{key}", msg) from None
+    except (ValueError, TypeError, OSError, RecursionError) as e:
         # kinds prefix messages about one parameter with "<param>: " -> report it as a key path
         key, sep, msg = str(e).partition(": ")
         if sep and key in spec.params:

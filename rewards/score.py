@@ -42,42 +42,133 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+class CliError(ValueError):
+    """A bad argument, input or output path; exit 2 with this message."""
+
+
+def _distinct_paths(args) -> None:
+    """--output equal to --input overwrote the input silently; refuse every such collision
+    (after resolving symlinks and relative paths)."""
+    named = [("--rubric", args.rubric), ("--input", args.input), ("--output", args.output),
+             ("--summary-json", args.summary_json), ("--cache", args.cache)]
+    seen: dict[Path, str] = {}
+    for flag, value in named:
+        if value is None:
+            continue
+        real = Path(value).expanduser().resolve()
+        if real in seen:
+            raise CliError(f"{flag} {value} is the same file as {seen[real]}; "
+                           "refusing to overwrite it")
+        seen[real] = f"{flag} {value}"
+    for flag, value in named[2:5]:
+        if value is None:
+            continue
+        try:
+            _writable_target(flag, value)
+        except OSError as e:
+            raise CliError(f"{flag} {value[:200]}: {e.strerror or e}") from None
+
+
+def _writable_target(flag: str, value: str) -> None:
+    if Path(value).is_dir():
+        raise CliError(f"{flag} {value}: is a directory; expected a file path")
+    parent = next((p for p in Path(value).absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise CliError(f"{flag} {value}: {parent} is a file, not a directory")
+
+
+def _load(args, skipped: list):
+    from rewards.rubric import load_rubric
+    from rewards.sample import SampleError, read_jsonl
+
+    for flag in ("concurrency", "judge_concurrency"):
+        v = getattr(args, flag)
+        if v is not None and v < 1:
+            raise CliError(f"--{flag.replace('_', '-')}: expected an integer >= 1, got {v}")
+    _distinct_paths(args)
+    rubric = load_rubric(args.rubric)
+    if not Path(args.input).is_file():
+        raise SampleError(f"{args.input}: input file not found")
+    try:
+        samples = read_jsonl(args.input, on_bad_line=args.on_bad_line, skipped=skipped)
+    except OSError as e:
+        raise SampleError(f"{args.input}: cannot read: {e.strerror or e}") from None
+    if not samples:
+        raise SampleError(f"{args.input}: no samples" + (
+            f" ({len(skipped)} bad lines skipped)" if skipped else ""))
+    return rubric, samples
+
+
+def _harness(args, rubric, n: int):
+    import sqlite3
+
     from rewards.engine import Harness
-    from rewards.rubric import RubricError, load_rubric
-    from rewards.sample import SampleError, read_jsonl, write_jsonl_atomic
+
+    judge = {"base_url": args.judge_base_url, "model": args.judge_model,
+             "api_key_env": args.judge_api_key_env}
+    try:
+        h = Harness(rubric, judge=judge, cache_path=args.cache, concurrency=args.concurrency,
+                    judge_concurrency=args.judge_concurrency,
+                    progress=not args.no_progress and n >= 50)
+    except (sqlite3.Error, OSError) as e:
+        raise CliError(f"--cache {args.cache}: cannot open as a SQLite verdict cache: {e}") from None
+    except ValueError as e:  # judge settings (flags, env) and limits
+        raise CliError(f"judge/limits: {e}") from None
+    if h.judge is not None and h.judge.missing_key():
+        raise CliError(h.judge.missing_key())
+    return h
+
+
+def _group_id(v):
+    """Meta values group samples; lists/dicts are not hashable, so key them by their JSON."""
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return json.dumps(v, sort_keys=True, default=str)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rewards.rubric import RubricError
+    from rewards.sample import SampleError, jsonl_text, write_atomic_many
     from rewards.summary import format_summary, summarize
 
     args = build_parser().parse_args(argv)
+    skipped: list[tuple[int, str]] = []
     try:
-        rubric = load_rubric(args.rubric)
-        if not Path(args.input).is_file():
-            raise SampleError(f"{args.input}: input file not found")
-        samples = read_jsonl(args.input, on_bad_line=args.on_bad_line)
-    except (RubricError, SampleError) as e:
+        rubric, samples = _load(args, skipped)
+        harness = _harness(args, rubric, len(samples))
+    except (RubricError, SampleError, CliError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if not samples:
-        print(f"error: {args.input}: no samples", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    judge = {"base_url": args.judge_base_url, "model": args.judge_model,
-             "api_key_env": args.judge_api_key_env}
-    harness = Harness(rubric, judge=judge, cache_path=args.cache, concurrency=args.concurrency,
-                      judge_concurrency=args.judge_concurrency,
-                      progress=not args.no_progress and len(samples) >= 50)
     results = harness.score_batch(samples)
-    write_jsonl_atomic(args.output, [r.to_dict() for r in results])
-    groups = ([s.meta.get(args.group_key) for s in samples] if args.group_key else None)
+    groups = ([_group_id(s.meta.get(args.group_key)) for s in samples] if args.group_key
+              else None)
     summary = summarize(results, rubric, group_ids=groups)
     summary["rubric_hash"] = rubric.hash
     if harness.cache is not None:
         summary["cache"] = harness.cache.stats()
+    if skipped:
+        # output rows no longer line up with input lines: say which lines are missing
+        summary["skipped_lines"] = {"count": len(skipped), "lines": [n for n, _ in skipped],
+                                    "reasons": {str(n): why for n, why in skipped[:100]}}
+    files = {Path(args.output): jsonl_text([r.to_dict() for r in results])}
+    if args.summary_json:
+        files[Path(args.summary_json)] = json.dumps(summary, indent=2, allow_nan=False)
+    try:
+        write_atomic_many(files)  # both or neither: a failed summary no longer follows output
+    except OSError as e:
+        print(f"error: cannot write {e.filename or args.output}: {e.strerror or e}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(f"rubric {args.rubric} (hash {rubric.hash}); wrote {len(results)} results to {args.output}")
+    if skipped:
+        shown = ", ".join(str(n) for n, _ in skipped[:20]) + (" …" if len(skipped) > 20 else "")
+        print(f"skipped {len(skipped)} bad input lines (--on-bad-line skip): lines {shown}; "
+              f"first: line {skipped[0][0]}: {skipped[0][1][:160]}")
     print(format_summary(summary))
     if harness.judge is None and any(c.needs_judge for c in rubric.built):
         print("note: judge checks skipped (no judge endpoint configured)")
-    if args.summary_json:
-        Path(args.summary_json).write_text(json.dumps(summary, indent=2))
     return 0
 
 

@@ -19,8 +19,15 @@ from rewards.verdict import Verdict
 CHEAP, SEMANTIC, REMOTE = 0, 1, 2
 
 
+# a cheap check takes microseconds; one still running after this many seconds is pathological
+# (a backtracking regex: `^(a+)+$` on 31 characters ran 44 s) and abstains instead
+CHEAP_TIMEOUT_S = 5.0
+
+
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: YAML already yields real booleans and numbers, so "false" for a bool or "3" for
+    # an int is a mistake, not something to coerce (bool("false") is True); NaN/inf refused
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Check:
@@ -34,11 +41,18 @@ class Check:
     # asks the configured LLM judge: skipped when none is configured, counted in judge
     # metrics, and its cached verdicts are keyed by the judge's identity
     needs_judge: ClassVar[bool] = False
+    # kinds that apply their own time limit inside evaluate (the judge: after its semaphore)
+    self_timed: ClassVar[bool] = False
 
     def __init__(self, spec: CheckSpec, rubric_dir: Path):
         self.spec = spec
         self.rubric_dir = rubric_dir
         self.p = self.Params(**spec.params)
+
+    @property
+    def time_limit_s(self) -> float:
+        """The limit a cheap kind enforces itself (its engine or worker must support one)."""
+        return self.spec.timeout_s or CHEAP_TIMEOUT_S
 
     @property
     def cacheable(self) -> bool:

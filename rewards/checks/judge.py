@@ -5,7 +5,14 @@ value = P(yes) from the first answer token's top log-probs when the server retur
 429, 5xx, timeouts) are retried with exponential backoff; what still fails — or an answer that
 is neither yes nor no — becomes an abstain carrying the error, never a fake 0 (verl scores a
 judge timeout as 0.0). The API key is read from the environment variable *named* in the
-config and never logged or stored.
+config and never logged or stored: a key-shaped value where the name belongs, or a
+credential-named config key (`api_key:`), is refused on load, and server error bodies are
+redacted (key value, `Bearer …`, key-shaped tokens) before they become a verdict reason —
+a server that echoes request headers would otherwise put the key into every scored row.
+
+The check's time limit (`timeout_s` on the check, else the harness default) starts when the
+request is sent, after the judge semaphore is acquired: counting the queue made a healthy
+server at 0.5 s latency time out 148 of 200 checks at concurrency 8.
 """
 
 from __future__ import annotations
@@ -17,8 +24,18 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import Field, field_validator
+
 from rewards.checks.base import REMOTE, Check, Params
 from rewards.sample import Sample
+from rewards.validate import (
+    SECRET_KEYS,
+    env_var_name,
+    finite,
+    looks_like_secret,
+    redact,
+    template_fields,
+)
 from rewards.verdict import Verdict, abstain
 
 _YES, _NO = {"yes", "y", "true"}, {"no", "n", "false"}
@@ -51,16 +68,24 @@ class JudgeConfig:
             return explicit
         raw = dict(rubric_judge or {})
         raw.update({k: v for k, v in dict(explicit or {}).items() if v is not None})
-        env_url, env_model = os.environ.get("HARNESSRL_JUDGE_BASE_URL"), os.environ.get(
-            "HARNESSRL_JUDGE_MODEL")
+        # an empty variable means unset (`HARNESSRL_JUDGE_BASE_URL= cmd` switches the judge off)
+        env_url = os.environ.get("HARNESSRL_JUDGE_BASE_URL") or None
+        env_model = os.environ.get("HARNESSRL_JUDGE_MODEL") or None
         raw.setdefault("base_url", env_url)
         raw.setdefault("model", env_model)
         if os.environ.get("HARNESSRL_JUDGE_API_KEY_ENV"):
             raw.setdefault("api_key_env", os.environ["HARNESSRL_JUDGE_API_KEY_ENV"])
+        raw = check_judge_block(raw, "HARNESSRL_JUDGE_* / judge config")
         if not raw.get("base_url") or not raw.get("model"):
             return None
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        return cls(**{k: v for k, v in raw.items() if v is not None})
+
+    def missing_key(self) -> str | None:
+        """Why no request may be sent: a named key variable that is unset (a request without
+        the key would fail on auth, or worse reach a server that needs none silently)."""
+        if self.api_key_env and not os.environ.get(self.api_key_env):
+            return (f"environment variable {self.api_key_env!r} (judge api_key_env) is not set")
+        return None
 
     def headers(self) -> dict[str, str]:
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
@@ -84,6 +109,10 @@ class JudgeConfig:
         if not group.pop("enabled", False):
             return None
         return group
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a reason, a log or an output file."""
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return (key,) if key else ()
 
     def public(self) -> dict[str, Any]:
         """What may be logged: everything but secrets (the key never lives here anyway)."""
@@ -93,6 +122,82 @@ class JudgeConfig:
 
 class JudgeError(RuntimeError):
     pass
+
+
+class JudgeConfigError(ValueError):
+    """An invalid judge setting; `key` is the offending key for the caller's key path."""
+
+    def __init__(self, key: str, msg: str):
+        super().__init__(msg)
+        self.key = key
+
+
+def _url(v: Any) -> str:
+    if not isinstance(v, str) or not v.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s):// URL, got {v!r}")
+    if "@" in v.split("//", 1)[1].split("/", 1)[0]:
+        raise ValueError("credentials in the URL are refused (they would be logged); "
+                         "name an environment variable in api_key_env instead")
+    return v
+
+
+def _choice(*allowed):
+    def check(v):
+        if v not in allowed:
+            raise ValueError(f"expected one of {', '.join(map(repr, allowed))}, got {v!r}")
+        return v
+    return check
+
+
+def _text(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError(f"expected a non-empty string, got {v!r}")
+    return v
+
+
+def _extra_body(v: Any) -> dict:
+    if not isinstance(v, dict):
+        raise ValueError(f"expected a mapping of request-body extras, got {v!r}")
+    for k in v:
+        if not isinstance(k, str) or SECRET_KEYS.search(k):
+            raise ValueError(f"key {k!r}: credentials do not belong in the request body config")
+    return v
+
+
+# the domain of every judge setting (None = unset, filled from the next source)
+_JUDGE_KEYS = {
+    "base_url": _url,
+    "model": _text,
+    "api_key_env": env_var_name,
+    "api": _choice("chat", "completions"),
+    "timeout_s": lambda v: finite(v, positive=True, hi=86_400),
+    "max_retries": lambda v: finite(v, integer=True, lo=0, hi=20),
+    "backoff_s": lambda v: finite(v, lo=0, hi=600),
+    "concurrency": lambda v: finite(v, integer=True, lo=1, hi=4096),
+    "top_logprobs": lambda v: finite(v, integer=True, lo=0, hi=20),
+    "extra_body": _extra_body,
+}
+
+
+def check_judge_block(raw: Any, where: str = "judge") -> dict[str, Any]:
+    """Validate a judge mapping (rubric block, Hydra group or CLI flags); unknown keys and
+    credential-valued keys are refused, so a key never reaches .hydra/*.yaml or W&B."""
+    out = {}
+    for k, v in dict(raw).items():
+        if k not in _JUDGE_KEYS:
+            if isinstance(k, str) and (SECRET_KEYS.search(k) or
+                                       (isinstance(v, str) and looks_like_secret(v))):
+                raise JudgeConfigError(str(k), "a credential does not belong in a config (it "
+                                       "would be copied into .hydra/*.yaml, W&B and logs); put "
+                                       "it in an environment variable and set api_key_env to "
+                                       "that variable's NAME")
+            raise JudgeConfigError(str(k), "unknown judge key; expected one of "
+                                   + ", ".join(_JUDGE_KEYS))
+        try:
+            out[k] = None if v is None else _JUDGE_KEYS[k](v)
+        except ValueError as e:
+            raise JudgeConfigError(k, str(e)) from None
+    return out
 
 
 def p_yes_from_top_logprobs(top: list[dict[str, Any]] | dict[str, float]) -> float | None:
@@ -139,12 +244,18 @@ async def ask(client, cfg: JudgeConfig, prompt: str) -> tuple[float, str]:
             last = f"{type(e).__name__}: {e}"[:200]
             continue
         if r.status_code == 429 or r.status_code >= 500:
-            last = f"HTTP {r.status_code}"
+            last = f"HTTP {r.status_code}: {r.text[:120]}"
             continue
         if r.status_code >= 400:
-            raise JudgeError(f"HTTP {r.status_code}: {r.text[:200]}")
-        return _parse_response(r.json(), cfg.api)
-    raise JudgeError(f"judge unreachable after {cfg.max_retries + 1} attempts: {last}")
+            raise JudgeError(redact(f"HTTP {r.status_code}: {r.text[:200]}", cfg.secrets()))
+        try:
+            return _parse_response(r.json(), cfg.api)
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError,
+                OverflowError) as e:
+            # a truncated or garbled body is a server fault like a 5xx: retry it
+            last = f"malformed response ({type(e).__name__}: {e}): {r.text[:80]}"
+    raise JudgeError(redact(f"judge unreachable after {cfg.max_retries + 1} attempts: {last}",
+                            cfg.secrets()))
 
 
 def _parse_response(data: dict[str, Any], api: str) -> tuple[float, str]:
@@ -158,6 +269,8 @@ def _parse_response(data: dict[str, Any], api: str) -> tuple[float, str]:
         tops = (choice.get("logprobs") or {}).get("top_logprobs") or []
         top = tops[0] if tops else None
     p = p_yes_from_top_logprobs(top) if top else None
+    if p is not None and not 0.0 <= p <= 1.0:  # NaN/inf log-probs
+        raise ValueError(f"P(yes) {p} from the log-probs is not a probability")
     if p is None:
         answer = parse_answer(text)
         if answer is None:
@@ -166,10 +279,25 @@ def _parse_response(data: dict[str, Any], api: str) -> tuple[float, str]:
     return p, text
 
 
+_FIELDS = {"completion", "source", "reference", "prompt"}
+
+
 class JudgeParams(Params):
     question: str
-    yes_threshold: float = 0.5
+    yes_threshold: float = Field(0.5, ge=0.0, le=1.0)
     template: str | None = None
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("expected a non-empty question")
+        return template_fields(v, _FIELDS)
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, v: str | None) -> str | None:
+        return None if v is None else template_fields(v, _FIELDS | {"question"})
 
 
 class Judge(Check):
@@ -178,6 +306,8 @@ class Judge(Check):
     reads = ("completion", "source", "reference", "prompt")
     cost = REMOTE
     needs_judge = True
+    # applies its own time limit once the judge semaphore is held (see the module docstring)
+    self_timed = True
 
     def render(self, sample: Sample) -> str:
         fields = {"completion": sample.completion or "", "source": sample.source or "(none)",
@@ -190,11 +320,18 @@ class Judge(Check):
         cfg = ctx.judge
         if cfg is None:
             return Verdict("abstain", None, "judge not configured", skipped=True)
-        try:
-            async with ctx.judge_sem:
-                p, text = await ask(ctx.http, cfg, self.render(sample))
-        except JudgeError as e:
+        if cfg.missing_key():
             ctx.judge_errors += 1
-            return abstain(f"judge error: {e}")
+            return abstain(f"judge error: {cfg.missing_key()}")
+        limit = self.spec.timeout_s or getattr(ctx, "timeout_s", None) or 60.0
+        async with ctx.judge_sem:
+            try:
+                p, text = await asyncio.wait_for(ask(ctx.http, cfg, self.render(sample)), limit)
+            except TimeoutError:
+                ctx.judge_errors += 1
+                return abstain(f"timeout after {limit:g}s")
+            except JudgeError as e:
+                ctx.judge_errors += 1
+                return abstain(redact(f"judge error: {e}", cfg.secrets()))
         status = "pass" if p >= self.p.yes_threshold else "fail"
         return Verdict(status, p, f"P(yes)={p:.3f} answer={text.strip()[:20]!r}")

@@ -7,21 +7,25 @@ the whole batch, unlike a raising TRL reward function).
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
-from typing import Any
+import math
+from typing import Any, Literal
+
+from pydantic import Field
 
 from rewards.checks.base import REMOTE, Check, Params
 from rewards.sample import Sample
+from rewards.timebox import in_daemon_thread
 from rewards.verdict import Verdict
 
 
 class PythonParams(Params):
     function: str
     params: dict[str, Any] = {}
-    threshold: float = 0.5
-    reads: list[str] = ["completion", "source", "reference", "meta", "prompt"]
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    reads: list[Literal["id", "completion", "source", "reference", "meta", "prompt"]] = [
+        "completion", "source", "reference", "meta", "prompt"]
 
 
 def import_function(path: str):
@@ -51,19 +55,29 @@ class PythonCheck(Check):
         if inspect.iscoroutinefunction(self.fn):
             out = await self.fn(sample, **self.p.params)
         else:
-            out = await asyncio.to_thread(self.fn, sample, **self.p.params)
+            # a daemon thread: a function that never returns is abandoned at the time limit
+            # instead of blocking the process exit (asyncio.to_thread's pool is joined)
+            out = await in_daemon_thread(self.fn, sample, **self.p.params)
         return self._to_verdict(out)
 
     def _to_verdict(self, out: Any) -> Verdict:
         if isinstance(out, Verdict):
-            return out
+            out = {"status": out.status, "value": out.value, "reason": out.reason}
         if isinstance(out, bool):
             return Verdict("pass" if out else "fail", None, f"{self.p.function} -> {out}")
         if isinstance(out, int | float):
             v = float(out)
+            if not math.isfinite(v):
+                raise ValueError(f"{self.p.function} returned {v}; expected a finite number")
             return Verdict("pass" if v >= self.p.threshold else "fail", min(1.0, max(0.0, v)),
                            f"{self.p.function} -> {v:.3f}")
         if isinstance(out, dict) and out.get("status") in ("pass", "fail", "abstain"):
-            return Verdict(out["status"], out.get("value"), str(out.get("reason", "")))
+            value = out.get("value")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or not math.isfinite(value)):
+                raise ValueError(f"{self.p.function} returned value {value!r}; expected a finite "
+                                 "number or None")
+            return Verdict(out["status"], None if value is None else float(value),
+                           str(out.get("reason", "")))
         raise TypeError(f"{self.p.function} returned {type(out).__name__}; expected bool, float, "
                         "Verdict or dict(status, value, reason)")

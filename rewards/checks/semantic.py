@@ -10,11 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from pathlib import Path
 from typing import Any
+
+from pydantic import Field, field_validator
 
 from rewards.checks.base import SEMANTIC, Check, Params
 from rewards.normalize import MISSING, as_json, get_path
 from rewards.sample import Sample
+from rewards.timebox import in_daemon_thread
+from rewards.validate import field_path
 from rewards.verdict import Verdict, abstain
 
 _MODELS: dict[str, Any] = {}
@@ -52,10 +57,16 @@ def cosine_similarities(a: list[str], b: list[str], model: str | None = None,
 
 
 class SemanticParams(Params):
-    threshold: float = 0.7
+    # a cosine: anything outside [-1, 1] passes always or never
+    threshold: float = Field(0.7, ge=-1.0, le=1.0)
     reference_path: str | None = None
     model: str | None = None
-    batch_size: int = 64
+    batch_size: int = Field(64, ge=1, le=4096)
+
+    @field_validator("reference_path")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        return None if v is None else field_path(v)
 
 
 class SemanticSimilarity(Check):
@@ -64,6 +75,24 @@ class SemanticSimilarity(Check):
     reads = ("completion", "reference")
     cost = SEMANTIC
     batched = True
+    # times only the encoding: the one-time torch + MiniLM load took 45 s on a loaded 2-core
+    # CPU, which would abstain the first batch under the default 60 s limit
+    self_timed = True
+
+    def __init__(self, spec, rubric_dir):
+        super().__init__(spec, rubric_dir)
+        if self.p.model is not None:
+            # a local sentence-transformers directory (runs are offline: no hub look-ups);
+            # a missing one used to fail on every sample as an abstain, after loading torch
+            local = Path(self.p.model).expanduser()
+            local = local if local.is_absolute() or local.is_dir() else rubric_dir / local
+            if not local.is_dir():
+                raise ValueError(f"model: {self.p.model!r} is not a directory (expected a local "
+                                 "sentence-transformers model; relative paths are resolved "
+                                 "against the working directory, then the rubric's)")
+            self.model_path = str(local)
+        else:
+            self.model_path = None
 
     def _reference(self, sample: Sample) -> str | None:
         ref = sample.reference
@@ -80,9 +109,15 @@ class SemanticSimilarity(Check):
         out: list[Verdict] = [abstain("no reference") for _ in samples]
         if not todo:
             return out
-        sims = await asyncio.to_thread(
-            cosine_similarities, [samples[i].completion or "" for i in todo],
-            [refs[i] for i in todo], self.p.model, self.p.batch_size)
+        await in_daemon_thread(get_encoder, self.model_path)
+        limit = self.spec.timeout_s or getattr(ctx, "timeout_s", None) or 60.0
+        try:
+            sims = await asyncio.wait_for(in_daemon_thread(
+                cosine_similarities, [samples[i].completion or "" for i in todo],
+                [refs[i] for i in todo], self.model_path, self.p.batch_size), limit)
+        except TimeoutError:
+            return [abstain(f"timeout after {limit:g}s") if r is not None else out[i]
+                    for i, r in enumerate(refs)]
         for i, sim in zip(todo, sims, strict=True):
             value = min(1.0, max(0.0, sim))
             status = "pass" if sim >= self.p.threshold else "fail"

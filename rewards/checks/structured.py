@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from rewards.checks.base import Check, Params, meta_value
 from rewards.normalize import (
@@ -19,7 +19,9 @@ from rewards.normalize import (
     parse_json,
     parse_number,
 )
+from rewards.safe_yaml import LoadError, read_text
 from rewards.sample import Sample
+from rewards.validate import field_path, meta_path
 from rewards.verdict import Verdict, abstain, failed, passed
 
 
@@ -49,21 +51,30 @@ class JsonSchema(Check):
 
     def __init__(self, spec, rubric_dir):
         super().__init__(spec, rubric_dir)
-        import jsonschema
+        from rewards.schema import build_validator  # jsonschema loads only when a rubric uses it
 
-        schema = self.p.schema_
+        schema, key = self.p.schema_, "schema"
+        if self.p.schema_ is not None and self.p.schema_file:
+            raise ValueError("schema_file: give `schema` or `schema_file`, not both")
         if self.p.schema_file:
-            schema = json.loads((rubric_dir / self.p.schema_file).read_text(encoding="utf-8"))
+            key = "schema_file"
+            try:
+                text = read_text(rubric_dir / self.p.schema_file, "JSON schema")
+                schema = json.loads(text)
+            except (LoadError, ValueError, RecursionError) as e:
+                raise ValueError(f"schema_file: {str(e)[:300]}") from None
         if schema is None:
             raise ValueError("json_schema needs `schema` or `schema_file`")
-        jsonschema.Draft202012Validator.check_schema(schema)
-        self.validator = jsonschema.Draft202012Validator(schema)
+        try:
+            self.validator = build_validator(schema, lambda: self.time_limit_s)
+        except ValueError as e:
+            raise ValueError(f"{key}: {e}") from None
 
     def evaluate_sync(self, sample: Sample) -> Verdict:
         obj, why = parse_json(sample.completion, self.p.allow_fence)
         if obj is MISSING:
             return failed(why)
-        errors = sorted(self.validator.iter_errors(obj), key=lambda e: list(e.path))
+        errors = sorted(self.validator.iter_errors(obj), key=lambda e: [(isinstance(x, str), x) for x in e.path])
         if not errors:
             return passed("matches schema")
         e = errors[0]
@@ -75,10 +86,15 @@ class FieldMatchParams(Params):
     path: str
     reference_path: str | None = None
     mode: Literal["exact", "normalized", "numeric", "date", "fuzzy"] = "normalized"
-    rel_tol: float = 0.0
-    abs_tol: float = 0.005
-    threshold: float = 0.85
+    rel_tol: float = Field(0.0, ge=0.0)
+    abs_tol: float = Field(0.005, ge=0.0)
+    threshold: float = Field(0.85, ge=0.0, le=1.0)
     allow_fence: bool = False
+
+    @field_validator("path", "reference_path")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        return None if v is None else field_path(v)
 
 
 def _compare(mode: str, got: Any, want: Any, p: FieldMatchParams) -> tuple[bool, float | None, str]:
@@ -143,6 +159,16 @@ class LabelMatchParams(Params):
     labels: list[str] | None = None
     labels_from_meta: str | None = None
     reference_path: str | None = None
+
+    @field_validator("labels_from_meta")
+    @classmethod
+    def _meta(cls, v: str | None) -> str | None:
+        return None if v is None else meta_path(v)
+
+    @field_validator("reference_path")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        return None if v is None else field_path(v)
 
 
 class LabelMatch(Check):

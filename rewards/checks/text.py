@@ -6,6 +6,8 @@ import re
 from collections import Counter
 from typing import Literal
 
+from pydantic import Field, field_validator, model_validator
+
 from rewards.checks.base import Check, Params, meta_value
 from rewards.normalize import (
     MISSING,
@@ -18,9 +20,13 @@ from rewards.normalize import (
     parse_json,
 )
 from rewards.sample import Sample
+from rewards.timebox import FLAGS, compile_pattern, search
+from rewards.validate import field_path, meta_path
 from rewards.verdict import Verdict, abstain, failed, passed
 
-_FLAGS = {"IGNORECASE": re.I, "MULTILINE": re.M, "DOTALL": re.S}
+
+def _share():
+    return Field(1.0, ge=0.0, le=1.0)
 _SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
 # dots that end an abbreviation, not a sentence: "Acme Inc. shall", "e.g. rent", "B.V. and"
 _ABBREV_DOT = re.compile(
@@ -44,18 +50,18 @@ class Regex(Check):
         super().__init__(spec, rubric_dir)
         flags = 0
         for f in self.p.flags:
-            flags |= _FLAGS[f]
+            flags |= FLAGS[f]
         try:
-            self.rx = re.compile(self.p.pattern, flags)
-        except re.error as e:
-            raise ValueError(f"pattern: invalid regular expression: {e}") from None
+            self.rx = compile_pattern(self.p.pattern, flags)
+        except ValueError as e:
+            raise ValueError(f"pattern: {e}") from None
         self.reads = (self.p.target,)
 
     def evaluate_sync(self, sample: Sample) -> Verdict:
         text = getattr(sample, self.p.target)
         if text is None:
             return abstain(f"no {self.p.target}")
-        m = self.rx.search(str(text))
+        m = search(self.rx, str(text), self.time_limit_s)
         if self.p.must_match:
             return passed("pattern found") if m else failed("required pattern not found")
         return failed(f"forbidden text {m.group(0)[:60]!r}") if m else passed("no forbidden text")
@@ -72,8 +78,14 @@ def sentences(text: str) -> list[str]:
 
 class LengthParams(Params):
     unit: Literal["chars", "words", "sentences"] = "words"
-    min: int | None = None
-    max: int | None = None
+    min: int | None = Field(None, ge=0)
+    max: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} > max {self.max}: no text can pass")
+        return self
 
 
 class Length(Check):
@@ -95,7 +107,17 @@ class NumbersGroundedParams(Params):
     source_field: str = "source"
     path: str | None = None
     ignore: list[float] = []
-    min_share: float = 1.0
+    min_share: float = _share()
+
+    @field_validator("source_field")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        return v if v in ("source", "prompt") else meta_path(v)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        return None if v is None else field_path(v)
 
 
 def _collect_strings(node) -> list[str]:
@@ -148,7 +170,17 @@ class SpansPreservedParams(Params):
     from_meta: str | None = None
     from_reference: str | None = None
     case_sensitive: bool = False
-    min_share: float = 1.0
+    min_share: float = _share()
+
+    @field_validator("from_meta")
+    @classmethod
+    def _meta(cls, v: str | None) -> str | None:
+        return None if v is None else meta_path(v)
+
+    @field_validator("from_reference")
+    @classmethod
+    def _ref(cls, v: str | None) -> str | None:
+        return None if v is None else field_path(v)
 
 
 class SpansPreserved(Check):
@@ -193,10 +225,16 @@ class SpansPreserved(Check):
 
 
 class NoRepetitionParams(Params):
-    ngram: int = 4
-    max_ngram_repeats: int = 2
+    # n-grams longer than 100 words never repeat in a completion: a typo, not a setting
+    ngram: int = Field(4, ge=1, le=100)
+    max_ngram_repeats: int = Field(2, ge=1)
     phrase_from_meta: str | None = None
-    max_phrase_count: int = 1
+    max_phrase_count: int = Field(1, ge=0)
+
+    @field_validator("phrase_from_meta")
+    @classmethod
+    def _meta(cls, v: str | None) -> str | None:
+        return None if v is None else meta_path(v)
 
 
 class NoRepetition(Check):
@@ -244,7 +282,14 @@ def flesch_kincaid_grade(text: str) -> tuple[float, float]:
 class ReadabilityParams(Params):
     max_grade: float | None = None
     min_grade: float | None = None
-    max_avg_sentence_words: float | None = None
+    max_avg_sentence_words: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if (self.min_grade is not None and self.max_grade is not None
+                and self.min_grade > self.max_grade):
+            raise ValueError(f"min_grade {self.min_grade} > max_grade {self.max_grade}")
+        return self
 
 
 class Readability(Check):
