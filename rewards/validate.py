@@ -118,6 +118,13 @@ def has_lone_surrogate(value: Any) -> bool:
     return False
 
 
+def has_key_shape(value: str) -> bool:
+    """A known credential shape (`sk-…`, `hf_…`, `ghp_…`, `Bearer …`, a JWT): stricter than
+    looks_like_secret, for free-form values such as command-line overrides, where a long
+    hex revision or hash must still pass."""
+    return bool(_KEY_SHAPES.search(value) or _BEARER.search(value))
+
+
 def looks_like_secret(value: str) -> bool:
     """A credential-shaped string: a known key prefix, `Bearer …`, or a 32+ character token
     of mixed letters and digits with no underscore (environment variable names have them

@@ -146,10 +146,15 @@ def reward_metrics(run: Run, batch: Batch, group_size: int) -> dict[str, float]:
            "reward/masked_frac": 1.0 - len(valid) / len(batch.rewards)}
     for name, v in summary["dimensions"].items():
         out[f"reward/dim/{name}"] = v
+    audit = set(summary.get("audit_checks") or [])
     for cid, check in summary["checks"].items():
+        # audit checks are scored but never paid for: reported apart, as audit/*
+        prefix = "audit/check" if cid in audit else "reward/check"
         for key in ("pass_rate", "abstain_rate", "zero_var_frac"):
             if check.get(key) is not None:
-                out[f"reward/check/{cid}/{key}"] = check[key]
+                out[f"{prefix}/{cid}/{key}"] = check[key]
+    if summary.get("audit_mean") is not None:
+        out["audit/score"] = summary["audit_mean"]
     if summary.get("judge_error_rate") is not None:
         out["reward/judge_error_rate"] = summary["judge_error_rate"]
     return out

@@ -97,6 +97,7 @@ from rl.policy import (
     trainable,
 )
 from rl.state import RLError, Run, StopSignal, restore, save
+from rl.watch import GoodhartStop, build_monitor, stop_message, watch
 from sft.dist import all_reduce_sum, gather_lists
 
 # a run that cannot go on (bad config, empty task, non-finite loss): the RL core's error
@@ -106,6 +107,9 @@ GRPOError = RLError
 # ---------------------------------------------------------------------------------- setup
 def validate(cfg) -> None:
     """Config errors that would otherwise surface as a crash (or a NaN) minutes in."""
+    from sft.config_rules import GRPO_RULES, check
+
+    check(cfg, GRPO_RULES)
     group_size, batch_size = int(cfg.algo.num_generations), int(cfg.train.batch_size)
     if group_size < 2:
         raise GRPOError(f"algo.num_generations={group_size}: GRPO needs >= 2 completions per "
@@ -132,7 +136,7 @@ def validate(cfg) -> None:
 def setup(cfg) -> Run:
     from rewards.tasks import resolve
     from sft import dist
-    from sft.checkpoint import clean_staging, resolve_resume
+    from sft.checkpoint import clean_staging, prune, resolve_resume, step_of
     from sft.tracking import init_tracker
 
     validate(cfg)
@@ -161,6 +165,10 @@ def setup(cfg) -> Run:
     tracker = init_tracker(cfg, run_dir, stage="grpo", resume=ckpt is not None)
     run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
               world=info.world_size, rank=info.rank)
+    if info.rank == 0:
+        prune(ckpt_root, cfg.train.get("keep_last"))
+        # rows a killed run logged after its last checkpoint: the resumed run replays them
+        tracker.rewind(step_of(ckpt) if ckpt is not None else 0)
     if ckpt is not None:
         restore(run, ckpt)
         if not engine.shares_live_model:  # file-based engines: the restored adapter
@@ -441,37 +449,39 @@ def train(cfg, on_step: Callable[[int, dict], None] | None = None) -> dict[str, 
     """Run GRPO to `train.steps`; returns {"history", "adapter", "run_dir", ...}.
 
     `on_step(step, metrics)` is called after each step (tests use it to send signals).
+    Raises GoodhartStop (exit 3) after checkpointing when the alarm fires with
+    `audit.on_alarm=stop`.
     """
     from tqdm import tqdm
 
     run = setup(cfg)
+    monitor = build_monitor(cfg)
     tc = cfg.train
     history: list[dict] = []
-    main = run.rank == 0
     bar = tqdm(total=int(tc.max_steps), initial=run.step, desc="grpo", dynamic_ncols=True,
-               disable=not (main and tc.get("progress", True)))
+               disable=not (run.rank == 0 and tc.get("progress", True)))
     stopped = None
     try:
         with StopSignal() as stop:
             while run.step < int(tc.max_steps):
                 metrics, batch = step_once(run)
+                alarms = watch(run, monitor, metrics, batch, int(cfg.algo.num_generations))
                 history.append({"step": run.step, **metrics})
-                if main:
-                    run.tracker.log(metrics, step=run.step)
-                    if tc.get("table_every") and run.step % int(tc.table_every) == 0:
-                        cols, rows = sample_table(batch, int(tc.get("table_rows", 8)))
-                        run.tracker.log_table("samples", cols, rows, step=run.step)
+                _log_step(run, metrics, batch)
                 bar.update(1)
                 bar.set_postfix(_postfix(metrics))
                 if on_step is not None:
                     on_step(run.step, metrics)
-                at_save = tc.get("save_every") and run.step % int(tc.save_every) == 0
                 # a signal seen by any rank stops every rank after the same step (Slurm may
                 # signal one task only; a lone rank leaving would hang the others' all-reduce)
                 stopping = stop.agreed(run.world)
-                if at_save or stopping or run.step == int(tc.max_steps):
+                halt = bool(alarms) and cfg.audit.get("on_alarm", "warn") == "stop"
+                at_save = tc.get("save_every") and run.step % int(tc.save_every) == 0
+                if at_save or stopping or halt or run.step == int(tc.max_steps):
                     save(run, {k: v for k, v in metrics.items()
                                if k.startswith(("reward/t", "loss/"))})
+                if halt:
+                    raise GoodhartStop(stop_message(alarms))
                 if stopping:
                     stopped = stop.received or "a signal to another rank"
                     print(f"[grpo] {stopped}: checkpointed step {run.step} at {run.last_ckpt}; "
@@ -479,15 +489,28 @@ def train(cfg, on_step: Callable[[int, dict], None] | None = None) -> dict[str, 
                     break
     finally:
         bar.close()
-    final = {"step": run.step, "adapter": str(run.last_ckpt) if run.last_ckpt else None,
-             "run_dir": str(run.run_dir), "stopped_by": stopped, "history": history,
-             "rubric_hash": run.harness.rubric.hash}
-    if main:
+        _finish(run, history)
+    return {"step": run.step, "adapter": str(run.last_ckpt) if run.last_ckpt else None,
+            "run_dir": str(run.run_dir), "stopped_by": stopped, "history": history,
+            "rubric_hash": run.harness.rubric.hash}
+
+
+def _log_step(run: Run, metrics: dict, batch: Batch) -> None:
+    tc = run.cfg.train
+    if run.rank != 0:
+        return
+    run.tracker.log(metrics, step=run.step)
+    if tc.get("table_every") and run.step % int(tc.table_every) == 0:
+        cols, rows = sample_table(batch, int(tc.get("table_rows", 8)))
+        run.tracker.log_table("samples", cols, rows, step=run.step)
+
+
+def _finish(run: Run, history: list[dict]) -> None:
+    if run.rank == 0:
         run.tracker.summary({k: v for k, v in (history[-1] if history else {}).items()
                              if isinstance(v, int | float)} | {"final_step": run.step})
         run.tracker.finish()
     run.engine.close()
-    return final
 
 
 def _train_and_report(cfg) -> None:

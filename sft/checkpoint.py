@@ -141,10 +141,16 @@ def finalize_checkpoint(staged: str | Path, root: str | Path, step: int, *,
     os.replace(staged, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+    prune(root, keep_last)
+    return target
+
+
+def prune(root: str | Path, keep_last: int | None) -> None:
+    """Keep the newest `keep_last` complete checkpoints (None/0: all). Also run at start-up:
+    a crash between a checkpoint's rename and this clean-up leaves keep_last + 1."""
     if keep_last:
         for stale in list_checkpoints(root)[:-int(keep_last)]:
             shutil.rmtree(stale, ignore_errors=True)
-    return target
 
 
 def _write_config(path: Path, config: Any) -> None:

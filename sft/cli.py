@@ -5,6 +5,7 @@
     2  bad input: a UserInputError / RubricError / TaskError from the recipe, or Hydra's own
        config error (unknown key, bad group option) before the recipe starts
     1  a bug (a traceback)
+    3  stopped by the Goodhart alarm (`audit.on_alarm=stop`), after a checkpoint
 
     def cli() -> None:
         hydra_cli("grpo", train)
@@ -30,12 +31,39 @@ def user_errors() -> tuple[type[Exception], ...]:
     return (UserInputError, RubricError, TaskError)
 
 
+def secret_overrides(argv: list[str]) -> str | None:
+    """Why a command-line override must not run (None if all are fine): a credential-named
+    key (`judge.api_key=...`) or a credential-shaped value. Hydra would write it into
+    .hydra/overrides.yaml and W&B into the run's command line before the recipe could refuse
+    it, so it is refused before Hydra starts; the message names the key, never the value."""
+    from rewards.validate import SECRET_KEYS, has_key_shape
+
+    for arg in argv:
+        key, sep, value = arg.lstrip("+~").partition("=")
+        if not sep or key.startswith("hydra."):
+            continue
+        leaf = key.rsplit(".", 1)[-1]
+        if SECRET_KEYS.search(leaf) and not leaf.endswith("_env") and value not in ("", "null"):
+            return (f"{key}: a credential does not belong in the config (it would be written "
+                    f"to .hydra/ and W&B); put it in an environment variable and name that "
+                    f"variable instead (e.g. {key.rsplit('.', 1)[0] + '.' if '.' in key else ''}"
+                    "api_key_env=MY_KEY_VAR)")
+        if has_key_shape(value):
+            return (f"{key}: the value looks like a credential (an API key or token); name "
+                    "the environment variable that holds it instead (*.api_key_env=VAR)")
+    return None
+
+
 def hydra_cli(config_name: str, fn: Callable[[Any], Any],
               on_user_error: Callable[[Any], None] | None = None) -> None:
     """Compose conf/<config_name>.yaml from the command line and call `fn(cfg)`.
 
     `on_user_error(cfg)` runs after the error is printed and before exit 2 (e.g. SFT removes
     the empty run dir Hydra created)."""
+    refused = secret_overrides(sys.argv[1:])
+    if refused:
+        print(f"error: {refused}", file=sys.stderr, flush=True)
+        sys.exit(USER_ERROR_EXIT)
     import hydra
 
     entered = False
@@ -51,6 +79,12 @@ def hydra_cli(config_name: str, fn: Callable[[Any], Any],
             if on_user_error is not None:
                 on_user_error(cfg)
             sys.exit(USER_ERROR_EXIT)
+        except Exception as e:  # a deliberate stop with its own status (e.g. 3: Goodhart)
+            code = getattr(e, "exit_code", None)
+            if not isinstance(code, int):
+                raise
+            print(f"stopped: {e}", file=sys.stderr, flush=True)
+            sys.exit(code)
 
     try:
         _main()

@@ -18,6 +18,7 @@ values shaped like API keys become "<redacted>".
 from __future__ import annotations
 
 import json
+import logging
 import math
 import netrc
 import os
@@ -43,6 +44,8 @@ _SECRET_VALUE = re.compile(
     r"|AKIA[0-9A-Z]{16}|(local-)?[0-9a-f]{40})$")
 # a W&B key is 40 hex digits, like a git commit: leave those alone under these key names
 _HEX_OK_KEY = re.compile(r"(revision|commit|sha|hash)", re.I)
+
+log = logging.getLogger("sft.tracking")
 
 
 def is_secret_key(key: str) -> bool:
@@ -127,6 +130,34 @@ class Tracker:
     @property
     def active(self) -> bool:
         return self.run_dir is not None
+
+    def alert(self, title: str, text: str) -> None:
+        """A loud event: alerts.jsonl in the run dir, and a W&B alert (online runs)."""
+        if not self.active:
+            return
+        self._append("alerts.jsonl", {"step": self.step, "title": title, "text": text})
+        if self.wandb_run is not None:
+            try:
+                self.wandb_run.alert(title=title, text=text)
+            except Exception as e:  # offline runs cannot alert; the JSONL row stays
+                log.debug("W&B alert not sent: %s", e)
+
+    def rewind(self, step: int) -> int:
+        """Drop the metrics.jsonl rows of steps after `step` (a run killed after its last
+        checkpoint logged steps the resumed run replays: each step keeps one row). Atomic;
+        returns the rows dropped."""
+        path = self.run_dir / "metrics.jsonl" if self.active else None
+        if path is None or not path.exists():
+            return 0
+        rows = path.read_text(encoding="utf-8").splitlines()
+        keep = [r for r in rows if r.strip() and (json.loads(r).get("step") or 0) <= step]
+        if len(keep) == len(rows):
+            return 0
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(r + "\n" for r in keep), encoding="utf-8")
+        os.replace(tmp, path)
+        self.step = min(self.step, step)
+        return len(rows) - len(keep)
 
     def _append(self, rel: str, row: dict[str, Any]) -> None:
         path = self.run_dir / rel  # type: ignore[operator]

@@ -47,8 +47,10 @@ from sft.checkpoint import (
     clean_staging,
     finalize_checkpoint,
     hash_json,
+    prune,
     read_manifest,
     resolve_resume,
+    step_of,
     update_manifest,
 )
 from sft.errors import UserInputError
@@ -187,6 +189,9 @@ def sft_config(cfg, ckpt_root: Path, model_dtype):
 
 def run(cfg) -> dict[str, Any]:
     """Train per `cfg`; returns the summary dict (also printed, logged and in summary.json)."""
+    from sft.config_rules import SFT_RULES, check
+
+    check(cfg, SFT_RULES)
     from sft.data import load_train_rows
     from sft.model import count_parameters, load_model, load_tokenizer, setup_trainable
     from sft.tracking import init_tracker
@@ -226,6 +231,9 @@ def run(cfg) -> dict[str, Any]:
         clean_staging(ckpt_root)
     dist.barrier()
     tracker = init_tracker(cfg, run_dir, stage="sft", resume=resume is not None)
+    if dist.is_main():
+        prune(ckpt_root, cfg.train.get("keep_last"))  # a crash mid-clean-up left one extra
+        tracker.rewind(step_of(resume) if resume is not None else 0)
     manifest = {"stage": "sft", "data": data_desc, "data_hash": hash_json(rows),
                 "n_rows": len(rows), "rubric_hash": rubric_hash,
                 "model": str(cfg.model.name_or_path), "lora": bool(cfg.lora.enabled)}

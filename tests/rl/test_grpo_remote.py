@@ -85,13 +85,13 @@ def test_eval_reward_url_reaches_the_builder(tmp_path):
     from hydra import compose, initialize_config_dir
 
     from rewards.remote import RemoteHarness
-    from rewards.tasks import get_task
+    from rewards.tasks import resolve
     from rl.evaluate import make_harness
 
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         cfg = compose("eval", overrides=["eval.reward.url=http://127.0.0.1:9"])
         plain = compose("eval")
-    task = get_task("legal_rewrite")
+    task = resolve({"name": "legal_rewrite"})
     h = make_harness(task, cfg, tmp_path)
     assert isinstance(h, RemoteHarness) and h.url == "http://127.0.0.1:9"
     assert h.rubric_hash == make_harness(task, plain, tmp_path).rubric_hash

@@ -150,8 +150,11 @@ def test_ddp_two_ranks_match_one_process(tmp_path, chats_jsonl, helpers):
         assert x == pytest.approx(y, rel=1e-4)
     wa = _adapter(single / "checkpoints" / "step-00000004")
     wb = _adapter(ddp / "checkpoints" / "step-00000004")
+    # atol 5e-5 = 1% of one Adam step at lr 5e-3: 1 x 4 and 2 x 2 rows pad differently, and
+    # Adam turns the float-rounding difference of a near-zero gradient element into up to
+    # ~1.3e-5 after 4 steps (measured here; it failed the old 1e-5)
     for k in wa:
-        torch.testing.assert_close(wa[k], wb[k], rtol=1e-3, atol=1e-5)
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-3, atol=5e-5)
 
 
 def _torchrun_sft(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
