@@ -75,3 +75,48 @@ def test_replayed_steps_keep_one_metrics_row_and_retention_is_exact(tmp_path):
     rows = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and "replayed" not in rows[3]
     assert sorted(p.name for p in ckpts.glob("step-*")) == ["step-00000003", "step-00000004"]
+
+
+def _grpo_cfg_fixed():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
+        return compose("grpo", ["debug=tiny", "logger=none"])
+
+
+def test_fuzzed_recipe_values_are_accepted_or_refused_naming_the_key():
+    """Hypothesis over every ruled GRPO/SFT key: a value is either inside its domain (the
+    check passes) or refused with UserInputError that starts with `key=value` — never another
+    exception, never silently accepted outside the domain."""
+    import math
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from omegaconf import OmegaConf, open_dict
+
+    from sft.config_rules import GRPO_RULES, SFT_RULES, check
+
+    base = _grpo_cfg_fixed()
+    rules = {key: (ok, what) for key, ok, what in GRPO_RULES + SFT_RULES}
+    values = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                       st.floats(allow_nan=True, allow_infinity=True),
+                       st.text(max_size=8), st.sampled_from(["1e-3", "true", "-1", ""]))
+
+    @settings(max_examples=200, deadline=None, derandomize=True)
+    @given(key=st.sampled_from(sorted(rules)), value=values)
+    def one(key, value):
+        cfg = base.copy()
+        with open_dict(cfg):
+            OmegaConf.update(cfg, key, value, force_add=True)
+        got = OmegaConf.select(cfg, key)
+        ok, _ = rules[key]
+        try:
+            check(cfg, [(key, ok, rules[key][1])])
+        except UserInputError as e:
+            assert str(e).startswith(f"{key}=") and not ok(got)
+        else:
+            assert ok(got)
+            if isinstance(got, float):
+                assert math.isfinite(got)
+
+    one()
