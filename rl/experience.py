@@ -8,6 +8,7 @@ or more; GRPO needs G >= 2).
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,3 +150,26 @@ def sample_table(batch: Batch, rows: int) -> tuple[list[str], list[list]]:
         failed = "; ".join(f"{k}: {v}" for k, v in r.failed_checks().items())
         out.append([prompt[-300:], s.completion, r.score, failed])
     return cols, out
+
+
+def rollout_metrics(batch: Batch) -> dict[str, float]:
+    """rollout/*: completion lengths, truncation and engine errors of a scored batch."""
+    lens = [len(gen.token_ids) for gen in batch.gens] or [0]
+    return {"rollout/len_mean": sum(lens) / len(lens), "rollout/len_max": max(lens),
+            "rollout/truncated_frac": sum(g.finish_reason == "length" for g in batch.gens)
+            / max(len(batch.gens), 1),
+            "rollout/errors": sum(g.error is not None for g in batch.gens)}
+
+
+def note_unscored(run: Run, n: int) -> None:
+    """A step whose whole reward batch was unscored: warn, and stop (RLError) after
+    `train.max_unscored_steps` in a row; a step with any scored sample resets the streak."""
+    run.unscored_streak += 1
+    limit = int(run.cfg.train.get("max_unscored_steps", 3))
+    msg = (f"step {run.step + 1}: every sample of the reward batch was unscored (harness "
+           f"score None for all {n}: coverage floors, judge errors, failed or truncated "
+           "generations)")
+    print(f"[{run.cfg.stage}] warning: {msg}; no update this step", file=sys.stderr)
+    if run.unscored_streak >= limit:
+        raise RLError(f"{msg}; {limit} such steps in a row — stopping. Check "
+                      "reward/check/*/abstain_rate and the judge configuration.")

@@ -50,16 +50,14 @@ continues from the newest complete checkpoint of the run dir.
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from rewards.cache import CACHE_FILE
+from rewards.cache import CACHE_FILE  # noqa: F401  (re-exported: tests and callers read it)
 from rl.advantages import compute_advantages, expand_groups, select_informative_groups
 from rl.experience import (
     Batch,
@@ -67,8 +65,10 @@ from rl.experience import (
     load_prompts,
     merge_batches,
     next_prompts_for_rank,
+    note_unscored,
     reward_metrics,
     rollout,
+    rollout_metrics,
     sample_table,
     score,
 )
@@ -78,13 +78,15 @@ from rl.policy import (
     build_engine_for,
     build_optimizer,
     build_policy,
+    finish_grads,
+    group_chunks,
     policy_logprobs,
     save_sync_adapter,
     sync,
     to_tensors,
     trainable,
 )
-from rl.state import RLError, Run, StopSignal, restore, save
+from rl.state import RLError, Run, StopSignal, prepare_run_dir, restore, save
 
 # a run that cannot go on (bad config, empty task, non-finite loss): the RL core's error
 GRPOError = RLError
@@ -110,27 +112,11 @@ def validate(cfg) -> None:
 
 def setup(cfg) -> Run:
     from rewards.tasks import resolve
-    from sft import dist
-    from sft.checkpoint import clean_staging, resolve_resume
     from sft.tracking import init_tracker
 
     validate(cfg)
-    comm = cfg.dist.get("comm")
-    info = dist.init_distributed(None if comm in (None, "auto") else str(comm))
     n_prompts = int(cfg.train.batch_size) // int(cfg.algo.num_generations)
-    if n_prompts % info.world_size:
-        raise GRPOError(f"train.batch_size={cfg.train.batch_size} is {n_prompts} prompts, not "
-                        f"divisible over {info.world_size} ranks (each rank rolls out whole "
-                        "groups of its own prompts)")
-    run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_root = run_dir / "checkpoints"
-    ckpt = resolve_resume(cfg.train.resume, ckpt_root)
-    if info.rank == 0:
-        clean_staging(ckpt_root)
-    if ckpt is not None and (ckpt / CACHE_FILE).is_file() and info.rank == 0:
-        shutil.copyfile(ckpt / CACHE_FILE, run_dir / CACHE_FILE)
-    dist.barrier()  # no rank opens the verdict cache before rank 0 restored it
+    info, run_dir, ckpt = prepare_run_dir(cfg, n_prompts)
     task = resolve(cfg.task, cfg.reward.get("rubric"))
     prompts = load_prompts(cfg, task)
     harness = build_harness(cfg, task, run_dir)
@@ -223,7 +209,7 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     norm = all_reduce_sum(torch.tensor([float(len(rows)), float(mask.sum())]), run.world)
     compute = (advs != 0).nonzero().flatten() if beta == 0 else torch.arange(len(rows))
     x["group"] = rows // int(algo.num_generations)
-    chunks = _chunks(compute, x["group"], int(cfg.train.micro_batch_size))
+    chunks = group_chunks(compute, x["group"], int(cfg.train.micro_batch_size))
     stats = {"loss": 0.0, "pg": 0.0, "kl": 0.0, "clip_frac": 0.0, "clip_low": 0.0,
              "clip_high": 0.0, "ratio": 0.0, "tokens": 0.0, "logp_diff": 0.0}
     old_logp = None
@@ -236,7 +222,8 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
         run.optimizer.zero_grad(set_to_none=True)
         for idx in chunks:
             _micro_step(run, x, advs, idx, norm, old_logp, stats)
-        grad_norm = _finish_grads(run)
+        grad_norm = finish_grads(trainable(run.model), run.world,
+                                 run.cfg.optim.get("max_grad_norm"))
         run.optimizer.step()
     run.scheduler.step()
     tok = max(stats.pop("tokens"), 1.0)
@@ -278,29 +265,6 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> No
     stats["tokens"] += n_tok
 
 
-def _chunks(compute: torch.Tensor, group: torch.Tensor, mb: int) -> list[torch.Tensor]:
-    """Micro-batches of whole groups: a group's rows stay together (they share one prompt
-    encoding), so a micro-batch holds >= mb rows unless it is the last (at most mb + G - 1)."""
-    out, cur = [], []
-    for i in compute.tolist():
-        if len(cur) >= mb and group[i] != group[cur[-1]]:
-            out.append(torch.tensor(cur))
-            cur = []
-        cur.append(i)
-    return out + ([torch.tensor(cur)] if cur else [])
-
-
-def _finish_grads(run: Run) -> float:
-    params = trainable(run.model)
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        all_reduce_sum(p.grad, run.world)
-    max_norm = run.cfg.optim.get("max_grad_norm")
-    norm = torch.nn.utils.clip_grad_norm_(params, float(max_norm) if max_norm else math.inf)
-    return float(norm)
-
-
 # ----------------------------------------------------------------------------------- loop
 def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     """Rollout -> reward -> advantages -> update -> sync for one step; returns its metrics."""
@@ -318,7 +282,7 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     n_valid = int(all_reduce_sum(torch.tensor(float(adv.valid.sum())), run.world))
     train_metrics, sync_s = {}, 0.0
     if n_scored == 0:
-        _unscored(run, len(seen.rewards))
+        note_unscored(run, len(seen.rewards))
         run.scheduler.step()
     elif n_valid == 0:
         # dynamic sampling found no group with reward variance: nothing to learn from
@@ -342,21 +306,8 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     return metrics, batch if batch.samples else seen
 
 
-def _unscored(run: Run, n: int) -> None:
-    run.unscored_streak += 1
-    limit = int(run.cfg.train.get("max_unscored_steps", 3))
-    msg = (f"step {run.step + 1}: every sample of the reward batch was unscored (harness "
-           f"score None for all {n}: coverage floors, judge errors, failed or truncated "
-           "generations)")
-    print(f"[grpo] warning: {msg}; no update this step", file=sys.stderr)
-    if run.unscored_streak >= limit:
-        raise GRPOError(f"{msg}; {limit} such steps in a row — stopping. Check "
-                        "reward/check/*/abstain_rate and the judge configuration.")
-
-
 def _step_metrics(run: Run, seen: Batch, adv, rollout_stats: dict,
                   train_metrics: dict) -> dict[str, float]:
-    lens = [len(gen.token_ids) for gen in seen.gens] or [0]
     metrics = {f"loss/{k}": train_metrics[k] for k in ("loss", "pg") if k in train_metrics}
     if train_metrics:
         metrics |= {"loss/kl": float(run.cfg.algo.beta) * train_metrics["kl"], "kl": train_metrics["kl"],
@@ -364,11 +315,7 @@ def _step_metrics(run: Run, seen: Batch, adv, rollout_stats: dict,
               "clip/high_frac": train_metrics["clip_high"], "policy/ratio_mean": train_metrics["ratio"],
               "policy/grad_norm": train_metrics["grad_norm"], "rollout/logp_mismatch": train_metrics["logp_diff"],
               "train/rows_computed": train_metrics["rows_computed"]}
-    return metrics | {
-        "rollout/len_mean": sum(lens) / len(lens), "rollout/len_max": max(lens),
-        "rollout/truncated_frac": sum(g.finish_reason == "length" for g in seen.gens)
-        / max(len(seen.gens), 1),
-        "rollout/errors": sum(g.error is not None for g in seen.gens),
+    return metrics | rollout_metrics(seen) | {
         "rollout/zero_var_groups": rollout_stats["flat"] / max(rollout_stats["groups_seen"], 1),
         "rollout/resample_rounds": rollout_stats["rounds"] - 1,
         "adv/abs_mean": float(adv.values.abs().mean()) if len(adv.values) else 0.0,

@@ -7,6 +7,11 @@ uninterrupted run would still have in memory, so `train.resume=auto` continues b
 scheduler state, python/numpy/torch RNG states, the prompt-stream position, the step and
 adapter version, and a copy of the harness verdict cache (SQLite) so a resumed run does not
 re-pay for judge calls it already made.
+
+A recipe with more trainable state than the policy adapter (PPO: the critic adapter, the value
+head, the KL controller, running reward statistics) appends a `CheckpointHook` to
+`Run.hooks`: `save(staged_dir)` writes its files into the checkpoint being staged (atomic with
+the rest), `restore(ckpt)` loads them back in place after the optimizer and RNG are restored.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from omegaconf import DictConfig
@@ -41,6 +46,14 @@ class DataPosition:
 
     epoch: int = 0
     offset: int = 0
+
+
+class CheckpointHook(Protocol):
+    """Extra state a recipe keeps in every checkpoint (see the module docstring)."""
+
+    def save(self, staged: Path) -> None: ...
+
+    def restore(self, ckpt: Path) -> None: ...
 
 
 @dataclass
@@ -66,6 +79,24 @@ class Run:
     last_ckpt: Path | None = None
     world: int = 1
     rank: int = 0
+    # the PEFT adapter that is the policy (PPO keeps a "critic" adapter beside "policy")
+    policy_adapter: str = "default"
+    hooks: list[CheckpointHook] = field(default_factory=list)
+
+
+def save_adapter(model, dst: Path, adapter: str = "default") -> None:
+    """Save one named PEFT adapter's files directly in `dst` (PEFT puts every adapter but
+    "default" in a subfolder named after it; evaluators and engines load `dst` itself)."""
+    if adapter == "default":
+        model.save_pretrained(dst, selected_adapters=["default"])
+        return
+    tmp = dst.parent / f".{dst.name}-{adapter}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, selected_adapters=[adapter])
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in (tmp / adapter).iterdir():
+        shutil.move(str(f), dst / f.name)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def save(run: Run, metrics: dict | None = None) -> Path:
@@ -75,7 +106,7 @@ def save(run: Run, metrics: dict | None = None) -> Path:
     root = run.run_dir / "checkpoints"
     staged = staging_dir(root)
     try:
-        run.model.save_pretrained(staged)
+        save_adapter(run.model, staged, run.policy_adapter)
         run.tokenizer.save_pretrained(staged)
         (staged / "state").mkdir()
         state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
@@ -87,6 +118,8 @@ def save(run: Run, metrics: dict | None = None) -> Path:
             torch.save(obj, staged / "state" / f"{name}.pt")
         if run.harness.cache is not None and (run.run_dir / CACHE_FILE).is_file():
             _copy_sqlite(run.run_dir / CACHE_FILE, staged / CACHE_FILE)
+        for hook in run.hooks:
+            hook.save(staged)
         manifest = {"stage": str(run.cfg.stage), "rubric_hash": run.harness.rubric.hash,
                     "adapter_version": run.version, "metrics": metrics or {}}
         run.last_ckpt = finalize_checkpoint(staged, root, run.step, config=run.cfg,
@@ -117,8 +150,36 @@ def restore(run: Run, ckpt: Path) -> None:
     t = load_state(ckpt, "train")
     run.step, run.version, run.data = t["step"], t["version"], DataPosition(**t["data"])
     run.unscored_streak = t.get("unscored_streak", 0)
+    for hook in run.hooks:
+        hook.restore(ckpt)
     run.last_ckpt = ckpt
     print(f"[{run.cfg.stage}] resumed from {ckpt} at step {run.step}", file=sys.stderr)
+
+
+def prepare_run_dir(cfg, n_prompts: int) -> tuple[Any, Path, Path | None]:
+    """Start the process group, create the run dir, find the checkpoint to resume from and put
+    its verdict cache back; returns (sft.dist info, run_dir, checkpoint or None).
+
+    `n_prompts` (per step, all ranks) must split evenly: each rank rolls out whole groups."""
+    from sft import dist
+    from sft.checkpoint import clean_staging, resolve_resume
+
+    comm = cfg.dist.get("comm")
+    info = dist.init_distributed(None if comm in (None, "auto") else str(comm))
+    if n_prompts % info.world_size:
+        raise RLError(f"train.batch_size={cfg.train.batch_size} is {n_prompts} prompts, not "
+                      f"divisible over {info.world_size} ranks (each rank rolls out whole "
+                      "groups of its own prompts)")
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_root = run_dir / "checkpoints"
+    ckpt = resolve_resume(cfg.train.resume, ckpt_root)
+    if info.rank == 0:
+        clean_staging(ckpt_root)
+    if ckpt is not None and (ckpt / CACHE_FILE).is_file() and info.rank == 0:
+        shutil.copyfile(ckpt / CACHE_FILE, run_dir / CACHE_FILE)
+    dist.barrier()  # no rank opens the verdict cache before rank 0 restored it
+    return info, run_dir, ckpt
 
 
 class StopSignal:
