@@ -218,3 +218,21 @@ def test_cli_bad_value_exits_2(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 2, p.stderr[-2000:]
     assert "algo.lam=-1 must be in [0, 1]" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_torchrun_two_ranks(tmp_path):
+    """torchrun -m rl.ppo: prompts sharded over 2 gloo ranks, whitening/KL/gradients reduced
+    over both, rank 0 checkpoints (critic included); both ranks finish."""
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text(SHORT_RUBRIC)
+    p = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "rl.ppo",
+         "debug=tiny", "logger=none", "dist=ddp", f"run_dir={tmp_path / 'run'}",
+         f"reward.rubric={rubric}", "train.max_steps=2", "train.batch_size=8",
+         "sampling.max_new_tokens=8", "optim.lr=1e-2", "reward.normalize=true"],
+        cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"},
+        capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count("[ppo] done: step 2") == 2
+    ckpt = tmp_path / "run" / "checkpoints" / "step-00000002"
+    assert (ckpt / "COMPLETE").exists() and (ckpt / "critic" / "value_head.pt").is_file()
