@@ -324,7 +324,9 @@ def train_step(run: Run, st: PPOState, exp: dict) -> dict[str, float]:
     algo = run.cfg.algo
     rows = exp["valid"].nonzero().flatten()
     policy_params = run.optimizer.param_groups[0]["params"]
-    stats: dict[str, float] = {}
+    # zeros, not missing keys, on a rank whose scored completions were all empty
+    stats = dict.fromkeys(("pg", "vf", "entropy", "clip_frac", "vf_clip_frac", "ratio",
+                           "approx_kl", "tokens"), 0.0)
     norms = {"policy": [], "value": []}
     for epoch in range(int(algo.ppo_epochs)):
         g = torch.Generator().manual_seed(
@@ -382,8 +384,8 @@ def _micro_step(run: Run, st: PPOState, exp: dict, idx: torch.Tensor, n_tok: flo
                    ("clip_frac", pg.clip_frac), ("vf_clip_frac", vf_clip),
                    ("ratio", pg.ratio_mean),
                    ("approx_kl", 0.5 * (log_ratio ** 2).sum() / tokens)):
-        stats[k] = stats.get(k, 0.0) + float(val) * tokens
-    stats["tokens"] = stats.get("tokens", 0.0) + tokens
+        stats[k] += float(val) * tokens
+    stats["tokens"] += tokens
 
 
 def _backward(run: Run, loss: torch.Tensor) -> None:

@@ -23,7 +23,7 @@ from rl.pipeline import compose  # noqa: E402
 
 @pytest.mark.slow
 def test_ppo_raises_reward_on_a_toy_task(tmp_path):
-    out = ppo.train(compose("ppo", toy_overrides(tmp_path, steps=12) + ["critic.lr=1e-3"]))
+    out = ppo.train(compose("ppo", toy_overrides(tmp_path, steps=8) + ["critic.lr=1e-3"]))
     rewards = [h["reward/total"] for h in out["history"]]
     first, last = statistics.fmean(rewards[:3]), statistics.fmean(rewards[-3:])
     print("rewards", rewards)
