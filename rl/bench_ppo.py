@@ -129,13 +129,14 @@ def render(args, runs: list[dict], mem: dict[str, dict]) -> str:
         "batch), beta 0.05 fixed, gamma 1, lambda 0.95, critic lr 1e-3, whitened advantages. "
         f"Seeds: {', '.join(map(str, args.seeds))}; {args.steps} steps per run.", "",
         "| algorithm | seed | reward, first k steps | reward, last k steps (k) | s/step "
-        "(median, steps 2..N) | rollout s | train s | load before |",
-        "|---|---|---|---|---|---|---|---|"]
+        "(median, steps 2..N) | rollout s | train s | peak RSS MiB | load before |",
+        "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         s = summarize(r)
         lines.append(f"| {r['side']} | {r['seed']} | {s['first']:.3f} | {s['last']:.3f} "
                      f"({s['k']}) | {s['s_step']:.2f} | {s['rollout_s']:.2f} | "
-                     f"{s['train_s']:.2f} | {r['load_before'][0]:.2f} |")
+                     f"{s['train_s']:.2f} | {r['peak_rss_mb']:.0f} | "
+                     f"{r['load_before'][0]:.2f} |")
     lines += ["", "Per-step training reward (mean harness score of the step's 16 samples):", "",
               "| algorithm | seed | rewards by step | PPO value/explained_var by step |",
               "|---|---|---|---|"]
@@ -171,21 +172,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker", choices=sorted(SIDES), help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--result", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--render", default=None, metavar="BENCH_JSON",
+                   help="re-render the markdown from a finished run's bench.json (no runs)")
+    p.add_argument("--notes", default=None, help="a markdown file appended as the Notes")
     args = p.parse_args(argv)
     out_dir = Path(args.out_dir)
     if args.worker:
         r = worker(args.worker, args.seed, args.steps, out_dir)
         Path(args.result).write_text(json.dumps(r) + "\n")
         return 0
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        return _write(args, render(args, saved["runs"], saved["mem"]))
     runs = []
     for i, seed in enumerate(args.seeds):  # alternate the order: load drifts over minutes
         for side in (("grpo", "ppo") if i % 2 == 0 else ("ppo", "grpo")):
             runs.append(spawn(side, seed, args.steps, out_dir))
     mem = {side: spawn(side, args.seeds[0], args.mem_steps, out_dir)
            for side in ("ppo", "ppo_separate_critic")} if args.mem_steps else {}
-    md = render(args, runs, mem)
-    print(md)
     (out_dir / "bench.json").write_text(json.dumps({"runs": runs, "mem": mem}, indent=1) + "\n")
+    return _write(args, render(args, runs, mem))
+
+
+def _write(args, md: str) -> int:
+    if args.notes:
+        md += "\n## Notes\n\n" + Path(args.notes).read_text()
+    print(md)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(md)
