@@ -1,4 +1,5 @@
-"""Advantage estimators for group-relative policy optimisation (pure functions, CPU-tested).
+"""Advantage estimators (pure functions, CPU-tested): group-relative ones for GRPO, and
+per-token rewards, GAE, whitening and the adaptive KL controller for PPO (second table below).
 
 Every function takes a flat reward tensor laid out group-major: the G completions of prompt p
 occupy rows ``[p*G, (p+1)*G)``, which is how the rollout engine returns them and how TRL
@@ -21,6 +22,21 @@ Why "rubric": with one collapsed number, a group {(0,0), (1,1)} and a group {(0,
 dimensions gets the same push as the one that improved one. Normalising per dimension and
 taking the weighted mean gives (-0.71, +0.71) vs (-0.35, +0.35). It also stops a high-variance dimension (a binary gate,
 spread 1.0) from drowning a low-variance one (a judge score moving 0.60 -> 0.65) in the sum.
+
+PPO (per token; B completions, T = padded completion length, ``mask`` [B, T] right-padded):
+    r_t       = -kl_coef * (old_logp_t - ref_logp_t) + [t = last] * score   Ziegler et al. 2019
+                                                    (k1 per-token KL penalty, harness score at
+                                                    the last completion token)
+    delta_t   = r_t + gamma * V_{t+1} - V_t         V past the last token = 0 (episode ends)
+    A_t       = delta_t + gamma * lam * A_{t+1}     GAE (Schulman et al. 2016)
+    R_t       = A_t + V_t                           the value target (returns)
+    whiten(A) = (A - mean) / sqrt(var + 1e-8)       over every counted token of the batch
+    kl_coef  <- kl_coef * (1 + clip(KL / target - 1, -0.2, 0.2) * n / horizon)
+                                                    Ziegler's adaptive controller; KL is the
+                                                    batch mean of the per-sequence sum of k1,
+                                                    n the samples in the batch
+A NaN score (unscored sample) makes its whole row invalid: advantages and returns 0, and the
+caller drops the row from whitening and both losses (never a reward of 0).
 """
 
 from __future__ import annotations
@@ -193,3 +209,143 @@ def select_informative_groups(group_zero_var: torch.Tensor, group_all_invalid: t
 def expand_groups(group_idx: torch.Tensor, group_size: int) -> torch.Tensor:
     """[k] group indices -> [k * G] sample row indices (group-major)."""
     return (group_idx[:, None] * group_size + torch.arange(group_size)[None, :]).reshape(-1)
+
+
+# ------------------------------------------------------------------------------------ PPO
+def token_rewards(scores: torch.Tensor, mask: torch.Tensor, kl: torch.Tensor | None = None,
+                  kl_coef: float = 0.0) -> torch.Tensor:
+    """Per-token rewards: the score at each row's last counted token, minus the KL penalty.
+
+    Args:
+        scores: [B] harness scores, NaN = unscored (the NaN lands on the last token, so `gae`
+            marks the row invalid).
+        mask: [B, T] 0/1, right-padded (counted tokens first).
+        kl: [B, T] per-token KL estimate (k1 = old_logp - ref_logp), or None.
+        kl_coef: beta; the penalty is -beta * kl on every counted token.
+    Returns:
+        [B, T] float; 0 on padding. A row without counted tokens gets no score.
+    """
+    m = mask.to(torch.float32)
+    r = torch.zeros_like(m)
+    if kl is not None and kl_coef != 0.0:
+        r = r - kl_coef * kl.to(m.dtype) * m
+    last = m.sum(1).long() - 1  # [B]
+    rows = (last >= 0).nonzero().flatten()
+    r[rows, last[rows]] += scores.to(m.dtype)[rows]
+    return r
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
+        lam: float = 0.95) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over right-padded completions.
+
+    Args:
+        rewards: [B, T] per-token rewards (`token_rewards`); NaN on a counted token = the row
+            is unscored.
+        values: [B, T] critic values V_t of the state before token t (no grad).
+        mask: [B, T] 0/1, right-padded: the last counted token ends the episode, so the value
+            after it is 0 and nothing beyond it leaks back.
+        gamma, lam: discount and GAE lambda.
+    Returns:
+        advantages [B, T], returns [B, T] (= advantages + values), valid [B] bool; all 0 on
+        padding and on invalid rows (NaN reward, or no counted token).
+    """
+    m = mask.to(torch.float32)
+    valid = ~(torch.isnan(rewards) & m.bool()).any(1) & m.bool().any(1)
+    keep = m * valid[:, None]
+    r = torch.where(keep.bool(), rewards.float(), torch.zeros_like(m))
+    v = values.float() * keep
+    adv = torch.zeros_like(m)
+    last = torch.zeros_like(m[:, 0])
+    t_len = m.shape[1]
+    for t in reversed(range(t_len)):
+        next_v = v[:, t + 1] if t + 1 < t_len else torch.zeros_like(last)
+        delta = r[:, t] + gamma * next_v - v[:, t]
+        # keep[:, t] = 0 on padding resets the recursion, so the last counted token starts it
+        last = (delta + gamma * lam * last) * keep[:, t]
+        adv[:, t] = last
+    return adv, (adv + v) * keep, valid
+
+
+def masked_sums(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[3] = (sum, sum of squares, count) of x over mask; all-reduce these across ranks and
+    pass them to `whiten` for batch-global statistics."""
+    m = mask.to(torch.float64)
+    xd = x.to(torch.float64) * m
+    return torch.stack([xd.sum(), (xd * xd).sum(), m.sum()])
+
+
+def whiten(x: torch.Tensor, mask: torch.Tensor, sums: torch.Tensor | None = None,
+           shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
+    """(x - mean) / sqrt(var + eps) over the counted entries; 0 where mask is 0.
+
+    Args:
+        x, mask: [B, T] (or any matching shapes).
+        sums: [3] from `masked_sums` (summed over ranks); None = this x alone.
+        shift_mean: False keeps the mean (scale only).
+    Returns:
+        same shape as x. The variance is unbiased (n - 1), as TRL's `masked_whiten`; with
+        fewer than 2 counted entries x is only centred.
+    """
+    s = masked_sums(x, mask) if sums is None else sums.to(torch.float64)
+    n = s[2].clamp(min=1.0)
+    mean = s[0] / n
+    var = (s[1] - n * mean * mean).clamp(min=0.0) / (n - 1).clamp(min=1.0)
+    out = x.to(torch.float64) - mean
+    if s[2] >= 2:
+        out = out / torch.sqrt(var + eps)
+    if not shift_mean:
+        out = out + mean
+    return (out * mask.to(torch.float64)).to(x.dtype)
+
+
+def adaptive_kl_coef(coef: float, kl: float, target: float, horizon: float,
+                     n_samples: int) -> float:
+    """Ziegler et al. 2019 adaptive KL controller: one update per batch.
+
+    Args:
+        coef: current beta.
+        kl: observed KL of the batch (mean over samples of the per-sequence sum of k1).
+        target: the KL the controller steers towards (6 nats in the paper).
+        horizon: samples over which an error is corrected (10,000 in the paper).
+        n_samples: samples in this batch.
+    Returns:
+        the new beta: beta * (1 + clip(kl / target - 1, -0.2, 0.2) * n_samples / horizon);
+        the clip bounds one batch's change to +-20% of n/horizon, so a KL spike cannot flip it.
+    """
+    if target <= 0 or horizon <= 0:
+        raise ValueError(f"KL controller needs target > 0 and horizon > 0; got {target}, "
+                         f"{horizon}")
+    err = min(max(kl / target - 1.0, -0.2), 0.2)
+    return coef * (1.0 + err * n_samples / horizon)
+
+
+@dataclass
+class Moments:
+    """Running count / mean / population variance of every score seen (reward
+    normalisation); kept in PPO checkpoints."""
+
+    count: float = 0.0
+    mean: float = 0.0
+    var: float = 1.0
+
+
+def update_moments(m: Moments, sums: torch.Tensor) -> Moments:
+    """Fold a batch, given as `masked_sums` (sum, sum of squares, count), into `m` (Chan et
+    al.'s parallel variance update, exact for any split of the data into batches)."""
+    s, ss, n = (float(v) for v in sums)
+    if n == 0:
+        return m
+    b_mean = s / n
+    b_var = max(ss / n - b_mean * b_mean, 0.0)
+    if m.count == 0:
+        return Moments(n, b_mean, b_var)
+    tot = m.count + n
+    delta = b_mean - m.mean
+    m2 = m.var * m.count + b_var * n + delta * delta * m.count * n / tot
+    return Moments(tot, m.mean + delta * n / tot, m2 / tot)
+
+
+def normalize_scores(scores: torch.Tensor, m: Moments, eps: float = 1e-8) -> torch.Tensor:
+    """[B] -> (scores - mean) / sqrt(var + eps) with running moments; NaN stays NaN."""
+    return (scores - m.mean) / (m.var + eps) ** 0.5

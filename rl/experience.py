@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 from rewards import Harness
 from rewards.tasks.resolver import ResolvedTask
 from rl.state import DataPosition, RLError, Run
+from sft.dist import gather_lists
 
 
 def build_harness(cfg, task: ResolvedTask, run_dir: Path) -> Harness:
@@ -169,3 +171,57 @@ def sample_table(batch: Batch, rows: int) -> tuple[list[str], list[list]]:
         failed = "; ".join(f"{k}: {v}" for k, v in r.failed_checks().items())
         out.append([prompt[-300:], s.completion, r.score, failed])
     return cols, out
+
+
+def rollout_metrics(batch: Batch) -> dict[str, float]:
+    """rollout/*: completion lengths, truncation and engine errors of a scored batch."""
+    lens = [len(gen.token_ids) for gen in batch.gens] or [0]
+    return {"rollout/len_mean": sum(lens) / len(lens), "rollout/len_max": max(lens),
+            "rollout/truncated_frac": sum(g.finish_reason == "length" for g in batch.gens)
+            / max(len(batch.gens), 1),
+            "rollout/errors": sum(g.error is not None for g in batch.gens)}
+
+
+def note_unscored(run: Run, n: int) -> None:
+    """A step whose whole reward batch was unscored: warn, and stop (RLError) after
+    `train.max_unscored_steps` in a row; a step with any scored sample resets the streak."""
+    run.unscored_streak += 1
+    limit = int(run.cfg.train.get("max_unscored_steps", 3))
+    msg = (f"step {run.step + 1}: every sample of the reward batch was unscored (harness "
+           f"score None for all {n}: coverage floors, judge errors, failed or truncated "
+           "generations)")
+    print(f"[{run.cfg.stage}] warning: {msg}; no update this step", file=sys.stderr)
+    if run.unscored_streak >= limit:
+        raise RLError(f"{msg}; {limit} such steps in a row — stopping. Check "
+                      "reward/check/*/abstain_rate and the judge configuration.")
+
+
+def gather_batch(batch: Batch, world: int) -> Batch:
+    """Every rank's rows of `batch`, in rank order (the global batch order)."""
+    if world <= 1:
+        return batch
+    rows = gather_lists(list(zip(batch.samples, batch.gens, batch.results,
+                                 batch.rewards.tolist(), batch.dims.tolist(), strict=True)))
+    samples, gens, results, rewards, dims = (list(col) for col in zip(*rows, strict=True))
+    return Batch(samples, gens, results, torch.tensor(rewards),
+                 torch.tensor(dims, dtype=torch.float32).reshape(len(rows), batch.dims.shape[1]))
+
+
+def log_step(run: Run, metrics: dict, batch: Batch) -> None:
+    """Rank 0 logs the step's metrics and, every `train.table_every` steps, its samples."""
+    tc = run.cfg.train
+    if run.rank != 0:
+        return
+    run.tracker.log(metrics, step=run.step)
+    if tc.get("table_every") and run.step % int(tc.table_every) == 0:
+        cols, rows = sample_table(batch, int(tc.get("table_rows", 8)))
+        run.tracker.log_table("samples", cols, rows, step=run.step)
+
+
+def finish(run: Run, history: list[dict]) -> None:
+    """End of a run (also after an error): the tracker's summary and close, the engine."""
+    if run.rank == 0:
+        run.tracker.summary({k: v for k, v in (history[-1] if history else {}).items()
+                             if isinstance(v, int | float)} | {"final_step": run.step})
+        run.tracker.finish()
+    run.engine.close()

@@ -63,26 +63,28 @@ refuses (exit 2, naming the key) when model, algo, G, batch size, lr or rubric c
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from rewards.cache import CACHE_FILE
+from rewards.cache import CACHE_FILE  # noqa: F401  (re-exported: tests and callers read it)
 from rl.advantages import compute_advantages, expand_groups, select_informative_groups
 from rl.experience import (
     Batch,
     build_harness,
+    finish,
+    gather_batch,
     load_prompts,
+    log_step,
     merge_batches,
     next_prompts_for_rank,
+    note_unscored,
     reward_metrics,
     rollout,
-    sample_table,
+    rollout_metrics,
     score,
 )
 from rl.losses import policy_loss
@@ -90,15 +92,17 @@ from rl.policy import (
     build_engine_for,
     build_optimizer,
     build_policy,
+    finish_grads,
+    group_chunks,
     policy_logprobs,
     save_sync_adapter,
     sync,
     to_tensors,
     trainable,
 )
-from rl.state import RLError, Run, StopSignal, restore, save
+from rl.state import RLError, Run, StopSignal, prepare_run_dir, restore, save, start_tracking
 from rl.watch import GoodhartStop, build_monitor, stop_message, watch
-from sft.dist import all_reduce_sum, gather_lists
+from sft.dist import all_reduce_sum
 
 # a run that cannot go on (bad config, empty task, non-finite loss): the RL core's error
 GRPOError = RLError
@@ -135,40 +139,19 @@ def validate(cfg) -> None:
 
 def setup(cfg) -> Run:
     from rewards.tasks import resolve
-    from sft import dist
-    from sft.checkpoint import clean_staging, prune, resolve_resume, step_of
-    from sft.tracking import init_tracker
 
     validate(cfg)
-    comm = cfg.dist.get("comm")
-    info = dist.init_distributed(None if comm in (None, "auto") else str(comm))
     n_prompts = int(cfg.train.batch_size) // int(cfg.algo.num_generations)
-    if n_prompts % info.world_size:
-        raise GRPOError(f"train.batch_size={cfg.train.batch_size} is {n_prompts} prompts, not "
-                        f"divisible over {info.world_size} ranks (each rank rolls out whole "
-                        "groups of its own prompts)")
-    run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_root = run_dir / "checkpoints"
-    ckpt = resolve_resume(cfg.train.resume, ckpt_root)
-    if info.rank == 0:
-        clean_staging(ckpt_root)
-    if ckpt is not None and (ckpt / CACHE_FILE).is_file() and info.rank == 0:
-        shutil.copyfile(ckpt / CACHE_FILE, run_dir / CACHE_FILE)
-    dist.barrier()  # no rank opens the verdict cache before rank 0 restored it
+    info, run_dir, ckpt = prepare_run_dir(cfg, n_prompts)
     task = resolve(cfg.task, cfg.reward.get("rubric"))
     prompts = load_prompts(cfg, task)
     harness = build_harness(cfg, task, run_dir)
     model, tok = build_policy(cfg, ckpt, stage="grpo")
     opt, sched = build_optimizer(cfg.optim, trainable(model), int(cfg.train.max_steps))
     engine = build_engine_for(cfg, model, tok, run_dir, info.rank)
-    tracker = init_tracker(cfg, run_dir, stage="grpo", resume=ckpt is not None)
+    tracker = start_tracking(cfg, run_dir, ckpt, "grpo")
     run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
               world=info.world_size, rank=info.rank)
-    if info.rank == 0:
-        prune(ckpt_root, cfg.train.get("keep_last"))
-        # rows a killed run logged after its last checkpoint: the resumed run replays them
-        tracker.rewind(step_of(ckpt) if ckpt is not None else 0)
     if ckpt is not None:
         restore(run, ckpt)
         if not engine.shares_live_model:  # file-based engines: the restored adapter
@@ -266,7 +249,7 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
                                        dtype=torch.float64), run.world)
     compute = (advs != 0).nonzero().flatten() if beta == 0 else torch.arange(len(rows))
     x["group"] = rows // int(algo.num_generations)
-    chunks = _chunks(compute, x["group"], int(cfg.train.micro_batch_size))
+    chunks = group_chunks(compute, x["group"], int(cfg.train.micro_batch_size))
     stats = {"loss": 0.0, "pg": 0.0, "kl": 0.0, "clip_frac": 0.0, "clip_low": 0.0,
              "clip_high": 0.0, "ratio": 0.0, "tokens": 0.0, "logp_diff": 0.0}
     old_logp = None
@@ -279,7 +262,8 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
         run.optimizer.zero_grad(set_to_none=True)
         for idx in chunks:
             _micro_step(run, x, advs, idx, norm, old_logp, stats)
-        grad_norm = _finish_grads(run)
+        grad_norm = finish_grads(trainable(run.model), run.world,
+                                 run.cfg.optim.get("max_grad_norm"))
         run.optimizer.step()
     run.scheduler.step()
     # every rank's share: losses are already scaled by the global normalisers (they sum to
@@ -329,29 +313,6 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> No
     stats["tokens"] += n_tok
 
 
-def _chunks(compute: torch.Tensor, group: torch.Tensor, mb: int) -> list[torch.Tensor]:
-    """Micro-batches of whole groups: a group's rows stay together (they share one prompt
-    encoding), so a micro-batch holds >= mb rows unless it is the last (at most mb + G - 1)."""
-    out, cur = [], []
-    for i in compute.tolist():
-        if len(cur) >= mb and group[i] != group[cur[-1]]:
-            out.append(torch.tensor(cur))
-            cur = []
-        cur.append(i)
-    return out + ([torch.tensor(cur)] if cur else [])
-
-
-def _finish_grads(run: Run) -> float:
-    params = trainable(run.model)
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        all_reduce_sum(p.grad, run.world)
-    max_norm = run.cfg.optim.get("max_grad_norm")
-    norm = torch.nn.utils.clip_grad_norm_(params, float(max_norm) if max_norm else math.inf)
-    return float(norm)
-
-
 # ----------------------------------------------------------------------------------- loop
 def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     """Rollout -> reward -> advantages -> update -> sync for one step; returns its metrics."""
@@ -366,7 +327,7 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     n_valid = int(all_reduce_sum(torch.tensor(float(adv.valid.sum())), run.world))
     train_metrics, sync_s = {}, 0.0
     if n_scored == 0:
-        _unscored(run, len(seen.rewards))
+        note_unscored(run, len(seen.rewards))
         run.scheduler.step()
     elif n_valid == 0:
         # dynamic sampling found no group with reward variance: nothing to learn from
@@ -390,32 +351,9 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     return metrics, everyone
 
 
-def gather_batch(batch: Batch, world: int) -> Batch:
-    """Every rank's rows of `batch`, in rank order (the global batch order)."""
-    if world <= 1:
-        return batch
-    rows = gather_lists(list(zip(batch.samples, batch.gens, batch.results,
-                                 batch.rewards.tolist(), batch.dims.tolist(), strict=True)))
-    samples, gens, results, rewards, dims = (list(col) for col in zip(*rows, strict=True))
-    return Batch(samples, gens, results, torch.tensor(rewards),
-                 torch.tensor(dims, dtype=torch.float32).reshape(len(rows), batch.dims.shape[1]))
-
-
-def _unscored(run: Run, n: int) -> None:
-    run.unscored_streak += 1
-    limit = int(run.cfg.train.get("max_unscored_steps", 3))
-    msg = (f"step {run.step + 1}: every sample of the reward batch was unscored (harness "
-           f"score None for all {n}: coverage floors, judge errors, failed or truncated "
-           "generations)")
-    print(f"[grpo] warning: {msg}; no update this step", file=sys.stderr)
-    if run.unscored_streak >= limit:
-        raise GRPOError(f"{msg}; {limit} such steps in a row — stopping. Check "
-                        "reward/check/*/abstain_rate and the judge configuration.")
-
 
 def _step_metrics(run: Run, seen: Batch, adv, rollout_stats: dict,
                   train_metrics: dict) -> dict[str, float]:
-    lens = [len(gen.token_ids) for gen in seen.gens] or [0]
     metrics = {f"loss/{k}": train_metrics[k] for k in ("loss", "pg") if k in train_metrics}
     if train_metrics:
         metrics |= {"loss/kl": float(run.cfg.algo.beta) * train_metrics["kl"], "kl": train_metrics["kl"],
@@ -423,11 +361,7 @@ def _step_metrics(run: Run, seen: Batch, adv, rollout_stats: dict,
               "clip/high_frac": train_metrics["clip_high"], "policy/ratio_mean": train_metrics["ratio"],
               "policy/grad_norm": train_metrics["grad_norm"], "rollout/logp_mismatch": train_metrics["logp_diff"],
               "train/rows_computed": train_metrics["rows_computed"]}
-    return metrics | {
-        "rollout/len_mean": sum(lens) / len(lens), "rollout/len_max": max(lens),
-        "rollout/truncated_frac": sum(g.finish_reason == "length" for g in seen.gens)
-        / max(len(seen.gens), 1),
-        "rollout/errors": sum(g.error is not None for g in seen.gens),
+    return metrics | rollout_metrics(seen) | {
         "rollout/zero_var_groups": rollout_stats["flat"] / max(rollout_stats["groups_seen"], 1),
         "rollout/resample_rounds": rollout_stats["rounds"] - 1,
         "adv/abs_mean": float(adv.values.abs().mean()) if len(adv.values) else 0.0,
@@ -467,7 +401,7 @@ def train(cfg, on_step: Callable[[int, dict], None] | None = None) -> dict[str, 
                 metrics, batch = step_once(run)
                 alarms = watch(run, monitor, metrics, batch, int(cfg.algo.num_generations))
                 history.append({"step": run.step, **metrics})
-                _log_step(run, metrics, batch)
+                log_step(run, metrics, batch)
                 bar.update(1)
                 bar.set_postfix(_postfix(metrics))
                 if on_step is not None:
@@ -489,28 +423,12 @@ def train(cfg, on_step: Callable[[int, dict], None] | None = None) -> dict[str, 
                     break
     finally:
         bar.close()
-        _finish(run, history)
+        finish(run, history)
     return {"step": run.step, "adapter": str(run.last_ckpt) if run.last_ckpt else None,
             "run_dir": str(run.run_dir), "stopped_by": stopped, "history": history,
             "rubric_hash": run.harness.rubric.hash}
 
 
-def _log_step(run: Run, metrics: dict, batch: Batch) -> None:
-    tc = run.cfg.train
-    if run.rank != 0:
-        return
-    run.tracker.log(metrics, step=run.step)
-    if tc.get("table_every") and run.step % int(tc.table_every) == 0:
-        cols, rows = sample_table(batch, int(tc.get("table_rows", 8)))
-        run.tracker.log_table("samples", cols, rows, step=run.step)
-
-
-def _finish(run: Run, history: list[dict]) -> None:
-    if run.rank == 0:
-        run.tracker.summary({k: v for k, v in (history[-1] if history else {}).items()
-                             if isinstance(v, int | float)} | {"final_step": run.step})
-        run.tracker.finish()
-    run.engine.close()
 
 
 def _train_and_report(cfg) -> None:

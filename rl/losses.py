@@ -18,6 +18,12 @@ The ratio weight on the KL term (DeepSeek-V3.2; TRL 1.16 `use_bias_correction_kl
 default) makes the KL gradient the unbiased reverse-KL gradient when tokens came from the old
 policy; its value is 1 on-policy but its gradient is not, so both modes are kept and tested.
 
+PPO's critic (values V [B, T] from the value head, old_V from before the update, returns R):
+    vf_t      = 0.5 * max((V - R)^2, (old_V + clip(V - old_V, -c, c) - R)^2)   clipped value
+                loss (PPO2 / OpenAI baselines; TRL's old PPOTrainer), token mean
+    ev        = 1 - Var(R - V) / Var(R)            explained variance (1 = perfect critic)
+PPO's advantages are per token: ``policy_loss`` takes them as [B, T] as well as [B].
+
 Aggregation (``agg``), same names TRL 1.16 uses in brackets:
     seq_mean    mean over sequences of (sum_t loss_t / n_tokens_i)     [grpo]  long answers
                                                                    get less weight per token
@@ -112,7 +118,7 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
         old_logp: [B, T] sampling-policy log-probs (no grad). With one optimizer step per
             rollout batch they equal logp.detach() and the ratio is exactly 1 (its gradient
             is still the policy gradient).
-        advantages: [B].
+        advantages: [B] (one per completion, GRPO) or [B, T] (per token, PPO's GAE).
         mask: [B, T] 0/1.
         eps_low, eps_high: clip range [1 - eps_low, 1 + eps_high] (DAPO clip-higher: 0.2/0.28).
         level: "token" | "sequence" (GSPO).
@@ -126,7 +132,8 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
     log_w = importance_log_ratio(logp, old_logp.detach(), mask, level)
     ratio = torch.exp(log_w)  # [B, T] or [B, 1]
     clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high)
-    a = advantages.to(logp.dtype)[:, None]
+    a = advantages.to(logp.dtype)
+    a = a[:, None] if a.ndim == 1 else a
     unclipped_obj, clipped_obj = ratio * a, clipped * a
     pg_tok = -torch.min(unclipped_obj, clipped_obj)  # [B, T] or [B, 1]
     pg_tok = pg_tok.expand_as(logp)
@@ -157,9 +164,45 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
     return out
 
 
+def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
+               mask: torch.Tensor, clip: float | None = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clipped value loss, token mean over `mask`.
+
+    Args:
+        values: [B, T] current critic values (with grad).
+        old_values: [B, T] values when the batch was rolled out (no grad).
+        returns: [B, T] GAE returns (no grad).
+        mask: [B, T] 0/1.
+        clip: c, how far V may move from old_V before its loss stops improving; None = plain
+            0.5 * (V - R)^2.
+    Returns:
+        (loss [] with grad, clip_frac [] detached: share of tokens where the clipped branch won).
+    """
+    m = mask.to(values.dtype)
+    err = (values - returns.detach()) ** 2
+    if clip is None:
+        return 0.5 * _masked_mean(err, m), torch.zeros((), dtype=values.dtype)
+    old = old_values.detach()
+    clipped = old + torch.clamp(values - old, -clip, clip)
+    err_c = (clipped - returns.detach()) ** 2
+    loss = 0.5 * _masked_mean(torch.max(err, err_c), m)
+    return loss, _masked_mean((err_c > err).to(m.dtype), m).detach()
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor,
+                       mask: torch.Tensor) -> float:
+    """1 - Var(R - V) / Var(R) over the counted tokens ([B, T] each); NaN when Var(R) = 0."""
+    m = mask.bool()
+    r, v = returns[m].double(), values[m].double()
+    if r.numel() < 2 or float(r.var()) == 0.0:
+        return float("nan")
+    return float(1.0 - (r - v).var() / r.var())
+
+
 def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor,
-                   temperature: float = 1.0) -> torch.Tensor:
-    """Log-prob of each target token.
+                   temperature: float = 1.0, with_entropy: bool = False):
+    """Log-prob of each target token (with_entropy: and the [B, T] entropy of each position's
+    tempered distribution, with gradient; PPO's entropy bonus).
 
     Args:
         logits: [B, T, V] logits that predict token_ids (already shifted).
@@ -173,16 +216,22 @@ def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor,
     logits = logits.float()
     if temperature != 1.0:
         logits = logits / temperature
-    out = []
+    out, ent = [], []
     for row_logits, row_ids in zip(logits, token_ids, strict=True):
         picked = row_logits.gather(-1, row_ids[:, None]).squeeze(-1)
-        out.append(picked - torch.logsumexp(row_logits, -1))
+        lse = torch.logsumexp(row_logits, -1)
+        out.append(picked - lse)
+        if with_entropy:  # H = logsumexp(z) - sum_v softmax(z)_v z_v, one [T, V] temporary
+            ent.append(lse - (torch.softmax(row_logits, -1) * row_logits).sum(-1))
+    if with_entropy:
+        return torch.stack(out), torch.stack(ent)
     return torch.stack(out)
 
 
 def completion_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
                         completion_ids: torch.Tensor, completion_mask: torch.Tensor,
-                        temperature: float = 1.0, micro_batch: int | None = None) -> torch.Tensor:
+                        temperature: float = 1.0, micro_batch: int | None = None,
+                        with_entropy: bool = False):
     """Per-token log-probs of completions under `model` (one forward over prompt+completion).
 
     Args:
@@ -204,13 +253,16 @@ def completion_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tens
     for s in range(0, ids.shape[0], step):
         logits = model(input_ids=ids[s:s + step], attention_mask=attn[s:s + step],
                        position_ids=pos[s:s + step], logits_to_keep=t + 1).logits
-        out.append(token_logprobs(logits[:, :-1], completion_ids[s:s + step], temperature))
+        out.append(token_logprobs(logits[:, :-1], completion_ids[s:s + step], temperature,
+                                  with_entropy))
+    if with_entropy:
+        return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
     return torch.cat(out)
 
 
 def shared_prompt_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor,
                            completion_mask: torch.Tensor,
-                           temperature: float = 1.0) -> torch.Tensor:
+                           temperature: float = 1.0, with_entropy: bool = False):
     """Per-token log-probs of g completions of ONE prompt, the prompt encoded once.
 
     Args:
@@ -235,4 +287,4 @@ def shared_prompt_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torc
                    past_key_values=cache, use_cache=True, logits_to_keep=t).logits
     # the prompt's last position predicts completion token 0; completion position k predicts k+1
     full = torch.cat([out.logits[:, -1:].expand(g, 1, -1), logits[:, :-1]], 1)
-    return token_logprobs(full, completion_ids, temperature)
+    return token_logprobs(full, completion_ids, temperature, with_entropy)

@@ -114,7 +114,7 @@ def rl_stage_config(cfg, adapter: str | None):
     from the SFT adapter."""
     name = str(cfg.rl)
     if not (CONF / f"{name}.yaml").is_file() or name not in cfg:
-        raise UserInputError(f"pipeline: rl={name!r} names no RL recipe; expected grpo")
+        raise UserInputError(f"pipeline: rl={name!r} names no RL recipe; expected grpo or ppo")
     from omegaconf import open_dict
 
     stage = stage_config(cfg, name, cfg[name], Path(cfg.run_dir) / name, f"{cfg.run_name}-{name}")

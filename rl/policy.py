@@ -17,13 +17,15 @@ from typing import Any
 import torch
 
 from rl.losses import completion_logprobs, shared_prompt_logprobs
-from rl.state import RLError, Run
+from rl.state import RLError, Run, save_adapter
 
 
-def build_policy(cfg, ckpt: Path | None, stage: str) -> tuple[Any, Any]:
+def build_policy(cfg, ckpt: Path | None, stage: str,
+                 adapter_name: str = "default") -> tuple[Any, Any]:
     """(model, tokenizer) on `cfg.device`: base + the checkpoint's adapter, the start adapter
-    (`model.adapter`, e.g. an SFT checkpoint), or a fresh LoRA from `cfg.lora`; whichever it
-    is, its LoRA layers get the kernel `lora.kernel` picks for that device."""
+    (`model.adapter`, e.g. an SFT checkpoint), or a fresh LoRA from `cfg.lora`, as the PEFT
+    adapter `adapter_name`; whichever it is, its LoRA layers get the kernel `lora.kernel`
+    picks for that device."""
     from omegaconf import OmegaConf
 
     from sft.model import (
@@ -42,7 +44,8 @@ def build_policy(cfg, ckpt: Path | None, stage: str) -> tuple[Any, Any]:
     model = load_model(model_cfg, device=str(device))
     torch.manual_seed(int(cfg.seed))  # LoRA init
     if ckpt is not None or start:
-        model = load_adapter(model, ckpt if ckpt is not None else start, trainable=True)
+        model = load_adapter(model, ckpt if ckpt is not None else start, trainable=True,
+                             adapter_name=adapter_name)
         model.to(device)
         apply_lora_kernel(model, cfg.lora.get("kernel"), device.type)
         if ckpt is None and float(cfg.algo.get("beta", 0.0)) > 0:
@@ -50,7 +53,8 @@ def build_policy(cfg, ckpt: Path | None, stage: str) -> tuple[Any, Any]:
                   f"{cfg.algo.beta}: the KL reference is the base model (adapter disabled), "
                   "not this adapter", file=sys.stderr)
     else:
-        model = setup_trainable(model, cfg.lora, device_type=device.type).to(device)
+        model = setup_trainable(model, cfg.lora, device_type=device.type,
+                                adapter_name=adapter_name).to(device)
     if not hasattr(model, "disable_adapter"):
         raise RLError(f"rl.{stage} trains a LoRA adapter (lora.enabled=true); the KL "
                       "reference is the base model with the adapter disabled")
@@ -76,16 +80,19 @@ def trainable(model) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def build_engine_for(cfg, model, tok, run_dir: Path, rank: int, version: int = 0):
-    """The rollout engine `cfg.rollout` names, sampling from `model`'s current adapter: an
-    engine that shares the live model gets it; any other loads the adapter saved to disk."""
+def build_engine_for(cfg, model, tok, run_dir: Path, rank: int, version: int = 0,
+                     adapter: str = "default"):
+    """The rollout engine `cfg.rollout` names, sampling from `model`'s adapter `adapter`: an
+    engine that shares the live model gets it (the recipe keeps that adapter active while it
+    samples); any other loads the adapter saved to disk."""
     from rl.rollout.base import build_engine, resolve_engine_class
 
     name = str(cfg.rollout.get("_target_") or cfg.rollout.get("engine"))
     if resolve_engine_class(name).shares_live_model:
         return build_engine(cfg, model=model, tokenizer=tok)
     engine = build_engine(cfg)
-    engine.load_adapter(str(save_sync_adapter(model, run_dir, version, rank)), version=version)
+    engine.load_adapter(str(save_sync_adapter(model, run_dir, version, rank, adapter)),
+                        version=version)
     return engine
 
 
@@ -112,8 +119,9 @@ def to_tensors(gens: list, pad_id: int) -> dict[str, torch.Tensor]:
     return out
 
 
-def policy_logprobs(run: Run, x: dict, idx: torch.Tensor) -> torch.Tensor:
-    """[len(idx), T] log-probs of rows `idx` of `x` under the current model.
+def policy_logprobs(run: Run, x: dict, idx: torch.Tensor, with_entropy: bool = False):
+    """[len(idx), T] log-probs of rows `idx` of `x` under the current model (with_entropy:
+    and the [len(idx), T] entropy of each position's full next-token distribution).
 
     train.logprob_mode: shared_prompt (default) encodes each group's prompt once
     (rl.losses.shared_prompt_logprobs); full runs the padded prompt+completion forward per row
@@ -123,7 +131,8 @@ def policy_logprobs(run: Run, x: dict, idx: torch.Tensor) -> torch.Tensor:
     temp = float(run.cfg.sampling.temperature) or 1.0
     if run.cfg.train.get("logprob_mode", "shared_prompt") == "full":
         return completion_logprobs(run.model, x["prompt_ids"][idx], x["prompt_mask"][idx],
-                                   x["completion_ids"][idx], x["completion_mask"][idx], temp)
+                                   x["completion_ids"][idx], x["completion_mask"][idx], temp,
+                                   with_entropy=with_entropy)
     parts, rows = [], idx.tolist()
     start = 0
     while start < len(rows):
@@ -133,9 +142,39 @@ def policy_logprobs(run: Run, x: dict, idx: torch.Tensor) -> torch.Tensor:
         first, group_rows = rows[start], idx[start:end]
         prompt = x["prompt_ids"][first][x["prompt_mask"][first].bool()]
         parts.append(shared_prompt_logprobs(run.model, prompt, x["completion_ids"][group_rows],
-                                            x["completion_mask"][group_rows], temp))
+                                            x["completion_mask"][group_rows], temp,
+                                            with_entropy=with_entropy))
         start = end
+    if with_entropy:
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     return torch.cat(parts)
+
+
+def group_chunks(compute: torch.Tensor, group: torch.Tensor, mb: int) -> list[torch.Tensor]:
+    """Micro-batches of whole groups: a group's rows stay together (they share one prompt
+    encoding), so a micro-batch holds >= mb rows unless it is the last (at most mb + G - 1)."""
+    out, cur = [], []
+    for i in compute.tolist():
+        if len(cur) >= mb and group[i] != group[cur[-1]]:
+            out.append(torch.tensor(cur))
+            cur = []
+        cur.append(i)
+    return out + ([torch.tensor(cur)] if cur else [])
+
+
+def finish_grads(params: list[torch.nn.Parameter], world: int, max_norm) -> float:
+    """Sum `params`' gradients over ranks (a missing one counts as zeros, so every rank joins
+    every all-reduce), clip them by global norm (`max_norm` None = no clipping); returns the
+    norm before clipping."""
+    import math
+
+    from sft.dist import all_reduce_sum
+
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        all_reduce_sum(p.grad, world)
+    return float(torch.nn.utils.clip_grad_norm_(params, float(max_norm) if max_norm else math.inf))
 
 
 def sync(run: Run) -> float:
@@ -146,18 +185,20 @@ def sync(run: Run) -> float:
         # the engine holds the live model: nothing to copy, only the version moves
         run.engine.load_adapter(f"live-v{run.version}", version=run.version)
     else:
-        path = save_sync_adapter(run.model, run.run_dir, run.version, run.rank)
+        path = save_sync_adapter(run.model, run.run_dir, run.version, run.rank,
+                                 run.policy_adapter)
         run.engine.load_adapter(str(path), version=run.version)
     return time.perf_counter() - t0
 
 
-def save_sync_adapter(model, run_dir: Path, version: int, rank: int = 0) -> Path:
+def save_sync_adapter(model, run_dir: Path, version: int, rank: int = 0,
+                      adapter: str = "default") -> Path:
     """Adapter files for file-based engines; one directory per rank, reused across versions
     (vLLM keys its adapter cache by LoRARequest id, and every sync gets a new id)."""
     path = run_dir / f"sync_adapter-rank{rank}"
     tmp = run_dir / f".sync_adapter-rank{rank}-{version}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    save_adapter(model, tmp, adapter)
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
     return path

@@ -7,6 +7,11 @@ uninterrupted run would still have in memory, so `train.resume=auto` continues b
 scheduler state, python/numpy/torch RNG states, the prompt-stream position, the step and
 adapter version, and a copy of the harness verdict cache (SQLite) so a resumed run does not
 re-pay for judge calls it already made.
+
+A recipe with more trainable state than the policy adapter (PPO: the critic adapter, the value
+head, the KL controller, running reward statistics) appends a `CheckpointHook` to
+`Run.hooks`: `save(staged_dir)` writes its files into the checkpoint being staged (atomic with
+the rest), `restore(ckpt)` loads them back in place after the optimizer and RNG are restored.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from omegaconf import DictConfig
@@ -41,6 +46,14 @@ class DataPosition:
 
     epoch: int = 0
     offset: int = 0
+
+
+class CheckpointHook(Protocol):
+    """Extra state a recipe keeps in every checkpoint (see the module docstring)."""
+
+    def save(self, staged: Path) -> None: ...
+
+    def restore(self, ckpt: Path) -> None: ...
 
 
 @dataclass
@@ -66,6 +79,24 @@ class Run:
     last_ckpt: Path | None = None
     world: int = 1
     rank: int = 0
+    # the PEFT adapter that is the policy (PPO keeps a "critic" adapter beside "policy")
+    policy_adapter: str = "default"
+    hooks: list[CheckpointHook] = field(default_factory=list)
+
+
+def save_adapter(model, dst: Path, adapter: str = "default") -> None:
+    """Save one named PEFT adapter's files directly in `dst` (PEFT puts every adapter but
+    "default" in a subfolder named after it; evaluators and engines load `dst` itself)."""
+    if adapter == "default":
+        model.save_pretrained(dst, selected_adapters=["default"])
+        return
+    tmp = dst.parent / f".{dst.name}-{adapter}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, selected_adapters=[adapter])
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in (tmp / adapter).iterdir():
+        shutil.move(str(f), dst / f.name)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 # settings a resumed run must share with its checkpoint: changing them mid-run silently
@@ -113,7 +144,7 @@ def save(run: Run, metrics: dict | None = None) -> Path:
 def _write_rank0(run: Run, staged: Path, root: Path, metrics: dict | None) -> Path:
     from sft.checkpoint import finalize_checkpoint
 
-    run.model.save_pretrained(staged)
+    save_adapter(run.model, staged, run.policy_adapter)
     run.tokenizer.save_pretrained(staged)
     state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
              "train": {"step": run.step, "version": run.version, "world": run.world,
@@ -123,6 +154,8 @@ def _write_rank0(run: Run, staged: Path, root: Path, metrics: dict | None) -> Pa
         torch.save(obj, staged / "state" / f"{key}.pt")
     if run.harness.cache is not None and (run.run_dir / CACHE_FILE).is_file():
         _copy_sqlite(run.run_dir / CACHE_FILE, staged / CACHE_FILE)
+    for hook in run.hooks:  # recipe state beyond the policy (PPO: critic adapter, value head)
+        hook.save(staged)
     manifest = {"stage": str(run.cfg.stage), "rubric_hash": run.harness.rubric.hash,
                 "adapter_version": run.version, "resume_guard": resume_guard(run),
                 "metrics": metrics or {}}
@@ -172,8 +205,48 @@ def restore(run: Run, ckpt: Path) -> None:
     t = load_state(ckpt, "train")
     run.step, run.version, run.data = t["step"], t["version"], DataPosition(**t["data"])
     run.unscored_streak = t.get("unscored_streak", 0)
+    for hook in run.hooks:
+        hook.restore(ckpt)
     run.last_ckpt = ckpt
     print(f"[{run.cfg.stage}] resumed from {ckpt} at step {run.step}", file=sys.stderr)
+
+
+def prepare_run_dir(cfg, n_prompts: int) -> tuple[Any, Path, Path | None]:
+    """Start the process group, create the run dir, find the checkpoint to resume from and put
+    its verdict cache back; returns (sft.dist info, run_dir, checkpoint or None).
+
+    `n_prompts` (per step, all ranks) must split evenly: each rank rolls out whole groups."""
+    from sft import dist
+    from sft.checkpoint import clean_staging, prune, resolve_resume
+
+    comm = cfg.dist.get("comm")
+    info = dist.init_distributed(None if comm in (None, "auto") else str(comm))
+    if n_prompts % info.world_size:
+        raise RLError(f"train.batch_size={cfg.train.batch_size} is {n_prompts} prompts, not "
+                      f"divisible over {info.world_size} ranks (each rank rolls out whole "
+                      "groups of its own prompts)")
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_root = run_dir / "checkpoints"
+    ckpt = resolve_resume(cfg.train.resume, ckpt_root)
+    if info.rank == 0:
+        clean_staging(ckpt_root)
+        prune(ckpt_root, cfg.train.get("keep_last"))  # a crash mid-clean-up left one extra
+    if ckpt is not None and (ckpt / CACHE_FILE).is_file() and info.rank == 0:
+        shutil.copyfile(ckpt / CACHE_FILE, run_dir / CACHE_FILE)
+    dist.barrier()  # no rank opens the verdict cache before rank 0 restored it
+    return info, run_dir, ckpt
+
+
+def start_tracking(cfg, run_dir: Path, ckpt: Path | None, stage: str):
+    """The run's tracker (rank 0; a no-op elsewhere), its metrics.jsonl rewound to the resumed
+    step: rows a killed run logged after its last checkpoint are replayed, one row per step."""
+    from sft.checkpoint import step_of
+    from sft.tracking import init_tracker
+
+    tracker = init_tracker(cfg, run_dir, stage=stage, resume=ckpt is not None)
+    tracker.rewind(step_of(ckpt) if ckpt is not None else 0)
+    return tracker
 
 
 class StopSignal:

@@ -253,8 +253,10 @@ def load_model(cfg: Any, *, device: str | None = None, adapter_trainable: bool =
     return model.to(device) if device else model
 
 
-def load_adapter(model, path: str | Path, *, trainable: bool = False):
-    """Wrap `model` with the PEFT adapter saved in `path` (our checkpoint dirs qualify)."""
+def load_adapter(model, path: str | Path, *, trainable: bool = False,
+                 adapter_name: str = "default"):
+    """Wrap `model` with the PEFT adapter saved in `path` (our checkpoint dirs qualify), under
+    `adapter_name` (PPO names its policy "policy" beside a "critic" adapter)."""
     from peft import PeftModel
 
     from sft.checkpoint import require_complete
@@ -264,7 +266,8 @@ def load_adapter(model, path: str | Path, *, trainable: bool = False):
         require_complete(path)
     if not (path / "adapter_config.json").is_file():
         raise UserInputError(f"model.adapter={str(path)!r}: no adapter_config.json there")
-    return PeftModel.from_pretrained(model, str(path), is_trainable=trainable)
+    return PeftModel.from_pretrained(model, str(path), is_trainable=trainable,
+                                     adapter_name=adapter_name)
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -288,8 +291,9 @@ def lora_config(lora_cfg: Any):
 
 
 def setup_trainable(model, lora_cfg: Any, *, gradient_checkpointing: bool = False,
-                    device_type: str | None = None):
+                    device_type: str | None = None, adapter_name: str = "default"):
     """LoRA-wrap `model` (or unfreeze everything for a full fine-tune); apply the kernel hook.
+    The adapter is named `adapter_name` (PPO: "policy" and "critic" on one base model).
 
     `lora.kernel` (auto | fused | reference) may swap PEFT's LoRA linears for the fused
     kernels of `sft.lora` (apply_lora_kernel).
@@ -306,7 +310,7 @@ def setup_trainable(model, lora_cfg: Any, *, gradient_checkpointing: bool = Fals
 
     if gradient_checkpointing:
         model.enable_input_require_grads()
-    model = get_peft_model(model, peft_cfg)
+    model = get_peft_model(model, peft_cfg, adapter_name=adapter_name)
     apply_lora_kernel(model, lora_cfg.get("kernel"), device_type)
     return model
 

@@ -33,6 +33,17 @@ def test_debug_pipeline_writes_report_with_three_rows(tmp_path):
     assert len({s["rubric_hash"] for s in out["evals"].values()}) == 1
 
 
+def test_pipeline_runs_ppo_as_its_rl_stage(tmp_path):
+    cfg = pipeline.compose("pipeline", [*FAST, f"run_dir={tmp_path}", "rl=ppo",
+                                        "ppo.train.max_steps=1", "ppo.train.progress=false",
+                                        "ppo.train.resume=null"])
+    out = pipeline.run(cfg)
+    report = Path(out["report"]).read_text()
+    assert "| RL (PPO) |" in report and "rl.ppo" in report
+    facts = json.loads((tmp_path / "pipeline.json").read_text())
+    assert Path(facts["rl_checkpoint"]).parent.parent.name == "ppo"
+
+
 def test_plot_has_one_panel_per_dimension(tmp_path):
     hist = [{"step": i, "reward/total": i / 10, "reward/dim/a": i / 20, "reward/dim/b": None}
             for i in range(1, 8)]
