@@ -75,7 +75,9 @@ def test_debug_tiny_end_to_end(tmp_path):
         assert key in h[-1], key
     assert all(math.isfinite(x) for row in trace(out) for x in row[:7])
     assert h[0]["kl"] == 0  # both adapters start at B = 0: policy == reference
-    assert h[-1]["kl"] > 0 and h[-1]["loss/entropy"] > 0
+    # the policy moved off the reference (kl is the sampled k1 estimate: its sign varies with
+    # the samples, so nonzero is what is asserted)
+    assert h[-1]["kl"] != 0 and h[-1]["loss/entropy"] > 0
     ckpt = Path(out["adapter"])
     # the policy adapter at the root (what rl.evaluate / the pipeline load), the critic below
     assert (ckpt / "adapter_config.json").is_file()
