@@ -235,6 +235,35 @@ def token_rewards(scores: torch.Tensor, mask: torch.Tensor, kl: torch.Tensor | N
     return r
 
 
+def blame_tokens(rewards: torch.Tensor, mask: torch.Tensor,
+                 blame: list[list[tuple[list[int], float]]]) -> torch.Tensor:
+    """Dense rewards: move each localised failure's cost from the last token onto the tokens
+    that caused it. The row's return (sum over t) is unchanged, only where it arrives moves.
+
+    Args:
+        rewards: [B, T] from token_rewards (the score on each row's last counted token).
+        mask: [B, T] 0/1, right-padded.
+        blame: per row, (token indices, cost) pairs: cost >= 0 is what the score would gain if
+            that check passed; its tokens share -cost equally, the last token gets +cost.
+    Returns:
+        [B, T] float, a new tensor.
+
+        r'_last = r_last + sum_c cost_c        r'_t = r_t - sum_{c: t in tokens_c} cost_c / |tokens_c|
+    """
+    out = rewards.clone()
+    last = mask.to(torch.float32).sum(1).long() - 1
+    for row, pairs in enumerate(blame):
+        if last[row] < 0 or not torch.isfinite(out[row, last[row]]):
+            continue  # no counted tokens, or an unscored row: nothing to place
+        for tokens, cost in pairs:
+            tokens = [t for t in tokens if 0 <= t <= int(last[row])]
+            if not tokens or cost <= 0:
+                continue
+            out[row, last[row]] += cost
+            out[row, tokens] -= cost / len(tokens)
+    return out
+
+
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
         lam: float = 0.95) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation over right-padded completions.

@@ -39,15 +39,14 @@ Deviations from the papers / TRL's last PPOTrainer (0.12), on purpose:
 - Unscored samples are dropped from GAE, whitening and both losses, not scored 0.
 - Generation seeds derive from (seed, step, rank); minibatch shuffles from (seed, step, epoch):
   a run killed and resumed repeats an uninterrupted run exactly (hf engine).
-- Dense rewards (`reward.dense`) are not implemented; the score lands on the last token.
-  Check kinds whose verdict could be localised to completion tokens: `regex` with
-  must_match=false (the forbidden match), `numbers_grounded` (the ungrounded numbers, found
-  again in the text), `no_repetition` (the repeated n-gram), `field_match` (the wrong
-  field's value inside the JSON answer), `json_schema` (the offending path). Kinds that
-  cannot: `spans_preserved` (a *missing* span has no tokens to blame), `length`, `json_valid`,
-  `label_match`, `readability`, `semantic_similarity`, `judge`, `python` (whole-answer
-  properties or opaque). Doing it honestly needs checks to return character spans in their
-  Verdict (today they return a one-line reason, which is not a safe thing to parse).
+- Dense rewards (`reward.dense=true`): a failed check that can locate its failure in the
+  completion (`Check.locate`: `regex` with must_match=false, `no_repetition`'s n-gram rule)
+  has its cost — what the score would gain if it passed — moved from the last token onto
+  the tokens it blames (rl/dense.py, rl.advantages.blame_tokens); a row's return is
+  unchanged. Not located (yet, or by nature): `numbers_grounded`, `field_match` and
+  `json_schema` could be (the number / field value / path in the text); `spans_preserved`
+  (a *missing* span has no tokens), `length`, `json_valid`, `label_match`, `readability`,
+  `semantic_similarity`, `judge`, `python` cannot (whole-answer or opaque).
 
 Launch:
     python -m rl.ppo                                         # smollm2-135m, support_classification
@@ -77,6 +76,7 @@ import torch
 from rl.advantages import (
     Moments,
     adaptive_kl_coef,
+    blame_tokens,
     gae,
     masked_sums,
     normalize_scores,
@@ -84,6 +84,7 @@ from rl.advantages import (
     update_moments,
     whiten,
 )
+from rl.dense import blame
 from rl.experience import (
     Batch,
     build_harness,
@@ -152,11 +153,9 @@ def validate(cfg) -> None:
     if algo.kl.adaptive and (float(algo.kl.target) <= 0 or float(algo.kl.coef) <= 0):
         raise RLError("algo.kl.adaptive=true needs algo.kl.target > 0 and algo.kl.coef > 0 "
                       "(the controller scales beta; it cannot leave 0)")
-    if cfg.reward.get("dense"):
-        raise RLError("reward.dense=true: dense (per-token) harness rewards are not "
-                      "implemented; checks return a one-line reason, not character spans. "
-                      "Use reward.dense=false (the score on the last token); rl/ppo.py's "
-                      "docstring lists which check kinds could be localised")
+    if cfg.reward.get("dense") and cfg.reward.get("normalize"):
+        raise RLError("reward.dense=true with reward.normalize=true: a located failure's cost "
+                      "is in harness-score units; use one of the two")
     if not cfg.critic.lora.get("enabled", True):
         raise RLError("critic.lora.enabled=false: the critic is a LoRA adapter (plus a value "
                       "head) on a frozen base model")
@@ -303,14 +302,14 @@ def make_experience(run: Run, st: PPOState, batch: Batch) -> dict[str, torch.Ten
     Returns `to_tensors`' dict plus group [B], mask [B, T] (0 on unscored rows), old_logp,
     values, advantages, returns, kl (per-token k1) [B, T] and valid [B]."""
     cfg, algo = run.cfg, run.cfg.algo
-    x = to_tensors(batch.gens, run.tokenizer.pad_token_id)
+    device = next(run.model.parameters()).device
+    x = {k: v.to(device) for k, v in to_tensors(batch.gens, run.tokenizer.pad_token_id).items()}
     n = len(batch.gens)
     x["group"] = torch.arange(n) // int(algo.num_generations)
-    scored = ~torch.isnan(batch.rewards)
+    scored = ~torch.isnan(batch.rewards).to(device)
     mask = x["completion_mask"] * scored[:, None]
     chunks = group_chunks(torch.arange(n), x["group"], int(cfg.train.micro_batch_size))
-    old_logp, values = torch.zeros(mask.shape), torch.zeros(mask.shape)
-    kl = torch.zeros(mask.shape)
+    old_logp, values, kl = (torch.zeros(mask.shape, device=device) for _ in range(3))
     for idx in chunks:
         old_logp[idx] = policy_logprobs(run, x, idx)
         if st.kl_coef > 0:
@@ -318,12 +317,16 @@ def make_experience(run: Run, st: PPOState, batch: Batch) -> dict[str, torch.Ten
                 kl[idx] = old_logp[idx] - policy_logprobs(run, x, idx)
         with st.critic.active():
             values[idx] = completion_values(st.critic, x, idx)
-    scores = batch.rewards.clone()
+    scores = batch.rewards.clone().to(device)
     if cfg.reward.get("normalize"):
         sums = all_reduce_sum(masked_sums(scores.nan_to_num(0.0), scored), run.world)
         st.moments = update_moments(st.moments, sums)
         scores = normalize_scores(scores, st.moments)
     rewards = token_rewards(scores, mask, kl * mask, st.kl_coef)
+    if cfg.reward.get("dense"):  # failures a check can locate: their cost on those tokens
+        rewards = blame_tokens(rewards, mask, [
+            blame(run.harness.rubric, s, r, g.token_ids, run.tokenizer)
+            for s, r, g in zip(batch.samples, batch.results, batch.gens, strict=True)])
     adv, ret, valid = gae(rewards, values, mask, float(algo.gamma), float(algo.lam))
     mask = mask * valid[:, None]
     if algo.whiten_advantages:

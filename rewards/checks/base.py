@@ -62,6 +62,12 @@ class Check:
     def cache_inputs(self, sample: Sample) -> dict[str, Any]:
         return {f: getattr(sample, f) for f in self.reads}
 
+    def locate(self, sample: Sample) -> list[tuple[int, int]] | None:
+        """Character spans of the completion that make this check fail, for dense (per-token)
+        RL rewards; None when the kind cannot point at the text responsible (most cannot: a
+        missing field or span, a length, a judge's yes/no have no tokens to blame)."""
+        return None
+
     def scorer_identity(self, judge: Any) -> dict[str, Any] | None:
         """What else decides the verdict besides the rubric and the inputs: the judge's
         identity for judge-backed kinds (a different judge never reuses verdicts)."""

@@ -66,6 +66,19 @@ class Regex(Check):
             return passed("pattern found") if m else failed("required pattern not found")
         return failed(f"forbidden text {m.group(0)[:60]!r}") if m else passed("no forbidden text")
 
+    def locate(self, sample: Sample) -> list[tuple[int, int]] | None:
+        """A forbidden pattern in the completion: where each match is (first 64)."""
+        if self.p.must_match or self.p.target != "completion":
+            return None
+        text, spans, pos = sample.completion or "", [], 0
+        while len(spans) < 64:
+            m = search(self.rx, text[pos:], self.time_limit_s)
+            if m is None or m.end() == 0:
+                break
+            spans.append((pos + m.start(), pos + m.end()))
+            pos += max(m.end(), 1)
+        return spans
+
 
 def words(text: str) -> list[str]:
     return re.findall(r"[A-Za-z0-9][A-Za-z0-9'’-]*", text)
@@ -257,6 +270,19 @@ class NoRepetition(Check):
             if count > self.p.max_ngram_repeats:
                 return failed(f"{' '.join(gram)!r} appears {count} times")
         return passed("no repetition")
+
+    def locate(self, sample: Sample) -> list[tuple[int, int]] | None:
+        """The repeats of an n-gram beyond `max_ngram_repeats` (the allowed first ones are not
+        blamed); None for the meta-phrase rule (a count, not a place)."""
+        text = sample.completion or ""
+        found = list(re.finditer(r"[A-Za-z0-9][A-Za-z0-9'’-]*", text))
+        n, seen, spans = self.p.ngram, Counter(), []
+        for i in range(len(found) - n + 1):
+            gram = tuple(m.group(0).lower() for m in found[i:i + n])
+            seen[gram] += 1
+            if seen[gram] > self.p.max_ngram_repeats:
+                spans.append((found[i].start(), found[i + n - 1].end()))
+        return spans
 
 
 def syllables(word: str) -> int:

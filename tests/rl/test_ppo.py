@@ -204,7 +204,6 @@ def test_every_sample_unscored_stops_cleanly(tmp_path, capsys):
 
 @pytest.mark.parametrize("override, message", [
     ("algo.gamma=1.5", "algo.gamma=1.5 must be in [0, 1]"),
-    ("reward.dense=true", "reward.dense=true: dense (per-token) harness rewards are not"),
     ("algo=grpo", "rl.ppo needs algo=ppo")])
 def test_bad_config_raises(tmp_path, override, message):
     with pytest.raises(ppo.RLError, match=message.replace("[", r"\[").replace("(", r"\(")
@@ -238,3 +237,16 @@ def test_torchrun_two_ranks(tmp_path):
     assert p.stdout.count("[ppo] done: step 2") == 2
     ckpt = tmp_path / "run" / "checkpoints" / "step-00000002"
     assert (ckpt / "COMPLETE").exists() and (ckpt / "critic" / "value_head.pt").is_file()
+
+
+def test_dense_rewards_run_and_refuse_normalize(tmp_path):
+    """reward.dense=true on a rubric with a locatable check runs end to end; with
+    reward.normalize (costs are in score units) it is refused up front."""
+    rubric = ("scale: [0, 1]\ndimensions: {d: {weight: 1.0}}\nchecks:\n"
+              "  - {id: short, kind: length, dimension: d, unit: chars, max: 45}\n"
+              "  - {id: no_e, kind: regex, dimension: d, pattern: 'e', must_match: false}\n")
+    out = ppo.train(make_cfg(tmp_path / "a", "reward.dense=true", "train.max_steps=1",
+                             rubric=rubric))
+    assert out["step"] == 1 and math.isfinite(out["history"][0]["loss/pg"])
+    with pytest.raises(ppo.RLError, match="reward.dense=true with reward.normalize"):
+        ppo.train(make_cfg(tmp_path / "b", "reward.dense=true", "reward.normalize=true"))
