@@ -20,6 +20,12 @@ Launch:
     python -m rl.pipeline task=invoice_extraction grpo.algo=dapo grpo.train.max_steps=50
     python -m rl.pipeline sft.optim.lr=1e-3 evaluate.eval.max_examples=64 +sft.lora.r=32
     python -m rl.pipeline 'grpo.algo={name:dapo,beta:0.04}'  # an option and some of its fields
+    python -m rl.pipeline frontier.base_url=https://api.x.com/v1 frontier.model=big \
+        frontier.api_key_env=X_API_KEY        # + a frontier row: any OpenAI-compatible endpoint
+
+report.md and pipeline.json carry paired deltas (SFT - base, RL - SFT, RL - base, frontier - RL):
+the mean difference over the eval sample ids both rows scored, with a paired bootstrap 95% CI
+(rewards.evaluation.paired_bootstrap_ci), read from each eval stage's samples.jsonl.
 Exit status: 0 done, 2 bad input, 1 a bug.
 """
 
@@ -123,13 +129,48 @@ def rl_stage_config(cfg, adapter: str | None):
     return stage
 
 
-def run_eval(cfg, stage: str, adapter: str | None) -> dict[str, Any]:
-    from rl.evaluate import evaluate
+def frontier_overrides(cfg) -> list[str]:
+    """The eval stage's rollout for the frontier row: any OpenAI-compatible endpoint
+    (conf/rollout/openai.yaml); [] when `frontier.base_url` is unset (no frontier row)."""
+    f = cfg.get("frontier") or {}
+    if not f.get("base_url"):
+        return []
+    return ["rollout=openai", f"rollout.base_url={_q(f.base_url)}",
+            f"rollout.model={_q(f.get('model'))}", f"rollout.api_key_env={_q(f.get('api_key_env'))}"]
 
+
+def run_eval(cfg, stage: str, adapter: str | None) -> dict[str, Any]:
+    """One evaluation; its summary gains `records` (the per-sample rows of samples.jsonl,
+    which the paired deltas match by sample id; pipeline.json leaves them out)."""
+    from rl.evaluate import evaluate, load_records
+
+    extra = frontier_overrides(cfg) if stage == "frontier" else [f"adapter={_q(adapter)}"]
     ecfg = stage_config(cfg, "eval", cfg.evaluate, Path(cfg.run_dir) / f"eval-{stage}",
-                        f"{cfg.run_name}-eval-{stage}", [f"adapter={_q(adapter)}"])
+                        f"{cfg.run_name}-eval-{stage}", extra)
     scores = evaluate(ecfg)
-    return scores["tasks"][cfg.task.name]
+    summary = dict(scores["tasks"][cfg.task.name])
+    if stage == "frontier":
+        summary["model"] = scores.get("model")
+    summary["records"] = load_records(ecfg.run_dir, cfg.task.name)
+    return summary
+
+
+# (name in pipeline.json, later row, earlier row): the paired deltas the report shows
+DELTAS = (("sft_minus_base", "sft", "base"), ("rl_minus_sft", "rl", "sft"),
+          ("rl_minus_base", "rl", "base"), ("frontier_minus_rl", "frontier", "rl"))
+
+
+def paired_deltas(evals: dict[str, dict], seed: int = 0) -> dict[str, dict]:
+    """{name: {mean, ci_low, ci_high, n, dimensions}} for each pair in DELTAS whose rows both
+    ran: the later row minus the earlier one over the eval sample ids both scored, with a
+    paired bootstrap 95% CI (1000 resamples) — pairing removes the example-to-example spread
+    that makes two unpaired CIs overlap."""
+    from rewards.evaluation import paired_delta
+
+    return {name: paired_delta(evals[a]["records"], evals[b]["records"], seed=seed,
+                               dimensions=True) | {"later": later, "earlier": earlier}
+            for name, later, earlier in DELTAS if later in evals and earlier in evals
+            for a, b in [(earlier, later)]}
 
 
 def run_sft(cfg) -> tuple[str, int]:
@@ -204,9 +245,13 @@ def shared_overrides(cfg) -> list[str]:
 
 
 def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: dict,
-                  history: list[dict], plot: Path | None, stages: dict[str, Any]) -> str:
-    """report.md: the base / SFT / RL table, per-dimension rows, timings, commands.
-    `stages`: the composed configs of the "eval", "sft" and "rl" stages."""
+                  history: list[dict], plot: Path | None, stages: dict[str, Any],
+                  deltas: dict[str, dict] | None = None) -> str:
+    """report.md: the base / SFT / RL (/ frontier) table, per-dimension rows, the paired
+    deltas, timings, commands. `stages`: the composed configs of the "eval", "sft" and "rl"
+    stages."""
+    from rl.report import delta_cell
+
     rl, ev = stages["rl"], stages["eval"]
     dims = sorted({d for s in evals.values() for d in s.get("dimensions", {})})
     first = next(iter(evals.values()))
@@ -221,12 +266,26 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
              f"steps of `rl.{cfg.rl}` `{rl.algo.name}`, G={rl.algo.num_generations}, "
              f"{rl.train.batch_size} completions/step", "", head,
              "|" + "---|" * (6 + len(dims))]
-    names = {"base": "base", "sft": "SFT", "rl": f"RL ({cfg.rl.upper()})"}
+    names = {"base": "base", "sft": "SFT", "rl": f"RL ({cfg.rl.upper()})",
+             "frontier": f"frontier ({evals.get('frontier', {}).get('model') or 'endpoint'})"}
     for stage, s in evals.items():
         ci = "–" if s.get("ci_low") is None else f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}]"
         cells = [_f(s.get("dimensions", {}).get(d)) for d in dims]
         lines.append(f"| {names[stage]} | {_f(s.get('value'))} | {ci} | {' | '.join(cells)} | "
                      f"{s['n']} | {s.get('unscored', 0)} | {s.get('rubric_hash', '–')} |")
+    if deltas:
+        lines += ["", "## Paired deltas (same eval examples)", "",
+                  "Later row minus earlier row, matched by sample id; 95% CI: paired percentile "
+                  "bootstrap over the examples (1000 resamples, seed 0). A CI above 0 means the "
+                  "later stage scores higher on these examples beyond resampling noise.", "",
+                  "| delta | mean | 95% CI | n | " + " | ".join(f"dim/{d}" for d in dims) + " |",
+                  "|" + "---|" * (4 + len(dims))]
+        for name, d in deltas.items():
+            ci = "–" if d["ci_low"] is None else f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+            mean = "–" if d["mean"] is None else f"{d['mean']:+.3f}"
+            cells = [delta_cell(d.get("dimensions", {}).get(x)).split(" n=")[0] for x in dims]
+            label = f"{names[d['later']]} − {names[d['earlier']]}"
+            lines.append(f"| {label} | {mean} | {ci} | {d['n']} | {' | '.join(cells)} |")
     lines += ["", "## Wall time (this machine)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in walls.items()]
     if history:
@@ -266,6 +325,8 @@ def run(cfg) -> dict[str, Any]:
               "sft": stage_config(cfg, "sft", cfg.sft, run_dir / "sft", "check"),
               "rl": rl_stage_config(cfg, None)}
     t_start = time.perf_counter()
+    if frontier_overrides(cfg):  # first: an unreachable endpoint fails before any training
+        evals["frontier"] = timed("eval frontier", run_eval, cfg, "frontier", None)
     evals["base"] = timed("eval base", run_eval, cfg, "base", None)
     sft_ckpt, _ = timed("sft", run_sft, cfg)
     evals["sft"] = timed("eval sft", run_eval, cfg, "sft", sft_ckpt)
@@ -277,12 +338,16 @@ def run(cfg) -> dict[str, Any]:
     history = rl_history(run_dir / str(cfg.rl))
     plot = plot_curves(history, run_dir / "reward_curves.png")
     report = run_dir / "report.md"
-    report.write_text(render_report(cfg, evals, walls, rl_out, history, plot, stages))
+    deltas = paired_deltas(evals, int(stages["eval"].eval.get("seed", 0)))
+    # the frontier row last in the table: base, SFT, RL read top to bottom
+    evals = {k: evals[k] for k in ("base", "sft", "rl", "frontier") if k in evals}
+    report.write_text(render_report(cfg, evals, walls, rl_out, history, plot, stages, deltas))
+    summaries = {k: {f: v for f, v in s.items() if f != "records"} for k, s in evals.items()}
     (run_dir / "pipeline.json").write_text(json.dumps(
-        {"evals": evals, "walls": walls, "sft_checkpoint": sft_ckpt,
+        {"evals": summaries, "deltas": deltas, "walls": walls, "sft_checkpoint": sft_ckpt,
          "rl_checkpoint": rl_out["adapter"]}, indent=2, default=str) + "\n")
     print(report.read_text(), flush=True)
-    return {"evals": evals, "walls": walls, "report": str(report),
+    return {"evals": summaries, "deltas": deltas, "walls": walls, "report": str(report),
             "plot": str(plot) if plot else None}
 
 

@@ -83,3 +83,23 @@ def test_a_key_the_stage_lacks_is_a_user_error_naming_the_stage(tmp_path):
                                         "+sft.train.no_such_key=1"])
     with pytest.raises(UserInputError, match="sft stage"):
         pipeline.stage_config(cfg, "sft", cfg.sft, tmp_path / "sft", "s")
+
+
+def test_debug_pipeline_carries_paired_deltas_in_report_and_json(tmp_path):
+    """pipeline.json has deltas {sft_minus_base, rl_minus_sft, rl_minus_base}, each the paired
+    mean over the eval ids (here every one of the 4) with its CI; report.md shows them; and
+    the deltas equal the difference of the rows' means when every sample is scored."""
+    cfg = pipeline.compose("pipeline", [*FAST, f"run_dir={tmp_path}"])
+    out = pipeline.run(cfg)
+    facts = json.loads((tmp_path / "pipeline.json").read_text())
+    assert set(facts["deltas"]) == {"sft_minus_base", "rl_minus_sft", "rl_minus_base"}
+    for name, later, earlier in pipeline.DELTAS[:3]:
+        d = facts["deltas"][name]
+        assert {"mean", "ci_low", "ci_high", "n"} <= set(d)
+        assert d["n"] == 4 and d["ci_low"] <= d["mean"] <= d["ci_high"]
+        ev = facts["evals"]
+        assert d["mean"] == pytest.approx(ev[later]["value"] - ev[earlier]["value"])
+    assert "records" not in facts["evals"]["base"]
+    report = Path(out["report"]).read_text()
+    assert "## Paired deltas (same eval examples)" in report
+    assert "| SFT − base |" in report and "| RL (GRPO) − SFT |" in report
