@@ -144,8 +144,14 @@ def run_eval(cfg, stage: str, adapter: str | None) -> dict[str, Any]:
     which the paired deltas match by sample id; pipeline.json leaves them out)."""
     from rl.evaluate import evaluate, load_records
 
-    extra = frontier_overrides(cfg) if stage == "frontier" else [f"adapter={_q(adapter)}"]
-    ecfg = stage_config(cfg, "eval", cfg.evaluate, Path(cfg.run_dir) / f"eval-{stage}",
+    from omegaconf import OmegaConf
+
+    spec, extra = cfg.evaluate, [f"adapter={_q(adapter)}"]
+    if stage == "frontier":  # the local engine's settings (evaluate.rollout) do not apply
+        spec = {k: v for k, v in OmegaConf.to_container(cfg.evaluate, resolve=True).items()
+                if k != "rollout"}
+        extra = frontier_overrides(cfg)
+    ecfg = stage_config(cfg, "eval", spec, Path(cfg.run_dir) / f"eval-{stage}",
                         f"{cfg.run_name}-eval-{stage}", extra)
     scores = evaluate(ecfg)
     summary = dict(scores["tasks"][cfg.task.name])

@@ -126,3 +126,30 @@ def test_paired_delta_matches_records_by_id_and_skips_unscored():
     # several completions per sample: averaged per id first
     multi = [rec(0, 0.0), rec(0, 1.0), rec(1, 1.0)]
     assert paired_delta(a, multi)["mean"] == pytest.approx(0.25)  # (0.5-0 + 1-1) / 2
+
+
+def test_compare_adds_paired_deltas_where_runs_share_sample_ids(tmp_path):
+    import json
+
+    from rl.evaluate import compare_main
+
+    def run(name, values, ids=None):
+        d = tmp_path / name
+        d.mkdir()
+        ids = ids or [f"s{i}" for i in range(len(values))]
+        recs = [{"id": i, "task": "t", "metric_value": v, "error": None, "dimensions": {},
+                 "verdicts": {}, "difficulty": None} for i, v in zip(ids, values)]
+        (d / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+        scores = {"run_name": name, "tasks": {"t": summarize_task(recs, "accuracy")}}
+        (d / "scores.json").write_text(json.dumps(scores))
+        return str(d)
+
+    base = run("base", [0, 0, 1, 0])
+    better = run("sft", [1, 0, 1, 1])
+    other = run("other", [1, 1], ids=["x0", "x1"])  # shares no id with base
+    out = tmp_path / "cmp.md"
+    assert compare_main([base, better, other, "--out", str(out)]) == 0
+    md = out.read_text()
+    assert "Paired deltas vs **base**" in md
+    row = next(line for line in md.splitlines() if line.startswith("| t | +0.500 ["))
+    assert row.endswith("n=4 | – |")
