@@ -32,6 +32,7 @@ Exit status: 0 done, 2 bad input, 1 a bug.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -252,11 +253,15 @@ def shared_overrides(cfg) -> list[str]:
 
 def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: dict,
                   history: list[dict], plot: Path | None, stages: dict[str, Any],
-                  deltas: dict[str, dict] | None = None) -> str:
+                  deltas: dict[str, dict] | None = None, cpus: dict[str, float] | None = None,
+                  load: dict[str, list[float]] | None = None) -> str:
     """report.md: the base / SFT / RL (/ frontier) table, per-dimension rows, the paired
     deltas, timings, commands. `stages`: the composed configs of the "eval", "sft" and "rl"
     stages."""
     from rl.report import delta_cell
+
+    cpus = cpus or {}
+    load = load or {"start": [], "end": []}
 
     rl, ev = stages["rl"], stages["eval"]
     dims = sorted({d for s in evals.values() for d in s.get("dimensions", {})})
@@ -292,8 +297,13 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
             cells = [delta_cell(d.get("dimensions", {}).get(x)).split(" n=")[0] for x in dims]
             label = f"{names[d['later']]} − {names[d['earlier']]}"
             lines.append(f"| {label} | {mean} | {ci} | {d['n']} | {' | '.join(cells)} |")
-    lines += ["", "## Wall time (this machine)", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in walls.items()]
+    lines += ["", "## Wall time (this machine)", "",
+              f"{os.cpu_count()} CPUs; load average (1/5/15 min) at start "
+              f"{' / '.join(map(str, load['start']))}, at end {' / '.join(map(str, load['end']))}. "
+              "CPU s = this process's CPU time: on a shared machine wall time grows with the "
+              "load, CPU time much less.", "",
+              "| stage | wall s | CPU s |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.1f} | {cpus.get(k, 0.0):.1f} |" for k, v in walls.items()]
     if history:
         r0 = [h["reward/total"] for h in history[:3] if h.get("reward/total") is not None]
         r1 = [h["reward/total"] for h in history[-3:] if h.get("reward/total") is not None]
@@ -317,20 +327,26 @@ def run(cfg) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     walls: dict[str, float] = {}
+    # CPU seconds of this process per stage: on a shared machine wall time follows the load,
+    # CPU time much less (OMP_NUM_THREADS=1: one busy core at a time)
+    cpus: dict[str, float] = {}
     evals: dict[str, dict] = {}
 
     def timed(name, fn, *args):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn(*args)
         walls[name] = time.perf_counter() - t0
-        print(f"[pipeline] {name}: {walls[name]:.1f} s", file=sys.stderr, flush=True)
+        cpus[name] = time.process_time() - c0
+        print(f"[pipeline] {name}: {walls[name]:.1f} s (cpu {cpus[name]:.1f} s, load "
+              f"{os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
         return out
 
     # every stage config composes before any model loads: a bad key fails in seconds
     stages = {"eval": stage_config(cfg, "eval", cfg.evaluate, run_dir / "eval-check", "check"),
               "sft": stage_config(cfg, "sft", cfg.sft, run_dir / "sft", "check"),
               "rl": rl_stage_config(cfg, None)}
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
+    load_start = [round(x, 2) for x in os.getloadavg()]
     if frontier_overrides(cfg):  # first: an unreachable endpoint fails before any training
         evals["frontier"] = timed("eval frontier", run_eval, cfg, "frontier", None)
     evals["base"] = timed("eval base", run_eval, cfg, "base", None)
@@ -341,16 +357,20 @@ def run(cfg) -> dict[str, Any]:
         raise UserInputError(f"the {cfg.rl} stage produced no checkpoint; see its log above")
     evals["rl"] = timed("eval rl", run_eval, cfg, "rl", rl_out["adapter"])
     walls["total"] = time.perf_counter() - t_start
+    cpus["total"] = time.process_time() - c_start
+    load = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     history = rl_history(run_dir / str(cfg.rl))
     plot = plot_curves(history, run_dir / "reward_curves.png")
     report = run_dir / "report.md"
     deltas = paired_deltas(evals, int(stages["eval"].eval.get("seed", 0)))
     # the frontier row last in the table: base, SFT, RL read top to bottom
     evals = {k: evals[k] for k in ("base", "sft", "rl", "frontier") if k in evals}
-    report.write_text(render_report(cfg, evals, walls, rl_out, history, plot, stages, deltas))
+    report.write_text(render_report(cfg, evals, walls, rl_out, history, plot, stages, deltas,
+                                    cpus, load))
     summaries = {k: {f: v for f, v in s.items() if f != "records"} for k, s in evals.items()}
     (run_dir / "pipeline.json").write_text(json.dumps(
-        {"evals": summaries, "deltas": deltas, "walls": walls, "sft_checkpoint": sft_ckpt,
+        {"evals": summaries, "deltas": deltas, "walls": walls, "cpu_s": cpus, "load": load,
+         "sft_checkpoint": sft_ckpt,
          "rl_checkpoint": rl_out["adapter"]}, indent=2, default=str) + "\n")
     print(report.read_text(), flush=True)
     return {"evals": summaries, "deltas": deltas, "walls": walls, "report": str(report),
