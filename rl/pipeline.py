@@ -248,6 +248,10 @@ def shared_overrides(cfg) -> list[str]:
            f"task={cfg.task.name}", f"logger={cfg.logger.name}"]
     out += [f"task.{k}={_q(cfg.task[k])}" for k in ("n_train", "n_eval", "seed", "source", "path")
             if k in cfg.task]
+    # a key the task's own yaml may lack (task=support_classification_short sets it): ++ adds
+    # or overrides
+    if cfg.task.get("prompt"):
+        out.append(f"++task.prompt={cfg.task.prompt}")
     return out + list(cfg.get("overrides") or [])
 
 
