@@ -14,6 +14,8 @@ Presets:
 - `cpu` (default): smollm2-135m (the embedded default), 32 eval examples, SFT 40 steps of 4,
   GRPO 20 steps of 8 completions (G=4), a completion budget per task (CPU_NEW_TOKENS). Sized
   to finish in hours on a 2-core CPU (long-output tasks, e.g. clinical_scribe, dominate).
+- `main`: conf/pipeline.yaml's own defaults, i.e. the main job (`--tasks
+  support_classification_short --preset main` is `python -m rl.pipeline` plus transfer rows).
 - `gpu`: the published recipe, conf/experiment/efficacy_qwen3_4b.yaml (Qwen3-4B, 500
   examples, 3 epochs of LoRA r16 SFT, then GRPO), one GPU; expected memory and time per
   stage are in that file (arithmetic, unmeasured).
@@ -57,7 +59,8 @@ CPU_OVERRIDES = [
     "grpo.train.max_steps=20", "grpo.train.batch_size=8", "grpo.train.micro_batch_size=4",
     "grpo.train.progress=false"]
 
-PRESETS = {"cpu": CPU_OVERRIDES, "gpu": ["experiment=efficacy_qwen3_4b"]}
+# main = the main job exactly as conf/pipeline.yaml sets it (python -m rl.pipeline)
+PRESETS = {"cpu": CPU_OVERRIDES, "gpu": ["experiment=efficacy_qwen3_4b"], "main": []}
 
 
 def task_overrides(task: str, preset: str) -> list[str]:
