@@ -45,6 +45,73 @@ def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, ci: float = 0
     return float(lo), float(hi)
 
 
+def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], n_resamples: int = 1000,
+                        ci: float = 0.95, seed: int = 0,
+                        indices: np.ndarray | None = None) -> dict[str, Any]:
+    """Paired percentile bootstrap of the mean difference b - a over the same examples.
+
+    a, b: (n,) floats, a[i] and b[i] measured on example i. Each resample draws n example
+    indices with replacement and averages d = b - a over them (both rows of an example move
+    together, so the example-to-example spread that two unpaired CIs each carry cancels).
+    `indices` (n_resamples, n) ints fixes the resample set (tests); by default it is drawn
+    from `np.random.default_rng(seed)` like `bootstrap_ci`. Returns {mean, ci_low, ci_high,
+    n}; mean and bounds are None for n = 0. Identical rows give [0, 0]; b = a + c gives
+    [c, c].
+    """
+    x, y = (np.asarray(list(v), dtype=np.float64) for v in (a, b))
+    if x.shape != y.shape:
+        raise ValueError(f"paired_bootstrap_ci: a has {x.size} values, b has {y.size}")
+    d = y - x  # (n,)
+    if d.size == 0:
+        return {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
+    if indices is None:
+        if d.size == 1 or np.all(d == d[0]):
+            return {"mean": float(d[0]), "ci_low": float(d[0]), "ci_high": float(d[0]),
+                    "n": int(d.size)}
+        indices = np.random.default_rng(seed).integers(0, d.size, size=(n_resamples, d.size))
+    means = d[np.asarray(indices)].mean(axis=1)  # (n_resamples,)
+    alpha = (1.0 - ci) / 2.0
+    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    return {"mean": float(d.mean()), "ci_low": float(lo), "ci_high": float(hi),
+            "n": int(d.size)}
+
+
+def per_sample_values(records: Sequence[Mapping[str, Any]],
+                      dimension: str | None = None) -> dict[str, float]:
+    """{sample id: value}: the metric (or `dimension`'s score) averaged over that sample's
+    scored completions. Errors and unscored completions are left out; a sample with none
+    left is absent, so a pairing never turns a missing score into a 0."""
+    acc: dict[str, list[float]] = {}
+    for r in records:
+        if r.get("error"):
+            continue
+        v = r.get("metric_value") if dimension is None else (r.get("dimensions") or {}).get(
+            dimension)
+        if v is not None:
+            acc.setdefault(str(r["id"]), []).append(float(v))
+    return {k: float(np.mean(v)) for k, v in acc.items()}
+
+
+def paired_delta(records_a: Sequence[Mapping[str, Any]], records_b: Sequence[Mapping[str, Any]],
+                 n_resamples: int = 1000, ci: float = 0.95, seed: int = 0,
+                 dimensions: bool = False) -> dict[str, Any]:
+    """B - A over the sample ids both runs scored: {mean, ci_low, ci_high, n} from
+    `paired_bootstrap_ci`, matched by record `id` (the eval split's stable sample ids).
+    `dimensions=True` adds {"dimensions": {name: {...}}} for every dimension either run has."""
+    va, vb = per_sample_values(records_a), per_sample_values(records_b)
+    ids = sorted(va.keys() & vb.keys())
+    out = paired_bootstrap_ci([va[i] for i in ids], [vb[i] for i in ids], n_resamples, ci, seed)
+    if dimensions:
+        names = sorted({d for r in [*records_a, *records_b] for d in (r.get("dimensions") or {})})
+        out["dimensions"] = {}
+        for name in names:
+            da, db = per_sample_values(records_a, name), per_sample_values(records_b, name)
+            both = sorted(da.keys() & db.keys())
+            out["dimensions"][name] = paired_bootstrap_ci(
+                [da[i] for i in both], [db[i] for i in both], n_resamples, ci, seed)
+    return out
+
+
 def _mean(xs: Sequence[float]) -> float | None:
     return float(np.mean(xs)) if len(xs) else None
 

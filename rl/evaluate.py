@@ -25,6 +25,8 @@ floor) is *unscored*, likewise excluded.
         rollout.model=big-model rollout.api_key_env=X_API_KEY run_name=eval-frontier
     python -m rl.evaluate judge=openai judge.base_url=http://127.0.0.1:8001/v1 judge.model=j
     python -m rl.evaluate compare runs/local/eval-base runs/local/eval-sft --out report.md
+        # one table, deltas vs the first run with paired 95% CIs over shared sample ids; a
+        # frontier row is one more run dir (the rollout=openai command above)
 
 In-process (the pipeline): `evaluate(cfg) -> scores dict`, or
 `evaluate_samples(engine, task, samples, harness, sampling) -> records`.
@@ -285,9 +287,21 @@ def write_outputs(run_dir: Path, scores: dict[str, Any], rows: list[dict[str, An
         plot_scores(scores["tasks"], run_dir / "scores.png")
 
 
+def load_records(run_dir: str | Path, task: str | None = None) -> list[dict[str, Any]]:
+    """The per-sample rows an evaluation wrote (`<run_dir>/samples.jsonl`), of `task` only
+    when given; [] when the run has none (an older run, or a scores.json copied alone)."""
+    path = Path(run_dir) / "samples.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if task is None or r.get("task") == task]
+
+
 # --- entry points ----------------------------------------------------------------------------
 def compare_main(argv: Sequence[str]) -> int:
-    """`compare DIR... [--out report.md]`: one table over runs, deltas vs the first."""
+    """`compare DIR... [--out report.md]`: one table over runs, deltas vs the first; paired
+    bootstrap CIs of those deltas where the runs' samples.jsonl share sample ids. Any run dir
+    works, a frontier model's included (`rl.evaluate rollout=openai ...`)."""
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m rl.evaluate compare",
@@ -305,7 +319,9 @@ def compare_main(argv: Sequence[str]) -> int:
         names.append(runs[-1].get("run_name") or path.parent.name)
     if len(set(names)) < len(names):  # same run name twice: tell them apart by directory
         names = [str(Path(d)) for d in args.dirs]
-    md = compare_runs(runs, names)
+    # per-sample rows beside each scores.json: paired deltas where runs share sample ids
+    records = [load_records(Path(d) if Path(d).is_dir() else Path(d).parent) for d in args.dirs]
+    md = compare_runs(runs, names, records=records)
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,12 +20,19 @@ Launch:
     python -m rl.pipeline task=invoice_extraction grpo.algo=dapo grpo.train.max_steps=50
     python -m rl.pipeline sft.optim.lr=1e-3 evaluate.eval.max_examples=64 +sft.lora.r=32
     python -m rl.pipeline 'grpo.algo={name:dapo,beta:0.04}'  # an option and some of its fields
+    python -m rl.pipeline frontier.base_url=https://api.x.com/v1 frontier.model=big \
+        frontier.api_key_env=X_API_KEY        # + a frontier row: any OpenAI-compatible endpoint
+
+report.md and pipeline.json carry paired deltas (SFT - base, RL - SFT, RL - base, frontier - RL):
+the mean difference over the eval sample ids both rows scored, with a paired bootstrap 95% CI
+(rewards.evaluation.paired_bootstrap_ci), read from each eval stage's samples.jsonl.
 Exit status: 0 done, 2 bad input, 1 a bug.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -123,13 +130,54 @@ def rl_stage_config(cfg, adapter: str | None):
     return stage
 
 
-def run_eval(cfg, stage: str, adapter: str | None) -> dict[str, Any]:
-    from rl.evaluate import evaluate
+def frontier_overrides(cfg) -> list[str]:
+    """The eval stage's rollout for the frontier row: any OpenAI-compatible endpoint
+    (conf/rollout/openai.yaml); [] when `frontier.base_url` is unset (no frontier row)."""
+    f = cfg.get("frontier") or {}
+    if not f.get("base_url"):
+        return []
+    return ["rollout=openai", f"rollout.base_url={_q(f.base_url)}",
+            f"rollout.model={_q(f.get('model'))}", f"rollout.api_key_env={_q(f.get('api_key_env'))}"]
 
-    ecfg = stage_config(cfg, "eval", cfg.evaluate, Path(cfg.run_dir) / f"eval-{stage}",
-                        f"{cfg.run_name}-eval-{stage}", [f"adapter={_q(adapter)}"])
+
+def run_eval(cfg, stage: str, adapter: str | None) -> dict[str, Any]:
+    """One evaluation; its summary gains `records` (the per-sample rows of samples.jsonl,
+    which the paired deltas match by sample id; pipeline.json leaves them out)."""
+    from rl.evaluate import evaluate, load_records
+
+    from omegaconf import OmegaConf
+
+    spec, extra = cfg.evaluate, [f"adapter={_q(adapter)}"]
+    if stage == "frontier":  # the local engine's settings (evaluate.rollout) do not apply
+        spec = {k: v for k, v in OmegaConf.to_container(cfg.evaluate, resolve=True).items()
+                if k != "rollout"}
+        extra = frontier_overrides(cfg)
+    ecfg = stage_config(cfg, "eval", spec, Path(cfg.run_dir) / f"eval-{stage}",
+                        f"{cfg.run_name}-eval-{stage}", extra)
     scores = evaluate(ecfg)
-    return scores["tasks"][cfg.task.name]
+    summary = dict(scores["tasks"][cfg.task.name])
+    if stage == "frontier":
+        summary["model"] = scores.get("model")
+    summary["records"] = load_records(ecfg.run_dir, cfg.task.name)
+    return summary
+
+
+# (name in pipeline.json, later row, earlier row): the paired deltas the report shows
+DELTAS = (("sft_minus_base", "sft", "base"), ("rl_minus_sft", "rl", "sft"),
+          ("rl_minus_base", "rl", "base"), ("frontier_minus_rl", "frontier", "rl"))
+
+
+def paired_deltas(evals: dict[str, dict], seed: int = 0) -> dict[str, dict]:
+    """{name: {mean, ci_low, ci_high, n, dimensions}} for each pair in DELTAS whose rows both
+    ran: the later row minus the earlier one over the eval sample ids both scored, with a
+    paired bootstrap 95% CI (1000 resamples) — pairing removes the example-to-example spread
+    that makes two unpaired CIs overlap."""
+    from rewards.evaluation import paired_delta
+
+    return {name: paired_delta(evals[a]["records"], evals[b]["records"], seed=seed,
+                               dimensions=True) | {"later": later, "earlier": earlier}
+            for name, later, earlier in DELTAS if later in evals and earlier in evals
+            for a, b in [(earlier, later)]}
 
 
 def run_sft(cfg) -> tuple[str, int]:
@@ -200,13 +248,25 @@ def shared_overrides(cfg) -> list[str]:
            f"task={cfg.task.name}", f"logger={cfg.logger.name}"]
     out += [f"task.{k}={_q(cfg.task[k])}" for k in ("n_train", "n_eval", "seed", "source", "path")
             if k in cfg.task]
+    # a key the task's own yaml may lack (task=support_classification_short sets it): ++ adds
+    # or overrides
+    if cfg.task.get("prompt"):
+        out.append(f"++task.prompt={cfg.task.prompt}")
     return out + list(cfg.get("overrides") or [])
 
 
 def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: dict,
-                  history: list[dict], plot: Path | None, stages: dict[str, Any]) -> str:
-    """report.md: the base / SFT / RL table, per-dimension rows, timings, commands.
-    `stages`: the composed configs of the "eval", "sft" and "rl" stages."""
+                  history: list[dict], plot: Path | None, stages: dict[str, Any],
+                  deltas: dict[str, dict] | None = None, cpus: dict[str, float] | None = None,
+                  load: dict[str, list[float]] | None = None) -> str:
+    """report.md: the base / SFT / RL (/ frontier) table, per-dimension rows, the paired
+    deltas, timings, commands. `stages`: the composed configs of the "eval", "sft" and "rl"
+    stages."""
+    from rl.report import delta_cell
+
+    cpus = cpus or {}
+    load = load or {"start": [], "end": []}
+
     rl, ev = stages["rl"], stages["eval"]
     dims = sorted({d for s in evals.values() for d in s.get("dimensions", {})})
     first = next(iter(evals.values()))
@@ -221,14 +281,33 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
              f"steps of `rl.{cfg.rl}` `{rl.algo.name}`, G={rl.algo.num_generations}, "
              f"{rl.train.batch_size} completions/step", "", head,
              "|" + "---|" * (6 + len(dims))]
-    names = {"base": "base", "sft": "SFT", "rl": f"RL ({cfg.rl.upper()})"}
+    names = {"base": "base", "sft": "SFT", "rl": f"RL ({cfg.rl.upper()})",
+             "frontier": f"frontier ({evals.get('frontier', {}).get('model') or 'endpoint'})"}
     for stage, s in evals.items():
         ci = "–" if s.get("ci_low") is None else f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}]"
         cells = [_f(s.get("dimensions", {}).get(d)) for d in dims]
         lines.append(f"| {names[stage]} | {_f(s.get('value'))} | {ci} | {' | '.join(cells)} | "
                      f"{s['n']} | {s.get('unscored', 0)} | {s.get('rubric_hash', '–')} |")
-    lines += ["", "## Wall time (this machine)", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in walls.items()]
+    if deltas:
+        lines += ["", "## Paired deltas (same eval examples)", "",
+                  "Later row minus earlier row, matched by sample id; 95% CI: paired percentile "
+                  "bootstrap over the examples (1000 resamples, seed 0). A CI above 0 means the "
+                  "later stage scores higher on these examples beyond resampling noise.", "",
+                  "| delta | mean | 95% CI | n | " + " | ".join(f"dim/{d}" for d in dims) + " |",
+                  "|" + "---|" * (4 + len(dims))]
+        for name, d in deltas.items():
+            ci = "–" if d["ci_low"] is None else f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+            mean = "–" if d["mean"] is None else f"{d['mean']:+.3f}"
+            cells = [delta_cell(d.get("dimensions", {}).get(x)).split(" n=")[0] for x in dims]
+            label = f"{names[d['later']]} − {names[d['earlier']]}"
+            lines.append(f"| {label} | {mean} | {ci} | {d['n']} | {' | '.join(cells)} |")
+    lines += ["", "## Wall time (this machine)", "",
+              f"{os.cpu_count()} CPUs; load average (1/5/15 min) at start "
+              f"{' / '.join(map(str, load['start']))}, at end {' / '.join(map(str, load['end']))}. "
+              "CPU s = this process's CPU time: on a shared machine wall time grows with the "
+              "load, CPU time much less.", "",
+              "| stage | wall s | CPU s |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.1f} | {cpus.get(k, 0.0):.1f} |" for k, v in walls.items()]
     if history:
         r0 = [h["reward/total"] for h in history[:3] if h.get("reward/total") is not None]
         r1 = [h["reward/total"] for h in history[-3:] if h.get("reward/total") is not None]
@@ -252,20 +331,28 @@ def run(cfg) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     walls: dict[str, float] = {}
+    # CPU seconds of this process per stage: on a shared machine wall time follows the load,
+    # CPU time much less (OMP_NUM_THREADS=1: one busy core at a time)
+    cpus: dict[str, float] = {}
     evals: dict[str, dict] = {}
 
     def timed(name, fn, *args):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn(*args)
         walls[name] = time.perf_counter() - t0
-        print(f"[pipeline] {name}: {walls[name]:.1f} s", file=sys.stderr, flush=True)
+        cpus[name] = time.process_time() - c0
+        print(f"[pipeline] {name}: {walls[name]:.1f} s (cpu {cpus[name]:.1f} s, load "
+              f"{os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
         return out
 
     # every stage config composes before any model loads: a bad key fails in seconds
     stages = {"eval": stage_config(cfg, "eval", cfg.evaluate, run_dir / "eval-check", "check"),
               "sft": stage_config(cfg, "sft", cfg.sft, run_dir / "sft", "check"),
               "rl": rl_stage_config(cfg, None)}
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    if frontier_overrides(cfg):  # first: an unreachable endpoint fails before any training
+        evals["frontier"] = timed("eval frontier", run_eval, cfg, "frontier", None)
     evals["base"] = timed("eval base", run_eval, cfg, "base", None)
     sft_ckpt, _ = timed("sft", run_sft, cfg)
     evals["sft"] = timed("eval sft", run_eval, cfg, "sft", sft_ckpt)
@@ -274,15 +361,23 @@ def run(cfg) -> dict[str, Any]:
         raise UserInputError(f"the {cfg.rl} stage produced no checkpoint; see its log above")
     evals["rl"] = timed("eval rl", run_eval, cfg, "rl", rl_out["adapter"])
     walls["total"] = time.perf_counter() - t_start
+    cpus["total"] = time.process_time() - c_start
+    load = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     history = rl_history(run_dir / str(cfg.rl))
     plot = plot_curves(history, run_dir / "reward_curves.png")
     report = run_dir / "report.md"
-    report.write_text(render_report(cfg, evals, walls, rl_out, history, plot, stages))
+    deltas = paired_deltas(evals, int(stages["eval"].eval.get("seed", 0)))
+    # the frontier row last in the table: base, SFT, RL read top to bottom
+    evals = {k: evals[k] for k in ("base", "sft", "rl", "frontier") if k in evals}
+    report.write_text(render_report(cfg, evals, walls, rl_out, history, plot, stages, deltas,
+                                    cpus, load))
+    summaries = {k: {f: v for f, v in s.items() if f != "records"} for k, s in evals.items()}
     (run_dir / "pipeline.json").write_text(json.dumps(
-        {"evals": evals, "walls": walls, "sft_checkpoint": sft_ckpt,
+        {"evals": summaries, "deltas": deltas, "walls": walls, "cpu_s": cpus, "load": load,
+         "sft_checkpoint": sft_ckpt,
          "rl_checkpoint": rl_out["adapter"]}, indent=2, default=str) + "\n")
     print(report.read_text(), flush=True)
-    return {"evals": evals, "walls": walls, "report": str(report),
+    return {"evals": summaries, "deltas": deltas, "walls": walls, "report": str(report),
             "plot": str(plot) if plot else None}
 
 

@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rewards.evaluation import DIFFICULTIES, bootstrap_ci, summarize_task
+from rewards.evaluation import DIFFICULTIES, bootstrap_ci, paired_delta, summarize_task
 
-__all__ = ["DIFFICULTIES", "bootstrap_ci", "compare_runs", "plot_scores", "render_report",
-           "summarize_task"]
+__all__ = ["DIFFICULTIES", "bootstrap_ci", "compare_runs", "delta_cell", "plot_scores",
+           "render_report", "summarize_task"]
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -125,12 +125,22 @@ def _delta(v: float | None, base: float | None) -> str:
     return f" ({v - base:+.3f})"
 
 
-def compare_runs(runs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
+def delta_cell(d: Mapping[str, Any] | None) -> str:
+    """A paired delta {mean, ci_low, ci_high, n} as `+0.125 [+0.031, +0.219] n=64`."""
+    if not d or d.get("mean") is None:
+        return "–"
+    return f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] n={d['n']}"
+
+
+def compare_runs(runs: Sequence[Mapping[str, Any]], names: Sequence[str],
+                 records: Sequence[Sequence[Mapping[str, Any]]] | None = None) -> str:
     """One markdown table over runs (each a scores.json dict), deltas vs the first run.
 
     Rows: task x metric; columns: each run's value [CI] n/errors. A task missing from a run
     shows "–". Rubric hashes that differ from the first run's are flagged: the numbers are
-    then not comparable."""
+    then not comparable. `records` (each run's samples.jsonl rows, same order as `runs`) adds
+    a table of paired deltas vs the first run: the mean of (run - first) over the sample ids
+    both scored, with a paired bootstrap 95% CI (rewards.evaluation.paired_delta)."""
     tasks = list(dict.fromkeys(t for r in runs for t in r.get("tasks", {})))
     head = "| task | metric | " + " | ".join(names) + " |"
     rows = [head, "|---|---|" + "---|" * len(names)]
@@ -151,6 +161,25 @@ def compare_runs(runs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str
                                 f"{names[0]}'s {base['rubric_hash'][:12]}; not comparable")
         rows.append(f"| {t} | {metric} | " + " | ".join(cells) + " |")
     out = ["# Comparison", "", f"Deltas are against **{names[0]}**.", "", *rows]
+    paired = _paired_rows(tasks, names, records) if records else []
+    if paired:
+        out += ["", f"Paired deltas vs **{names[0]}** (mean over the sample ids both runs "
+                "scored, paired bootstrap 95% CI, 1000 resamples, seed 0):", "",
+                "| task | " + " | ".join(names[1:]) + " |", "|---|" + "---|" * (len(names) - 1),
+                *paired]
     if warnings:
         out += ["", "Warnings:", *warnings]
     return "\n".join(out) + "\n"
+
+
+def _paired_rows(tasks: Sequence[str], names: Sequence[str],
+                 records: Sequence[Sequence[Mapping[str, Any]]]) -> list[str]:
+    """One row per task where at least one run shares sample ids with the first."""
+    rows = []
+    for t in tasks:
+        base = [r for r in records[0] if r.get("task") == t]
+        cells = [delta_cell(paired_delta(base, [r for r in recs if r.get("task") == t]))
+                 if base else "–" for recs in records[1:]]
+        if any(c != "–" for c in cells):
+            rows.append(f"| {t} | " + " | ".join(cells) + " |")
+    return rows

@@ -149,6 +149,9 @@ def _pipeline_stage_overrides() -> list[list[str]]:
     for group in sorted(primary_groups("pipeline")):
         folder = CONF / group
         for option in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            if group == "experiment" and not experiment_needs(option.stem) <= \
+                    primary_groups("pipeline"):
+                continue  # e.g. tunesalon overrides lora/optim, which are SFT's groups
             body = yaml.safe_load(option.read_text()) or {}
             out.append([f"{group}={option.stem}"] + [f"{group}.{k}=placeholder"
                                                       for k, v in body.items() if v == "???"])

@@ -63,6 +63,10 @@ def dataset_rows(path: str | Path, filename: str, adapter: str,
         yield lineno, row
 
 
+# task.prompt: full = the published prompt; short = Task.short_messages (tasks that have one)
+PROMPT_STYLES = ("full", "short")
+
+
 @dataclass
 class Task:
     name: str
@@ -106,7 +110,28 @@ class Task:
 
     def load_split(self, cfg: Mapping[str, Any], split: str) -> list[Sample]:
         """Samples of `split` for a plain task config: `generated` (the seeded generator,
-        `n_<split>` examples) or `real` (the adapter for the dataset folder `path`)."""
+        `n_<split>` examples) or `real` (the adapter for the dataset folder `path`), in the
+        prompt style `task.prompt` (full | short; see `short_messages`)."""
+        style = cfg.get("prompt") or "full"
+        if style not in PROMPT_STYLES:
+            raise TaskError(f"task.prompt must be one of {', '.join(PROMPT_STYLES)}, "
+                            f"got {style!r}")
+        samples = self._load_split(cfg, split)
+        if style == "short":
+            samples = [Sample(id=s.id, prompt=self.short_messages(s), source=s.source,
+                              reference=s.reference, completion=s.completion, meta=s.meta)
+                       for s in samples]
+        return samples
+
+    def short_messages(self, sample: Sample) -> list[dict[str, str]]:
+        """`task.prompt=short`: the same example under a compact prompt, for CPU-sized runs
+        where prompt tokens are nearly all the compute. Same ids, data, splits and rubric as
+        the full prompt (the splits are drawn on the full prompt, so they stay disjoint); a
+        number is comparable only with numbers from the same prompt style."""
+        raise TaskError(f"task.prompt: task {self.name!r} has no short prompt; use "
+                        "task.prompt=full")
+
+    def _load_split(self, cfg: Mapping[str, Any], split: str) -> list[Sample]:
         seed = seed_of(cfg)
         if (cfg.get("source") or self.sources[0]) == "generated":
             return self.generate(split, count(cfg, split, DEFAULT_N[split]) or 0, seed)

@@ -270,7 +270,21 @@ def _wrap(core: str, rng: random.Random, context: int) -> str:
     return "\n\n".join(parts)
 
 
+# task.prompt=short: ~2.5x fewer prompt tokens than the full prompt (104 vs 258 on average
+# with the chat template; the label definitions are ~110 of them), for the CPU-sized main job,
+# where prompt tokens are ~99% of the compute of SFT, GRPO and evaluation alike
+SHORT_SYSTEM_PROMPT = "Answer with exactly one category from the list, spelled as listed."
+SHORT_USER_TEMPLATE = "Categories: {labels}\n\nMessage:\n{message}\n\nCategory:"
+
+
 class SupportClassification(Task):
+    def short_messages(self, sample: Any) -> list[dict[str, str]]:
+        """The label names without their definitions, and a one-line instruction."""
+        labels = ", ".join((sample.meta or {}).get("labels") or LABELS)
+        return [{"role": "system", "content": SHORT_SYSTEM_PROMPT},
+                {"role": "user", "content": SHORT_USER_TEMPLATE.format(
+                    labels=labels, message=sample.source)}]
+
     def make_example(self, rng: random.Random, difficulty: str) -> dict[str, Any]:
         hard_kind = None
         if difficulty == "hard" and rng.random() < 0.6:

@@ -4,6 +4,8 @@ base / SFT / RL rows and the reward-curve image; plus the report and plot helper
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,67 @@ def test_a_key_the_stage_lacks_is_a_user_error_naming_the_stage(tmp_path):
                                         "+sft.train.no_such_key=1"])
     with pytest.raises(UserInputError, match="sft stage"):
         pipeline.stage_config(cfg, "sft", cfg.sft, tmp_path / "sft", "s")
+
+
+class _OpenAIStub(BaseHTTPRequestHandler):
+    """A real 127.0.0.1 HTTP server speaking the OpenAI chat protocol: lists one model and
+    answers every chat completion with "Billing" (a valid support label)."""
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, body: dict) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self):
+        self._send({"object": "list", "data": [{"id": "frontier-stub", "object": "model"}]})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self._send({"id": "x", "object": "chat.completion", "model": body.get("model"),
+                    "choices": [{"index": k, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": "Billing"}}
+                                for k in range(body.get("n", 1))]})
+
+
+@pytest.fixture
+def openai_stub():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAIStub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_debug_pipeline_carries_paired_deltas_and_a_frontier_row(tmp_path, openai_stub):
+    """pipeline.json has deltas {sft_minus_base, rl_minus_sft, rl_minus_base,
+    frontier_minus_rl}, each the paired mean over the eval ids (all 4 here) with its CI, equal
+    to the difference of the rows' means when every sample is scored; report.md shows them
+    and the frontier row, whose answers came from an OpenAI-compatible HTTP endpoint."""
+    cfg = pipeline.compose("pipeline", [*FAST, f"run_dir={tmp_path}",
+                                        f"frontier.base_url={openai_stub}"])
+    out = pipeline.run(cfg)
+    facts = json.loads((tmp_path / "pipeline.json").read_text())
+    assert set(facts["deltas"]) == {"sft_minus_base", "rl_minus_sft", "rl_minus_base",
+                                    "frontier_minus_rl"}
+    ev = facts["evals"]
+    assert list(ev) == ["base", "sft", "rl", "frontier"] and "records" not in ev["base"]
+    for name, later, earlier in pipeline.DELTAS:
+        d = facts["deltas"][name]
+        assert d["n"] == 4 and d["ci_low"] <= d["mean"] <= d["ci_high"]
+        assert d["mean"] == pytest.approx(ev[later]["value"] - ev[earlier]["value"])
+    # the stub said "Billing" to every prompt: right exactly where the gold label is Billing
+    rows = [json.loads(x) for x in (tmp_path / "eval-frontier" / "samples.jsonl").open()]
+    assert {r["completion"] for r in rows} == {"Billing"}
+    assert ev["frontier"]["value"] == pytest.approx(
+        sum(r["reference"] == "Billing" for r in rows) / len(rows))
+    report = Path(out["report"]).read_text()
+    assert "## Paired deltas (same eval examples)" in report
+    for row in ("| SFT − base |", "| RL (GRPO) − SFT |", "| frontier (frontier-stub) |",
+                "| frontier (frontier-stub) − RL (GRPO) |"):
+        assert row in report, row

@@ -72,3 +72,84 @@ def test_compare_deltas_against_first_and_rubric_warning():
     assert "| t | accuracy | 0.200 [0.100, 0.300] n=10 | 0.500 (+0.300) [0.400, 0.600] n=10 |" in md
     assert "0.900 (+0.700)" in md
     assert "rl/t: rubric hash zzz999999999 differs" in md
+
+
+# --- paired deltas -----------------------------------------------------------------------------
+def test_paired_bootstrap_matches_a_hand_computed_example():
+    """d = b - a = [1, 0, 0]; four fixed resamples of the indices give means 1, 0, 1/3, 1/3;
+    sorted [0, 1/3, 1/3, 1]. At ci=0.5 the 25% / 75% quantiles (numpy's linear rule, position
+    q * (4 - 1)) are 0 + 0.75 * 1/3 = 0.25 and 1/3 + 0.25 * 2/3 = 0.5."""
+    from rewards.evaluation import paired_bootstrap_ci
+
+    idx = np.array([[0, 0, 0], [1, 2, 1], [0, 1, 2], [2, 2, 0]])
+    out = paired_bootstrap_ci([0, 0, 1], [1, 0, 1], ci=0.5, indices=idx)
+    assert out["n"] == 3 and out["mean"] == pytest.approx(1 / 3)
+    assert out["ci_low"] == pytest.approx(0.25) and out["ci_high"] == pytest.approx(0.5)
+
+
+def test_paired_bootstrap_properties():
+    from rewards.evaluation import paired_bootstrap_ci
+
+    rng = np.random.default_rng(3)
+    a = rng.random(40)
+    same = paired_bootstrap_ci(a, a)
+    assert (same["mean"], same["ci_low"], same["ci_high"]) == (0.0, 0.0, 0.0)
+    shift = paired_bootstrap_ci(a, a + 0.25)
+    assert shift["mean"] == pytest.approx(0.25)
+    assert shift["ci_low"] == pytest.approx(0.25) and shift["ci_high"] == pytest.approx(0.25)
+    # pairing removes the between-example spread: a small consistent gain is resolved
+    b = a + 0.02 + rng.normal(0, 0.01, 40)
+    paired = paired_bootstrap_ci(a, b)
+    assert paired["ci_low"] > 0
+    lo_a, hi_a = bootstrap_ci(a)
+    assert hi_a - lo_a > 5 * (paired["ci_high"] - paired["ci_low"])
+    assert paired_bootstrap_ci([], [])["mean"] is None
+    assert paired_bootstrap_ci(a, b, seed=1) != paired_bootstrap_ci(a, b, seed=2)
+    with pytest.raises(ValueError, match="a has 2 values, b has 3"):
+        paired_bootstrap_ci([1, 2], [1, 2, 3])
+
+
+def test_paired_delta_matches_records_by_id_and_skips_unscored():
+    from rewards.evaluation import paired_delta
+
+    def rec(i, v, dim=None, error=None):
+        return {"id": f"s{i}", "metric_value": v, "error": error,
+                "dimensions": {"d": dim} if dim is not None else {}}
+
+    a = [rec(0, 0.0, 0.0), rec(1, 1.0, 0.5), rec(2, 0.0, 0.0), rec(3, 1.0)]
+    # other order; s2 failed to generate in b, s3 is absent, s4 only in b
+    b = [rec(1, 1.0, 1.0), rec(0, 1.0, 1.0), rec(2, 1.0, error="HTTP 503"), rec(4, 1.0)]
+    out = paired_delta(a, b, dimensions=True)
+    assert out["n"] == 2 and out["mean"] == pytest.approx(0.5)  # (1-0 + 1-1) / 2 over s0, s1
+    assert out["dimensions"]["d"]["n"] == 2
+    assert out["dimensions"]["d"]["mean"] == pytest.approx(0.75)  # (1-0 + 1-0.5) / 2
+    # several completions per sample: averaged per id first
+    multi = [rec(0, 0.0), rec(0, 1.0), rec(1, 1.0)]
+    assert paired_delta(a, multi)["mean"] == pytest.approx(0.25)  # (0.5-0 + 1-1) / 2
+
+
+def test_compare_adds_paired_deltas_where_runs_share_sample_ids(tmp_path):
+    import json
+
+    from rl.evaluate import compare_main
+
+    def run(name, values, ids=None):
+        d = tmp_path / name
+        d.mkdir()
+        ids = ids or [f"s{i}" for i in range(len(values))]
+        recs = [{"id": i, "task": "t", "metric_value": v, "error": None, "dimensions": {},
+                 "verdicts": {}, "difficulty": None} for i, v in zip(ids, values)]
+        (d / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+        scores = {"run_name": name, "tasks": {"t": summarize_task(recs, "accuracy")}}
+        (d / "scores.json").write_text(json.dumps(scores))
+        return str(d)
+
+    base = run("base", [0, 0, 1, 0])
+    better = run("sft", [1, 0, 1, 1])
+    other = run("other", [1, 1], ids=["x0", "x1"])  # shares no id with base
+    out = tmp_path / "cmp.md"
+    assert compare_main([base, better, other, "--out", str(out)]) == 0
+    md = out.read_text()
+    assert "Paired deltas vs **base**" in md
+    row = next(line for line in md.splitlines() if line.startswith("| t | +0.500 ["))
+    assert row.endswith("n=4 | – |")

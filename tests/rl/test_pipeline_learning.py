@@ -1,0 +1,28 @@
+"""Slow: the main job's default GRPO stage (conf/pipeline.yaml, embedded smollm2-135m) raises
+its training reward at a fixed seed. Runs the default SFT stage, then the default GRPO stage
+from its adapter, exactly as `python -m rl.pipeline` does (~10 min of CPU on 2 cores; no
+evaluations), and compares the mean sampled reward of the first and last thirds of the steps.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("hydra")
+
+from rl import pipeline  # noqa: E402
+
+
+@pytest.mark.slow
+def test_default_grpo_stage_raises_training_reward(tmp_path):
+    cfg = pipeline.compose("pipeline", [f"run_dir={tmp_path}", "logger=none",
+                                        "sft.train.progress=false", "grpo.train.progress=false"])
+    adapter, _ = pipeline.run_sft(cfg)
+    out = pipeline.run_rl(cfg, adapter)
+    history = pipeline.rl_history(tmp_path / str(cfg.rl))
+    assert out["adapter"] and len(history) == cfg.grpo.train.max_steps
+    rewards = [h["reward/total"] for h in history]
+    third = len(rewards) // 3
+    first, last = rewards[:third], rewards[-third:]
+    assert sum(last) / third > sum(first) / third + 0.05, rewards
