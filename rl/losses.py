@@ -189,8 +189,8 @@ class Correction:
 
 
 def rollout_correction(logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.Tensor,
-                       mode: str = "none", tis_cap: float = 2.0, seq_low: float = 0.5,
-                       seq_high: float = 2.0) -> Correction:
+                       mode: str = "none", tis_cap: float = 2.0, seq_low: float = 0.9,
+                       seq_high: float = 1.1) -> Correction:
     """Importance weights correcting for the sampler not being the trained policy.
 
     Args:
