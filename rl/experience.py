@@ -93,9 +93,9 @@ def rollout(run: Run, prompts: list, n: int, round_: int = 0,
     `first_index`: the position of `prompts[0]` in the step's global batch (rank r of R holds
     positions [r*k, (r+1)*k)). Each prompt is sampled from its own seed (prompt_seed), never
     a global RNG, so 1 rank and N ranks, or a run and its resumed continuation, draw the same
-    completions (engines that take per-prompt seeds: hf). vLLM reseeds once per call from
-    `seed` below (supports_step_seed): a resumed run redraws the same completions at the
-    same world size. `step` defaults to run.step (rollout.async passes the next step's)."""
+    completions (engines with supports_prompt_seeds: hf, vllm in-process; the openai engine
+    sends no seeds unless rollout.send_seed). `step` defaults to run.step (rollout.async
+    passes the next step's)."""
     from rl.rollout.base import SamplingConfig
 
     s = run.cfg.sampling

@@ -34,7 +34,7 @@ Deviations from the papers / TRL, on purpose:
 - Every prompt is sampled from its own seed, derived from (seed, step, resample round, its
   position in the global batch) — not a global RNG, not the rank: 1 rank and N ranks on the
   same global batch draw the same completions, and a run killed and resumed samples exactly
-  what an uninterrupted run samples (hf engine; vLLM takes one seed per engine).
+  what an uninterrupted run samples (hf and in-process vLLM engines: per-request seeds).
 - Across ranks (torchrun, dist=ddp): each rank rolls out its contiguous shard of the global
   batch; the loss is normalised by global row/token counts and the LoRA gradients are summed,
   so N ranks compute the gradient one process would (tests/rl/test_grpo_ranks.py: equal loss,

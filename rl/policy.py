@@ -162,7 +162,7 @@ def push_policy(engine, mode: str, model, run_dir: Path, version: int, rank: int
         engine.push_weights(merged_weights(model), version=version)
     else:
         if getattr(engine, "weights_modified", False):  # a merged run used this engine
-            engine.push_weights(merged_weights(model, merge=False), version=None)
+            engine.restore_base_weights()
         keep = int(getattr(engine, "keep", 2))
         path = save_sync_adapter(model, run_dir, version, rank, keep=keep)
         engine.load_adapter(str(path), version=version)
@@ -260,15 +260,16 @@ def sync(run: Run) -> float:
 def save_sync_adapter(model, run_dir: Path, version: int, rank: int = 0,
                       keep: int = 2) -> Path:
     """Adapter files (safetensors) for file-based engines in `sync/rank<rank>/v<version>`;
-    versions older than the newest `keep` are deleted (an engine may still be sampling from
-    the previous one under rollout.async, so it is never removed under it)."""
+    versions outside (version - keep, version] are deleted (an engine may still be sampling
+    from the previous one under rollout.async, so it is never removed under it)."""
     root = run_dir / "sync" / f"rank{rank}"
     path, tmp = root / f"v{version}", root / f".v{version}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
-    versions = sorted((int(p.name[1:]) for p in root.glob("v*") if p.name[1:].isdigit()))
-    for old in versions[:-keep]:
-        shutil.rmtree(root / f"v{old}", ignore_errors=True)
+    # older than the window, or newer: left by an earlier attempt of this run dir (a resume)
+    for p in root.glob("v*"):
+        if p.name[1:].isdigit() and not version - keep < int(p.name[1:]) <= version:
+            shutil.rmtree(p, ignore_errors=True)
     return path

@@ -123,8 +123,8 @@ class RolloutEngine(Protocol):
     (and `keep_versions(k)` drops older ones).
     `supports_weight_push` — `push_weights(named_tensors, version)` overwrites base weights
     in place (merged-LoRA sync).
-    `supports_step_seed` — `generate` reseeds its sampler from `sampling.seed` on every call,
-    so a call with the same seed and batch draws the same completions (exact resume).
+    `supports_prompt_seeds` — `generate` honours `sampling.seeds`: a prompt's samples depend
+    only on its seed, not on the batch, rank count or a restart (exact resume).
     `supports_sleep` — `sleep()` / `wake_up()` free and restore its accelerator memory.
     An engine may also define `describe() -> dict` (what produced the generations: a remote
     model and URL) for evaluation reports; without it the report names the model config."""

