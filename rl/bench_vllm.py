@@ -115,13 +115,14 @@ def bench_sync(args) -> str:
 GRPO = ["logger=none", "train.batch_size=16", "algo.num_generations=4",
         "sampling.max_new_tokens=8", "train.save_every=null", "train.progress=false",
         "train.resume=null", "train.table_every=null"]
-CONFIGS = {"hf": ["rollout=hf"],
-           "vllm adapter": ["rollout=vllm", "rollout.sync=adapter"],
-           "vllm merged": ["rollout=vllm", "rollout.sync=merged"],
-           "vllm adapter + async": ["rollout=vllm", "rollout.sync=adapter", "rollout.async=true",
-                                    "algo.rollout_correction=tis"],
-           "vllm merged + async": ["rollout=vllm", "rollout.sync=merged", "rollout.async=true",
-                                   "algo.rollout_correction=tis"]}
+ASYNC = ["rollout.async=true", "algo.rollout_correction=tis"]
+# name -> (overrides, which shared vLLM engine: None = none, True = LoRA on, False = LoRA off);
+# the first row is the reference of the "vs" column
+CONFIGS = {"hf": (["rollout=hf"], None),
+           "vllm adapter": (["rollout=vllm", "rollout.sync=adapter"], True),
+           "vllm merged": (["rollout=vllm", "rollout.sync=merged"], False),
+           "vllm adapter + async": (["rollout=vllm", "rollout.sync=adapter", *ASYNC], True),
+           "vllm merged + async": (["rollout=vllm", "rollout.sync=merged", *ASYNC], False)}
 
 
 def bench_grpo(args) -> str:
@@ -136,12 +137,11 @@ def bench_grpo(args) -> str:
     starts: dict[str, float] = {}
     rows = []
     try:
-        for name, extra in CONFIGS.items():
+        for name, (extra, lora) in CONFIGS.items():
             if args.only and name not in args.only:
                 continue
             engine = None
-            if "vllm" in name:
-                lora = "adapter" in name
+            if lora is not None:
                 if lora not in engines:
                     t0 = time.perf_counter()
                     engines[lora] = VLLMEngine(path, enable_lora=lora, max_lora_rank=16,
@@ -161,8 +161,8 @@ def bench_grpo(args) -> str:
     finally:
         for e in engines.values():
             e.close()
-    ref = next((m["perf/step_s"] for n, m, _ in rows if n == "hf"), None)
-    lines = ["| rollout | s/step (median) | vs hf | rollout s | reward s | train s | sync s | "
+    ref = rows[0][1]["perf/step_s"] if rows else None
+    lines = [f"| rollout | s/step (median) | vs {rows[0][0] if rows else '-'} | rollout s | reward s | train s | sync s | "
              "version lag | mismatch KL | each step s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, m, each in rows:
         ratio = f"{ref / m['perf/step_s']:.2f}x" if ref else "-"

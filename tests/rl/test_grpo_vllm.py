@@ -35,14 +35,16 @@ def _rows(run_dir: Path) -> list[dict]:
 
 
 def _trained_policy(model_dir):
-    """tiny-random + a fresh r16 LoRA after one AdamW step (B != 0), as GRPO leaves it."""
-    from omegaconf import OmegaConf
+    """tiny-random + an r16 all-linear LoRA (random non-zero B, so greedy output moves off
+    the base model's) after one AdamW step, as GRPO leaves a policy."""
+    from peft import LoraConfig, get_peft_model
 
-    from sft.model import load_model, load_tokenizer, setup_trainable
+    from sft.model import load_model, load_tokenizer
 
     cfg = {"name_or_path": str(model_dir), "dtype": "float32"}
-    model = setup_trainable(load_model(cfg), OmegaConf.create(
-        {"enabled": True, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}))
+    torch.manual_seed(0)
+    model = get_peft_model(load_model(cfg), LoraConfig(
+        r=16, lora_alpha=32, target_modules="all-linear", init_lora_weights=False))
     tok = load_tokenizer(cfg)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     ids = tok(["a b c d e f"], return_tensors="pt").input_ids
