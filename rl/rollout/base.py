@@ -1,6 +1,6 @@
 """The one rollout interface shared by the evaluation runner and the RL loops.
 
-    engine = build_engine(cfg)                      # cfg.rollout.engine: hf | vllm | openai
+    engine = build_engine(cfg)   # cfg.rollout.engine: hf | hf_copy | vllm | vllm_server | openai
     engine.load_adapter("runs/x/adapter", version=3)  # or None / "base" for the base model
     gens = engine.generate(prompts, SamplingConfig(n=4, temperature=1.0))
     gens[i][j].text, .token_ids, .logprobs, .finish_reason, .error, .version

