@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import secrets
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -282,15 +282,18 @@ class OpenAIEngine:
         """Serve a LoRA adapter from a vLLM server (needs `--enable-lora` and
         VLLM_ALLOW_RUNTIME_LORA_UPDATING=True there); None/"base" switches back.
 
-        Each version gets its own served name (`policy-v<version>`): vLLM keys its LoRA and
-        prefix caches by name, so a reused name would keep serving the old weights. Names
+        Each load gets its own served name (`policy-v<version>-<random>`): vLLM keys its LoRA
+        and prefix caches by name, so a reused name would keep serving the old weights (and
+        a second load of a name is refused with HTTP 400). Names
         older than the newest `keep` are unloaded from the server (`/unload_lora_adapter`),
         so a long run does not pile adapters up in server memory."""
         self.version = version
         if is_base(path):
             self.model = self.base_model
             return
-        name = f"policy-v{version if version is not None else int(time.time() * 1000)}"
+        # unique per load: a resumed run (or another run on the same server) loading the same
+        # version must not hit the server's cached adapter or prefix KV of that name
+        name = f"policy-v{version if version is not None else 'x'}-{secrets.token_hex(3)}"
         try:
             resp = httpx.post(f"{self.base_url}/load_lora_adapter", headers=self._headers(),
                               json={"lora_name": name, "lora_path": str(path)},
