@@ -83,27 +83,73 @@ def prompt_seed(seed: int, step: int, round_: int, index: int) -> int:
     return int(hashlib.sha256(key).hexdigest()[:15], 16)
 
 
+class EngineFailure(RLError):
+    """The rollout engine failed on every request of a step (a dead server, a crashed engine
+    core): the step cannot be scored, and retrying it blindly would only mask the cause."""
+
+
 def rollout(run: Run, prompts: list, n: int, round_: int = 0,
-            first_index: int = 0) -> tuple[list, float]:
+            first_index: int = 0, step: int | None = None) -> tuple[list, float]:
     """`n` generations per prompt -> (flat list of (prompt sample, generation), seconds).
 
     `first_index`: the position of `prompts[0]` in the step's global batch (rank r of R holds
     positions [r*k, (r+1)*k)). Each prompt is sampled from its own seed (prompt_seed), never
     a global RNG, so 1 rank and N ranks, or a run and its resumed continuation, draw the same
-    completions (engines that take per-prompt seeds: hf; vLLM takes one seed per engine)."""
+    completions (engines with supports_prompt_seeds: hf, vllm in-process; the openai engine
+    sends no seeds unless rollout.send_seed). `step` defaults to run.step (rollout.async
+    passes the next step's)."""
     from rl.rollout.base import SamplingConfig
 
     s = run.cfg.sampling
-    seed = (int(run.cfg.seed) * 1_000_003 + run.step * 1009 + run.rank * 101 + round_) % 2**31
-    seeds = [prompt_seed(int(run.cfg.seed), run.step, round_, first_index + k)
+    step = run.step if step is None else step
+    seed = (int(run.cfg.seed) * 1_000_003 + step * 1009 + run.rank * 101 + round_) % 2**31
+    seeds = [prompt_seed(int(run.cfg.seed), step, round_, first_index + k)
              for k in range(len(prompts))]
     sampling = SamplingConfig(n=n, max_new_tokens=int(s.max_new_tokens),
                               temperature=float(s.temperature), top_p=float(s.top_p), seed=seed,
                               stop=list(s.stop) if s.get("stop") else None, seeds=seeds)
     t0 = time.perf_counter()
-    gens = run.engine.generate([p.prompt for p in prompts], sampling)
+    try:
+        gens = run.engine.generate([p.prompt for p in prompts], sampling)
+    except RLError:
+        raise
+    except Exception as e:  # an engine that died mid-call (vLLM EngineDeadError, ...)
+        raise EngineFailure(f"step {step + 1}: the rollout engine failed: "
+                            f"{type(e).__name__}: {e}") from e
     pairs = [(p, g) for p, row in zip(prompts, gens, strict=True) for g in row]
+    failed = [g for _, g in pairs if g.error is not None]
+    if pairs and len(failed) == len(pairs):
+        raise EngineFailure(f"step {step + 1}: the rollout engine failed every one of "
+                            f"{len(pairs)} requests (first error: {failed[0].error})")
     return pairs, time.perf_counter() - t0
+
+
+def version_lag(run: Run, gens: list) -> int:
+    """The largest `run.version - Generation.version` in `gens` (the policy versions behind
+    the one being trained); raises RLError past `rollout.max_lag` or when a generation does
+    not say which policy produced it (a stale adapter must fail loudly, not train silently).
+    Failed generations (no tokens) are ignored."""
+    max_lag = int(run.cfg.rollout.get("max_lag", 1))
+    lags = []
+    for g in gens:
+        if g.error is not None:
+            continue
+        if not isinstance(g.version, int):
+            raise RLError(f"step {run.step + 1}: a generation carries no policy version "
+                          f"(Generation.version={g.version!r}) from engine "
+                          f"{type(run.engine).__name__}; engines must record the version of "
+                          "their last load_adapter/push_weights")
+        lags.append(run.version - g.version)
+    lag = max(lags, default=0)
+    if lag > max_lag or min(lags, default=0) < 0:
+        raise RLError(f"step {run.step + 1}: rollouts come from policy version "
+                      f"{run.version - lag} but the trainer is at version {run.version}: lag "
+                      f"{lag} > rollout.max_lag={max_lag} (a stale adapter or a missed sync; "
+                      "raise rollout.max_lag only if the correction (algo.rollout_correction) "
+                      "is on)" if lag > max_lag else
+                      f"step {run.step + 1}: a generation claims policy version "
+                      f"{run.version - min(lags)}, newer than the trainer's {run.version}")
+    return lag
 
 
 def score(run: Run, pairs: list, group_size: int, mask_truncated: bool = False) -> Batch:
@@ -218,10 +264,12 @@ def log_step(run: Run, metrics: dict, batch: Batch) -> None:
         run.tracker.log_table("samples", cols, rows, step=run.step)
 
 
-def finish(run: Run, history: list[dict]) -> None:
-    """End of a run (also after an error): the tracker's summary and close, the engine."""
+def finish(run: Run, history: list[dict], close_engine: bool = True) -> None:
+    """End of a run (also after an error): the tracker's summary and close, and the engine
+    unless the caller owns it (`close_engine=False`)."""
     if run.rank == 0:
         run.tracker.summary({k: v for k, v in (history[-1] if history else {}).items()
                              if isinstance(v, int | float)} | {"final_step": run.step})
         run.tracker.finish()
-    run.engine.close()
+    if close_engine:
+        run.engine.close()

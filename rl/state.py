@@ -79,6 +79,10 @@ class Run:
     last_ckpt: Path | None = None
     world: int = 1
     rank: int = 0
+    # how the engine follows the policy: live | adapter | merged (rl.policy.resolve_sync_mode)
+    sync_mode: str | None = None  # None: resolved at the first sync
+    # rollout.async: the next step's generation in flight (rl/overlap.py), else None
+    overlap: Any = None
     # the PEFT adapter that is the policy (PPO keeps a "critic" adapter beside "policy")
     policy_adapter: str = "default"
     hooks: list[CheckpointHook] = field(default_factory=list)
@@ -146,9 +150,12 @@ def _write_rank0(run: Run, staged: Path, root: Path, metrics: dict | None) -> Pa
 
     save_adapter(run.model, staged, run.policy_adapter)
     run.tokenizer.save_pretrained(staged)
+    # with a generation in flight (rollout.async) its prompts are not consumed yet: a resumed
+    # run draws them again, so the data order matches the uninterrupted run
+    data = run.overlap.resume_position(run.data) if run.overlap is not None else run.data
     state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
              "train": {"step": run.step, "version": run.version, "world": run.world,
-                       "data": {"epoch": run.data.epoch, "offset": run.data.offset},
+                       "data": {"epoch": data.epoch, "offset": data.offset},
                        "unscored_streak": run.unscored_streak}}
     for key, obj in state.items():
         torch.save(obj, staged / "state" / f"{key}.pt")

@@ -8,6 +8,9 @@ Built-ins (no hub needed, materialised once under `$HARNESSRL_CACHE/models/`, de
   is saved once as fp32 safetensors (exact dequantised values; reloads in ~1 s).
 - `tiny-random`: a 2-layer Qwen3 with hidden size 64 and random weights fixed by a seed, with
   the real SmolLM2 tokenizer and chat template: a test fixture that trains in milliseconds.
+  2 query heads / 1 KV head give head_dim 32, the smallest size vLLM's CPU attention serves
+  (it has kernels for 32, 64, 80, ... only; the former 4 heads = head_dim 16 killed the
+  engine), so `debug=tiny` runs with every rollout engine.
 
 Concurrent ranks (torchrun, Slurm array jobs) may all ask for a built-in at once: a file
 lock serialises them and the first writes into a temp dir renamed into place, so nobody ever
@@ -108,7 +111,7 @@ def smollm2_tokenizer_dir() -> Path:
     return materialise("smollm2-135m-tokenizer", _build_smollm2_tokenizer)
 
 
-TINY_DEFAULTS = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2,
+TINY_DEFAULTS = {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "num_kv_heads": 1,
                  "intermediate_size": 128, "seed": 0}
 
 

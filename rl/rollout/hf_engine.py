@@ -47,6 +47,11 @@ class HFEngine:
     # can generate from the trainer's in-memory policy (built with model=/tokenizer=): a policy
     # sync is then a version bump, nothing is copied
     shares_live_model = True
+    # an engine that loaded its own model swaps PEFT adapters from files
+    supports_adapter_sync = True
+    supports_weight_push = False
+    # per-prompt seeds (SamplingConfig.seeds): samples independent of the batch
+    supports_prompt_seeds = True
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8,
                  chat_template_kwargs: dict[str, Any] | None = None, owns_model: bool = False):
@@ -147,7 +152,8 @@ class HFEngine:
 
     def _convert(self, c: Any, stop: list[str] | None) -> Generation:
         g = Generation(text=c.text, token_ids=list(c.token_ids), logprobs=list(c.logprobs),
-                       prompt_token_ids=list(c.prompt_token_ids), finish_reason=c.finish_reason)
+                       prompt_token_ids=list(c.prompt_token_ids), finish_reason=c.finish_reason,
+                       version=self.version)
         return apply_stop_strings(g, stop, self.tokenizer) if stop else g
 
     def close(self) -> None:
@@ -176,3 +182,17 @@ def apply_stop_strings(g: Generation, stop: Sequence[str], tokenizer: Any) -> Ge
     g.text = g.text[:cut]
     g.finish_reason = "stop"
     return g
+
+
+class HFCopyEngine(HFEngine):
+    """The hf engine on its own copy of the model (never the trainer's live one): synced from
+    adapter files like vLLM, so `rollout.async` can generate while the trainer updates its
+    weights. For GPUs without vLLM, and a CPU stand-in for vLLM in loop tests."""
+
+    shares_live_model = False
+
+    @classmethod
+    def from_cfg(cls, cfg: Any, model: Any = None, tokenizer: Any = None,
+                 **kwargs: Any) -> HFCopyEngine:
+        # a live model handed in is ignored on purpose: this engine loads its own
+        return super().from_cfg(cfg, **kwargs)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import secrets
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,14 +46,18 @@ _OPTIONAL_FIELDS = ("logprobs", "top_logprobs", "return_token_ids", "seed")
 class OpenAIEngine:
     """RolloutEngine over HTTP; see the module docstring."""
 
-    # a remote server: adapters are loaded by path over HTTP
+    # a remote server: adapters are loaded by path over HTTP (a vLLM server with
+    # VLLM_ALLOW_RUNTIME_LORA_UPDATING=True) and unloaded once out of the lag window
     shares_live_model = False
+    supports_adapter_sync = True
+    supports_weight_push = False
 
     def __init__(self, base_url: str, model: str | None = None, api_key_env: str | None = None,
                  concurrency: int = 8, timeout_s: float = 120.0, max_retries: int = 4,
                  backoff_s: float = 1.0, backoff_max_s: float = 30.0, logprobs: bool = True,
                  vllm_extras: bool = True, send_seed: bool = False,
-                 extra_body: dict[str, Any] | None = None, check_reachable: bool = True):
+                 extra_body: dict[str, Any] | None = None, check_reachable: bool = True,
+                 keep_versions: int = 2):
         if not base_url:
             raise EngineError("openai engine: base_url is required (e.g. http://host:8000/v1)")
         self.base_url = str(base_url).rstrip("/")
@@ -81,6 +85,10 @@ class OpenAIEngine:
             if model is None:
                 self.base_model = served[0]
         self.model = self.base_model
+        self.version: int | str | None = None
+        # adapter names this engine loaded on the server, oldest first (see load_adapter)
+        self.loaded: list[str] = []
+        self.keep = max(1, int(keep_versions))
 
     @classmethod
     def from_cfg(cls, cfg: Any, **kwargs: Any) -> OpenAIEngine:
@@ -89,6 +97,8 @@ class OpenAIEngine:
                 "backoff_s", "backoff_max_s", "logprobs", "vllm_extras", "send_seed",
                 "extra_body", "check_reachable")
         args = {k: to_plain(_cfg_get(r, k)) for k in keys if _cfg_get(r, k) is not None}
+        if _cfg_get(r, "max_lag") is not None:
+            args["keep_versions"] = int(_cfg_get(r, "max_lag")) + 1
         engine = cls(**(args | kwargs))
         adapter = _cfg_get(cfg, "adapter")
         if not is_base(adapter):
@@ -246,7 +256,7 @@ class OpenAIEngine:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(coro_fn())
+            return self._stamp(asyncio.run(coro_fn()))
         box: dict[str, Any] = {}
 
         def run() -> None:
@@ -260,15 +270,30 @@ class OpenAIEngine:
         t.join()
         if "err" in box:
             raise box["err"]
-        return box["out"]
+        return self._stamp(box["out"])
+
+    def _stamp(self, out: list[list[Generation]]) -> list[list[Generation]]:
+        for row in out:
+            for g in row:
+                g.version = self.version
+        return out
 
     def load_adapter(self, path: str | None, version: int | str | None = None) -> None:
         """Serve a LoRA adapter from a vLLM server (needs `--enable-lora` and
-        VLLM_ALLOW_RUNTIME_LORA_UPDATING=True there); None/"base" switches back."""
+        VLLM_ALLOW_RUNTIME_LORA_UPDATING=True there); None/"base" switches back.
+
+        Each load gets its own served name (`policy-v<version>-<random>`): vLLM keys its LoRA
+        and prefix caches by name, so a reused name would keep serving the old weights (and
+        a second load of a name is refused with HTTP 400). Names
+        older than the newest `keep` are unloaded from the server (`/unload_lora_adapter`),
+        so a long run does not pile adapters up in server memory."""
+        self.version = version
         if is_base(path):
             self.model = self.base_model
             return
-        name = f"adapter-{version if version is not None else int(time.time() * 1000)}"
+        # unique per load: a resumed run (or another run on the same server) loading the same
+        # version must not hit the server's cached adapter or prefix KV of that name
+        name = f"policy-v{version if version is not None else 'x'}-{secrets.token_hex(3)}"
         try:
             resp = httpx.post(f"{self.base_url}/load_lora_adapter", headers=self._headers(),
                               json={"lora_name": name, "lora_path": str(path)},
@@ -279,6 +304,26 @@ class OpenAIEngine:
             raise EngineError(f"loading adapter {path} into {self.base_url} failed: "
                               f"HTTP {resp.status_code}: {resp.text[:300]}")
         self.model = name
+        self.loaded = [n for n in self.loaded if n != name] + [name]
+        self._evict()
+
+    def keep_versions(self, k: int) -> None:
+        """Keep the newest `k` adapter versions on the server (lag window + current)."""
+        self.keep = max(1, int(k))
+        self._evict()
+
+    def _evict(self) -> None:
+        while len(self.loaded) > self.keep:
+            old = self.loaded.pop(0)
+            try:
+                resp = httpx.post(f"{self.base_url}/unload_lora_adapter", json={"lora_name": old},
+                                  headers=self._headers(), timeout=self.timeout_s)
+            except httpx.HTTPError as e:
+                raise EngineError(f"endpoint {self.base_url} unreachable unloading adapter "
+                                  f"{old}: {e}") from e
+            if resp.status_code != 200:
+                raise EngineError(f"unloading adapter {old} from {self.base_url} failed: "
+                                  f"HTTP {resp.status_code}: {resp.text[:300]}")
 
     def close(self) -> None:
         """Nothing persistent to release: clients live for one `generate` call."""

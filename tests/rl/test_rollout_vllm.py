@@ -1,7 +1,8 @@
 """VLLMEngine (in-process vllm.LLM) on the tiny model: greedy tokens equal HF's, with and
 without a hot-loaded LoRA adapter (HF + PEFT as the reference); adapters swap by version.
 
-One engine for the module (start-up 15-80 s on 2 cores); marked slow.
+One engine for the session (tests/conftest.py `vllm_engine`; start-up 15-80 s on 2 cores);
+marked slow.
 """
 
 from __future__ import annotations
@@ -22,15 +23,6 @@ pytestmark = [
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_rollout_hf import PROMPTS, make_adapter, teacher_forced  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def vllm_engine(tiny_model_dir):
-    from rl.rollout.vllm_engine import VLLMEngine
-
-    e = VLLMEngine(tiny_model_dir, enable_lora=True, max_lora_rank=8, max_model_len=1024)
-    yield e
-    e.close()
 
 
 def _hf(model_dir, adapter=None):

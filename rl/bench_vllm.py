@@ -1,0 +1,208 @@
+"""vLLM rollouts benchmark: policy-sync cost (adapter vs merged vs a TRL-style full push) and
+GRPO seconds per step (`rollout=hf` vs `rollout=vllm` per sync mode, async off/on).
+
+    python -m rl.bench_vllm sync --repeats 5        # smollm2-135m + a random r16 adapter
+    python -m rl.bench_vllm grpo --steps 5          # the main job's GRPO settings
+    python -m rl.bench_vllm grpo --model tiny-random --steps 3   # a quick self-check
+
+sync: one vLLM engine (LoRA on) takes the same trained-looking policy three ways, each
+repeated, medians reported: `adapter` = save the adapter's safetensors to a versioned dir +
+a new LoRARequest; `merged` = rl.policy.merged_weights (LoRA-wrapped linears and their fused
+siblings) pushed in place; `trl_full` = what TRL's GRPOTrainer does every step (merge the
+adapter, push every base weight: embeddings and norms too) through the same push. The first
+1-token generate after each sync is timed separately (vLLM loads an adapter lazily).
+
+grpo: the main job's settings (conf/pipeline.yaml: support_classification, smollm2-135m,
+batch 16, G 4, max_new_tokens 8); `--steps` steps per configuration, the first left out of
+the medians (warm-up); one vLLM engine per LoRA setting shared by its configurations (start-up
+reported separately). Thread binding, stated in the output: the trainer and HF generate use
+OMP_NUM_THREADS threads; vLLM's CPU worker is bound by VLLM_CPU_OMP_THREADS_BIND (this script
+sets it to core 0 unless given, i.e. 1 thread, as HF). On a GPU the same commands run with
+the GPU defaults (bf16, CUDA graphs); nothing GPU-specific was measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rl.bench_eval import _machine
+
+
+def _policy(model_path: str, seed: int = 0):
+    """smollm2 (or any model) + a rank-16 all-linear LoRA with random non-zero B."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    return get_peft_model(base, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
+                                           init_lora_weights=False)).eval()
+
+
+def _full_push(model) -> list[tuple[str, Any]]:
+    """TRL-style: every base weight, LoRA merged in (embeddings, norms, lm_head included)."""
+    from rl.policy import merged_weights
+
+    merged = dict(merged_weights(model))
+    out = []
+    for name, p in model.base_model.model.named_parameters():
+        if "lora_" in name:
+            continue
+        key = name.replace(".base_layer", "")
+        out.append((key, merged.get(key, p.detach())))
+    return out
+
+
+def bench_sync(args) -> str:
+    from rl.policy import merged_weights, save_sync_adapter
+    from rl.rollout.base import SamplingConfig
+    from rl.rollout.vllm_engine import VLLMEngine
+    from sft.model import resolve_model_path
+
+    path = resolve_model_path({"name_or_path": args.model})
+    model = _policy(path)
+    t0 = time.perf_counter()
+    engine = VLLMEngine(path, enable_lora=True, max_lora_rank=16)
+    start = time.perf_counter() - t0
+    one = SamplingConfig(max_new_tokens=1)
+    prompt = ["Classify: my order never arrived."]
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    res: dict[str, dict[str, list[float]]] = {}
+    nbytes: dict[str, int] = {}
+    version = 0
+    try:
+        for _ in range(args.repeats):
+            for mode in ("adapter", "merged", "trl_full"):
+                version += 1
+                t0 = time.perf_counter()
+                if mode == "adapter":
+                    p = save_sync_adapter(model, run_dir, version, keep=2)
+                    engine.load_adapter(str(p), version=version)
+                    nbytes[mode] = sum(f.stat().st_size for f in p.glob("*.safetensors"))
+                else:
+                    weights = merged_weights(model) if mode == "merged" else _full_push(model)
+                    engine.push_weights(weights, version=version)
+                    nbytes[mode] = sum(t.numel() * t.element_size() for _, t in weights)
+                t1 = time.perf_counter()
+                engine.generate(prompt, one)
+                t2 = time.perf_counter()
+                r = res.setdefault(mode, {"sync": [], "first": []})
+                r["sync"].append(t1 - t0)
+                r["first"].append(t2 - t1)
+                if mode != "adapter":
+                    engine.restore_base_weights()
+    finally:
+        engine.close()
+    lines = ["| sync | bytes moved | sync s (median) | first 1-token generate after it, s | "
+             "each sync s |", "|---|---|---|---|---|"]
+    for mode, r in res.items():
+        each = ", ".join(f"{x:.3f}" for x in r["sync"])
+        lines.append(f"| {mode} | {nbytes[mode] / 2**20:.1f} MiB | "
+                     f"{statistics.median(r['sync']):.3f} | "
+                     f"{statistics.median(r['first']):.3f} | {each} |")
+    return "\n".join([f"engine start-up {start:.1f} s; {args.repeats} rounds, modes "
+                      "interleaved", "", *lines])
+
+
+GRPO = ["logger=none", "train.batch_size=16", "algo.num_generations=4",
+        "sampling.max_new_tokens=8", "train.save_every=null", "train.progress=false",
+        "train.resume=null", "train.table_every=null"]
+ASYNC = ["rollout.async=true", "algo.rollout_correction=tis"]
+# name -> (overrides, which shared vLLM engine: None = none, True = LoRA on, False = LoRA off);
+# the first row is the reference of the "vs" column
+CONFIGS = {"hf": (["rollout=hf"], None),
+           "vllm adapter": (["rollout=vllm", "rollout.sync=adapter"], True),
+           "vllm merged": (["rollout=vllm", "rollout.sync=merged"], False),
+           "vllm adapter + async": (["rollout=vllm", "rollout.sync=adapter", *ASYNC], True),
+           "vllm merged + async": (["rollout=vllm", "rollout.sync=merged", *ASYNC], False)}
+
+
+def bench_grpo(args) -> str:
+    from rl import grpo
+    from rl.pipeline import compose
+    from rl.rollout.vllm_engine import VLLMEngine
+    from sft.model import resolve_model_path
+
+    base = [f"model={args.model}", f"task={args.task}", f"train.max_steps={args.steps}", *GRPO]
+    path = resolve_model_path(compose("grpo", base).model)
+    engines: dict[bool, Any] = {}
+    starts: dict[str, float] = {}
+    rows = []
+    try:
+        for name, (extra, lora) in CONFIGS.items():
+            if args.only and name not in args.only:
+                continue
+            engine = None
+            if lora is not None:
+                if lora not in engines:
+                    t0 = time.perf_counter()
+                    engines[lora] = VLLMEngine(path, enable_lora=lora, max_lora_rank=16,
+                                               max_model_len=2048)
+                    starts["LoRA on" if lora else "LoRA off"] = time.perf_counter() - t0
+                engine = engines[lora]
+            cfg = compose("grpo", [*base, *extra,
+                                   f"run_dir={tempfile.mkdtemp(prefix='bench-grpo-')}"])
+            out = grpo.train(cfg, engine=engine)
+            hist = out["history"][1:] or out["history"]
+            med = {k: statistics.median(h.get(k, 0.0) for h in hist)
+                   for k in ("perf/step_s", "perf/rollout_s", "perf/reward_s", "perf/train_s",
+                             "perf/sync_s", "rollout/version_lag", "rollout/mismatch_kl")}
+            rows.append((name, med, [round(h["perf/step_s"], 1) for h in out["history"]]))
+            if engine is not None and getattr(engine, "weights_modified", False):
+                engine.restore_base_weights()
+    finally:
+        for e in engines.values():
+            e.close()
+    ref = rows[0][1]["perf/step_s"] if rows else None
+    lines = [f"| rollout | s/step (median) | vs {rows[0][0] if rows else '-'} | rollout s | reward s | train s | sync s | "
+             "version lag | mismatch KL | each step s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, m, each in rows:
+        ratio = f"{ref / m['perf/step_s']:.2f}x" if ref else "-"
+        lines.append(f"| {name} | {m['perf/step_s']:.2f} | {ratio} | {m['perf/rollout_s']:.2f} | "
+                     f"{m['perf/reward_s']:.2f} | {m['perf/train_s']:.2f} | "
+                     f"{m['perf/sync_s']:.3f} | {m['rollout/version_lag']:.0f} | "
+                     f"{m['rollout/mismatch_kl']:.2e} | {', '.join(map(str, each))} |")
+    start = "; ".join(f"{k} {v:.1f} s" for k, v in starts.items())
+    return "\n".join([f"vLLM engine start-up: {start or 'none'}; {args.steps} steps each, "
+                      "first excluded from medians; async rollout s = waiting for the "
+                      "prefetched generation", "", *lines])
+
+
+def main() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "0")
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=("sync", "grpo"))
+    p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--task", default="support_classification")
+    p.add_argument("--repeats", type=int, default=5, help="sync rounds")
+    p.add_argument("--steps", type=int, default=5, help="GRPO steps per configuration")
+    p.add_argument("--only", nargs="*", help="GRPO configurations to run (names as printed)")
+    p.add_argument("--out", default=None, help="append the markdown here")
+    args = p.parse_args()
+    load = os.getloadavg()
+    head = [f"## {args.what}: `python -m rl.bench_vllm {' '.join(sys.argv[1:])}`", "",
+            f"- machine: {_machine()}; load average before: {load[0]:.1f} {load[1]:.1f} "
+            f"{load[2]:.1f}",
+            f"- threads: OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} (trainer, HF), "
+            f"VLLM_CPU_OMP_THREADS_BIND={os.environ['VLLM_CPU_OMP_THREADS_BIND']} (vLLM "
+            "worker); seed 0", ""]
+    body = bench_sync(args) if args.what == "sync" else bench_grpo(args)
+    md = "\n".join(head + [body, ""])
+    print(md)
+    if args.out:
+        with open(args.out, "a") as fh:
+            fh.write(md + "\n")
+
+
+if __name__ == "__main__":
+    main()
