@@ -86,7 +86,10 @@ def test_runner_vllm_server_backend_and_compare(vllm_server, tiny_model_dir, tmp
     assert compare_main([str(hf_dir), str(run_dir), "--out", str(out)]) == 0
     md = out.read_text()
     assert "| task | metric | eval-hf | eval-vllm |" in md and "Deltas are against **eval-hf**" in md
-    assert md.count("n=4") == 4 and out.with_suffix(".png").is_file()
+    # 2 tasks x 2 runs in the table, plus one paired-delta row per task (same sample ids):
+    # identical greedy completions give a paired delta of exactly 0
+    assert md.count("n=4") == 6 and out.with_suffix(".png").is_file()
+    assert md.count("+0.000 [+0.000, +0.000] n=4") == 2
     # same weights, greedy, fp32: both backends produce the same completions
     hf_rows = [json.loads(x) for x in (hf_dir / "samples.jsonl").read_text().splitlines()]
     vl_rows = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
