@@ -132,5 +132,5 @@ def test_stop_strings_cut_text_tokens_and_logprobs(engine):
 
 
 def test_unknown_engine_lists_valid_ones():
-    with pytest.raises(EngineError, match="hf, vllm, openai"):
+    with pytest.raises(EngineError, match="hf, hf_copy, vllm, openai, vllm_server"):
         build_engine({"rollout": {"engine": "tgi"}})
