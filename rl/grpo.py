@@ -5,7 +5,8 @@ One step, top to bottom (every function below is one box):
 
     prompts (task train split, shuffled per epoch, resumable position)
       -> rollout engine: G completions per prompt with their sampled log-probs
-         (hf: the live in-memory PEFT policy; vllm: base model + the last saved adapter)
+         (hf: the live in-memory PEFT policy; vllm: versioned adapter or merged weights),
+         each completion stamped with the policy version that sampled it
       -> Harness.score_batch: per-sample score (None = masked), dimension scores, verdicts
       -> advantages (rl/advantages.py): grpo | dr_grpo | rubric (per-dimension normalised)
          DAPO dynamic sampling: zero-variance groups dropped and re-sampled, up to a limit

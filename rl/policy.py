@@ -152,7 +152,10 @@ def build_engine_for(cfg, model, tok, run_dir: Path, rank: int, version: int = 0
         if mode == "live":
             engine = build_engine(cfg, model=model, tokenizer=tok)
         else:  # merged needs no LoRA path in the engine (the slow one on CPU)
-            engine = build_engine(cfg, **({"enable_lora": False} if mode == "merged" else {}))
+            # merged needs no LoRA path in the engine (the slow one on CPU); the start adapter
+            # (model.adapter) is in `model` and arrives with push_policy below
+            engine = build_engine(cfg, load_start_adapter=False,
+                                  **({"enable_lora": False} if mode == "merged" else {}))
     if hasattr(engine, "keep_versions"):
         engine.keep_versions(int(cfg.rollout.get("max_lag", 1)) + 1)
     push_policy(engine, mode, model, run_dir, version, rank, adapter)

@@ -194,5 +194,6 @@ def build_engine(cfg: Any, **kwargs: Any) -> RolloutEngine:
     rollout = _cfg_get(cfg, "rollout")
     name = _cfg_get(rollout, "_target_") or _cfg_get(rollout, "engine")
     if not name:
-        raise EngineError("cfg.rollout.engine is not set (hf | vllm | openai)")
+        raise EngineError("cfg.rollout.engine is not set (hf | hf_copy | vllm | vllm_server | "
+                          "openai)")
     return resolve_engine_class(str(name)).from_cfg(cfg, **kwargs)

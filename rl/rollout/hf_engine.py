@@ -84,8 +84,9 @@ class HFEngine:
             from sft.model import load_model
 
             model = load_model(model_cfg, device=pick_device(_cfg_get(r, "device")))
+        start = kwargs.pop("load_start_adapter", True)  # False: the RL loop pushes its own
         engine = cls(model, tokenizer, owns_model=owns, **(args | kwargs))
-        if not is_base(adapter):
+        if start and not is_base(adapter):
             engine.load_adapter(adapter)
         return engine
 

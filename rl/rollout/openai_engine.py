@@ -99,9 +99,11 @@ class OpenAIEngine:
         args = {k: to_plain(_cfg_get(r, k)) for k in keys if _cfg_get(r, k) is not None}
         if _cfg_get(r, "max_lag") is not None:
             args["keep_versions"] = int(_cfg_get(r, "max_lag")) + 1
+        # an RL loop pushes its own policy (version 0) right after: no start-adapter load
+        start = kwargs.pop("load_start_adapter", True)
         engine = cls(**(args | kwargs))
         adapter = _cfg_get(cfg, "adapter")
-        if not is_base(adapter):
+        if start and not is_base(adapter):
             engine.load_adapter(adapter)
         return engine
 

@@ -182,11 +182,13 @@ class VLLMEngine:
         seed = _cfg_get(_cfg_get(cfg, "sampling"), "seed")
         if seed is not None:
             args["seed"] = int(seed)
+        # an RL loop pushes its own policy (version 0) right after: no start-adapter load
+        start = kwargs.pop("load_start_adapter", True)
         model_cfg = dict(to_plain(_cfg_get(cfg, "model")) or {})
         model_path = model_path or resolve_model_path(model_cfg)
         engine = cls(model_path, **(args | kwargs))
         adapter = _cfg_get(cfg, "adapter") or model_cfg.get("adapter")
-        if not is_base(adapter):
+        if start and not is_base(adapter):
             engine.load_adapter(adapter)
         return engine
 

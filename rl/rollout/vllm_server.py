@@ -120,9 +120,11 @@ class VLLMServerEngine(OpenAIEngine):
             args["keep_versions"] = int(_cfg_get(r, "max_lag")) + 1
         if not args.get("base_url"):
             args["model_path"] = resolve_model_path(dict(to_plain(_cfg_get(cfg, "model")) or {}))
+        # an RL loop pushes its own policy (version 0) right after: no start-adapter load
+        start = kwargs.pop("load_start_adapter", True)
         engine = cls(**(args | kwargs))
         adapter = _cfg_get(cfg, "adapter")
-        if not is_base(adapter):
+        if start and not is_base(adapter):
             engine.load_adapter(adapter)
         return engine
 

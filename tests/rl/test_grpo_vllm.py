@@ -141,3 +141,21 @@ def test_vllm_resume_draws_the_same_completions(vllm_engine, tmp_path):
     second = grpo.train(make_cfg(tmp_path / "b", *steps), engine=vllm_engine)
     for x, y in zip(trace(first) + trace(second), trace(straight), strict=True):
         assert x == pytest.approx(y, rel=1e-5, abs=1e-7)
+
+
+def test_merged_sync_starts_from_a_start_adapter(vllm_engine, tiny_model_dir, tmp_path):
+    """model.adapter (the pipeline's SFT checkpoint) reaches a LoRA-less merged engine through
+    the weight push, not a LoRARequest: sampler and trainer agree from step 1."""
+    from rl import grpo
+
+    model, _ = _trained_policy(tiny_model_dir)
+    model.save_pretrained(tmp_path / "start")
+    try:
+        out = grpo.train(make_cfg(tmp_path, *VLLM, "rollout.sync=merged", "train.max_steps=2",
+                                  f"model.adapter={tmp_path / 'start'}"), engine=vllm_engine)
+    finally:
+        vllm_engine.restore_base_weights()
+        vllm_engine.load_adapter(None)
+    trained = [h for h in out["history"] if h.get("train/rows_computed")]
+    assert out["step"] == 2 and trained
+    assert all(h["rollout/logp_mismatch"] < 1e-4 for h in trained)
