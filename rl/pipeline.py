@@ -275,6 +275,8 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
         " | ".join(f"dim/{d}" for d in dims) + " | n | unscored | rubric |"
     lines = [f"# Pipeline report: {cfg.model.name} on {cfg.task.name}", "",
              f"- **run dir**: `{cfg.run_dir}`",
+             f"- **prompt**: {cfg.task.get('prompt') or 'full'} (task.prompt; numbers compare "
+             "only with numbers from the same prompt)",
              f"- **eval**: {first['n']} examples of the eval split, greedy, "
              f"max {ev.sampling.max_new_tokens} new tokens; score = the task's rubric harness",
              f"- **SFT**: {stages['sft'].train.max_steps} steps; **RL**: {rl_out.get('step')} "
