@@ -25,6 +25,7 @@ Presets:
     python -m rl.bench_efficacy --preset gpu --out benchmarks/results/efficacy_gpu.md
     python -m rl.bench_efficacy --tasks invoice_extraction -- grpo.train.max_steps=40
     python -m rl.bench_efficacy --no-real                         # generated-data rows only
+    python -m rl.bench_efficacy --transfer-only --run-root R      # transfer rows of finished runs
 Task names are conf/task options (so `support_classification_short`, the main job's short
 prompt, works too). Trailing arguments after `--` are pipeline overrides for every task.
 """
@@ -96,13 +97,20 @@ def make_row(task: str, data: str, preset: str, cfg: Any, evals: dict[str, Any],
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
 
 
+def task_config(task: str, preset: str, run_root: Path, extra: list[str]) -> Any:
+    """The composed pipeline config of one task row (its run dir: <run_root>/<task>)."""
+    from rl import pipeline
+
+    return pipeline.compose("pipeline", [*task_overrides(task, preset), *extra,
+                                         f"run_dir={pipeline._q(run_root / task)}"])
+
+
 def run_task(task: str, preset: str, run_root: Path, extra: list[str]) -> tuple[dict, Any, dict]:
     """The main job on one task: (row, composed pipeline cfg, pipeline.json facts)."""
     from rl import pipeline
 
     run_dir = run_root / task
-    cfg = pipeline.compose("pipeline", [*task_overrides(task, preset), *extra,
-                                        f"run_dir={pipeline._q(run_dir)}"])
+    cfg = task_config(task, preset, run_root, extra)
     t0 = time.perf_counter()
     out = pipeline.run(cfg)
     facts = json.loads((run_dir / "pipeline.json").read_text())
@@ -117,7 +125,7 @@ def run_transfer(task: str, preset: str, cfg: Any, facts: dict, dataset: Path) -
     from rl import pipeline
 
     run_dir = Path(cfg.run_dir) / f"transfer-{dataset.name}"
-    over = f"task_overrides={{source:real,path:{pipeline._q(str(dataset))}}}"
+    over = f"++task_overrides={{source:real,path:{pipeline._q(str(dataset))}}}"
     t0 = time.perf_counter()
     evals = {}
     for stage, adapter in (("base", None), ("sft", facts["sft_checkpoint"]),
@@ -163,14 +171,15 @@ def render(rows: list[dict]) -> str:
            "are paired over the same eval examples (paired bootstrap 95% CI, 1000 resamples): "
            "✓ = CI above 0, ✗ = below 0. Transfer rows (`real: ...`) evaluate the checkpoints "
            "trained on generated data on the real dataset's split.", "",
-           "| date | task | eval data | model | metric | base | SFT | RL | SFT − base | RL − SFT "
-           "| n | wall s | load (1/5/15) |",
+           "| date | task | eval data | model (preset) | metric | base | SFT | RL | SFT − base "
+           "| RL − SFT | n | wall s | load (1/5/15) |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         e, d = r["evals"], r["deltas"]
         first = e.get("base") or next(iter(e.values()))
         lo, hi = first.get("scale") or (0, 1)
-        out.append(f"| {r['date']} | {r['task']} | {r['data']} | {r['model']} | "
+        out.append(f"| {r['date']} | {r['task']} | {r['data']} | {r['model']} "
+                   f"({r.get('preset', '?')}) | "
                    f"{first.get('metric')} ({lo:g}–{hi:g}) | {_v(e.get('base'))} | "
                    f"{_v(e.get('sft'))} | {_v(e.get('rl'))} | {_d(d.get('sft_minus_base'))} | "
                    f"{_d(d.get('rl_minus_sft'))} | {first.get('n')} | {r['wall_s']:.0f} | "
@@ -219,14 +228,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real-root", default="../shared/data/real",
                    help="folder holding the real datasets (transfer rows); absent = skipped")
     p.add_argument("--no-real", action="store_true", help="generated-data rows only")
+    p.add_argument("--transfer-only", action="store_true",
+                   help="only the transfer rows, from each task's finished run under --run-root")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     run_root = Path(args.run_root or f"runs/{os.environ.get('SLURM_JOB_ID', 'local')}/"
                     f"efficacy-{args.preset}")
     out = Path(args.out)
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
-        row, cfg, facts = run_task(task, args.preset, run_root, extra)
-        append_row(out, row)
+        if args.transfer_only:
+            cfg = task_config(task, args.preset, run_root, extra)
+            facts = json.loads((Path(cfg.run_dir) / "pipeline.json").read_text())
+        else:
+            row, cfg, facts = run_task(task, args.preset, run_root, extra)
+            append_row(out, row)
         if args.no_real:
             continue
         for ds in real_datasets(cfg.task, Path(args.real_root)):

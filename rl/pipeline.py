@@ -15,7 +15,7 @@ Stages write into `<run_dir>/{eval-base,sft,eval-sft,grpo,eval-rl}`; with `train
 (default) a re-run continues a killed SFT or GRPO stage and skips finished ones.
 
 Launch:
-    python -m rl.pipeline                       # smollm2-135m, support_classification, ~15 min CPU
+    python -m rl.pipeline                       # smollm2-135m, support_classification_short, ~15 min CPU
     python -m rl.pipeline debug=tiny sft.train.max_steps=2 grpo.train.max_steps=2   # < 2 min
     python -m rl.pipeline task=invoice_extraction grpo.algo=dapo grpo.train.max_steps=50
     python -m rl.pipeline sft.optim.lr=1e-3 evaluate.eval.max_examples=64 +sft.lora.r=32
@@ -275,6 +275,8 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
         " | ".join(f"dim/{d}" for d in dims) + " | n | unscored | rubric |"
     lines = [f"# Pipeline report: {cfg.model.name} on {cfg.task.name}", "",
              f"- **run dir**: `{cfg.run_dir}`",
+             f"- **prompt**: {cfg.task.get('prompt') or 'full'} (task.prompt; numbers compare "
+             "only with numbers from the same prompt)",
              f"- **eval**: {first['n']} examples of the eval split, greedy, "
              f"max {ev.sampling.max_new_tokens} new tokens; score = the task's rubric harness",
              f"- **SFT**: {stages['sft'].train.max_steps} steps; **RL**: {rl_out.get('step')} "
