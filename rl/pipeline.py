@@ -143,9 +143,9 @@ def frontier_overrides(cfg) -> list[str]:
 def run_eval(cfg, stage: str, adapter: str | None) -> dict[str, Any]:
     """One evaluation; its summary gains `records` (the per-sample rows of samples.jsonl,
     which the paired deltas match by sample id; pipeline.json leaves them out)."""
-    from rl.evaluate import evaluate, load_records
-
     from omegaconf import OmegaConf
+
+    from rl.evaluate import evaluate, load_records
 
     spec, extra = cfg.evaluate, [f"adapter={_q(adapter)}"]
     if stage == "frontier":  # the local engine's settings (evaluate.rollout) do not apply
@@ -297,7 +297,7 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
                   "later stage scores higher on these examples beyond resampling noise.", "",
                   "| delta | mean | 95% CI | n | " + " | ".join(f"dim/{d}" for d in dims) + " |",
                   "|" + "---|" * (4 + len(dims))]
-        for name, d in deltas.items():
+        for d in deltas.values():
             ci = "–" if d["ci_low"] is None else f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
             mean = "–" if d["mean"] is None else f"{d['mean']:+.3f}"
             cells = [delta_cell(d.get("dimensions", {}).get(x)).split(" n=")[0] for x in dims]

@@ -138,7 +138,7 @@ def test_compare_adds_paired_deltas_where_runs_share_sample_ids(tmp_path):
         d.mkdir()
         ids = ids or [f"s{i}" for i in range(len(values))]
         recs = [{"id": i, "task": "t", "metric_value": v, "error": None, "dimensions": {},
-                 "verdicts": {}, "difficulty": None} for i, v in zip(ids, values)]
+                 "verdicts": {}, "difficulty": None} for i, v in zip(ids, values, strict=True)]
         (d / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
         scores = {"run_name": name, "tasks": {"t": summarize_task(recs, "accuracy")}}
         (d / "scores.json").write_text(json.dumps(scores))
