@@ -38,8 +38,3 @@ class HarnessWorkerExtension:
         weights = load_file(path)
         self.reload_weights(weights_iterator=iter(weights.items()), is_checkpoint_format=True)
         return len(weights)
-
-    def harnessrl_randint(self) -> int:
-        import torch
-
-        return int(torch.randint(0, 2**31, (1,)).item())
