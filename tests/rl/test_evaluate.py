@@ -86,7 +86,9 @@ def test_runner_vllm_server_backend_and_compare(vllm_server, tiny_model_dir, tmp
     assert compare_main([str(hf_dir), str(run_dir), "--out", str(out)]) == 0
     md = out.read_text()
     assert "| task | metric | eval-hf | eval-vllm |" in md and "Deltas are against **eval-hf**" in md
-    assert md.count("n=4") == 4 and out.with_suffix(".png").is_file()
+    table, paired = md.split("Paired deltas vs **eval-hf**")  # same sample ids: paired too
+    assert table.count("n=4") == 4 and out.with_suffix(".png").is_file()
+    assert paired.count("n=4") == 2  # one paired delta per task
     # same weights, greedy, fp32: both backends produce the same completions
     hf_rows = [json.loads(x) for x in (hf_dir / "samples.jsonl").read_text().splitlines()]
     vl_rows = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
