@@ -174,10 +174,9 @@ def paired_deltas(evals: dict[str, dict], seed: int = 0) -> dict[str, dict]:
     that makes two unpaired CIs overlap."""
     from rewards.evaluation import paired_delta
 
-    return {name: paired_delta(evals[a]["records"], evals[b]["records"], seed=seed,
+    return {name: paired_delta(evals[earlier]["records"], evals[later]["records"], seed=seed,
                                dimensions=True) | {"later": later, "earlier": earlier}
-            for name, later, earlier in DELTAS if later in evals and earlier in evals
-            for a, b in [(earlier, later)]}
+            for name, later, earlier in DELTAS if later in evals and earlier in evals}
 
 
 def run_sft(cfg) -> tuple[str, int]:
