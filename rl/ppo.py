@@ -107,7 +107,8 @@ from rl.policy import (
     finish_grads,
     group_chunks,
     policy_logprobs,
-    save_sync_adapter,
+    push_policy,
+    resolve_sync_mode,
     sync,
     to_tensors,
 )
@@ -264,16 +265,16 @@ def setup(cfg) -> tuple[Run, PPOState]:
         {"params": policy_params},
         {"params": critic.params(), "lr": float(cfg.critic.lr)}], int(cfg.train.max_steps))
     engine = build_engine_for(cfg, model, tok, run_dir, info.rank, adapter=POLICY)
+    mode = resolve_sync_mode(cfg, type(engine))[0]
     tracker = start_tracking(cfg, run_dir, ckpt, "ppo")
     run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
-              world=info.world_size, rank=info.rank, policy_adapter=POLICY)
+              world=info.world_size, rank=info.rank, policy_adapter=POLICY, sync_mode=mode)
     state = PPOState(critic, float(cfg.algo.kl.coef))
     run.hooks.append(state)
     if ckpt is not None:
         restore(run, ckpt)
-        if not engine.shares_live_model:  # file-based engines: the restored adapter
-            engine.load_adapter(str(save_sync_adapter(model, run_dir, run.version, run.rank,
-                                                      POLICY)), version=run.version)
+        # the engine samples from the restored policy (never the critic), under its version
+        push_policy(engine, mode, model, run_dir, run.version, run.rank, POLICY)
     return run, state
 
 
