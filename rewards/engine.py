@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from rewards.checks.base import CHEAP, Check
 from rewards.checks.judge import JudgeConfig
 from rewards.rubric import Rubric, load_rubric
 from rewards.sample import Sample
+from rewards.sync import run_sync
 from rewards.verdict import HarnessResult, Verdict, abstain
 
 
@@ -100,15 +100,7 @@ class Harness:
 
     def score_batch(self, samples: Sequence[Sample]) -> list[HarnessResult]:
         """Synchronous wrapper; safe to call from code that already runs an event loop."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.ascore_batch(samples))
-        out: list[list[HarnessResult]] = []
-        t = threading.Thread(target=lambda: out.append(asyncio.run(self.ascore_batch(samples))))
-        t.start()
-        t.join()
-        return out[0]
+        return run_sync(lambda: self.ascore_batch(samples))
 
     async def ascore_batch(self, samples: Sequence[Sample]) -> list[HarnessResult]:
         t0 = time.perf_counter()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 from rewards.rubric import Rubric, load_rubric
 from rewards.sample import Sample
 from rewards.spec import CheckSpec, Dimension
+from rewards.sync import run_sync
 from rewards.verdict import HarnessResult, Verdict
 
 log = logging.getLogger(__name__)
@@ -99,15 +99,7 @@ class RemoteHarness:
 
     def score_batch(self, samples: Sequence[Sample]) -> list[HarnessResult]:
         """Synchronous wrapper; safe to call from code that already runs an event loop."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.ascore_batch(samples))
-        out: list[list[HarnessResult]] = []
-        t = threading.Thread(target=lambda: out.append(asyncio.run(self.ascore_batch(samples))))
-        t.start()
-        t.join()
-        return out[0]
+        return run_sync(lambda: self.ascore_batch(samples))
 
     async def ascore_batch(self, samples: Sequence[Sample]) -> list[HarnessResult]:
         import httpx
