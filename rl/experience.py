@@ -88,6 +88,31 @@ class EngineFailure(RLError):
     core): the step cannot be scored, and retrying it blindly would only mask the cause."""
 
 
+def _sampling(run: Run, n_prompts: int, n: int, round_: int, first_index: int, step: int):
+    """The step's SamplingConfig: per-prompt seeds from prompt_seed (see `rollout`)."""
+    from rl.rollout.base import SamplingConfig
+
+    s = run.cfg.sampling
+    seed = (int(run.cfg.seed) * 1_000_003 + step * 1009 + run.rank * 101 + round_) % 2**31
+    seeds = [prompt_seed(int(run.cfg.seed), step, round_, first_index + k)
+             for k in range(n_prompts)]
+    return SamplingConfig(n=n, max_new_tokens=int(s.max_new_tokens),
+                          temperature=float(s.temperature), top_p=float(s.top_p), seed=seed,
+                          stop=list(s.stop) if s.get("stop") else None, seeds=seeds)
+
+
+def _engine_failed(step: int, e: BaseException) -> EngineFailure:
+    # an engine that died mid-call (vLLM EngineDeadError, ...)
+    return EngineFailure(f"step {step + 1}: the rollout engine failed: {type(e).__name__}: {e}")
+
+
+def _check_not_all_failed(step: int, pairs: list) -> None:
+    failed = [g for _, g in pairs if g.error is not None]
+    if pairs and len(failed) == len(pairs):
+        raise EngineFailure(f"step {step + 1}: the rollout engine failed every one of "
+                            f"{len(pairs)} requests (first error: {failed[0].error})")
+
+
 def rollout(run: Run, prompts: list, n: int, round_: int = 0,
             first_index: int = 0, step: int | None = None) -> tuple[list, float]:
     """`n` generations per prompt -> (flat list of (prompt sample, generation), seconds).
@@ -98,30 +123,57 @@ def rollout(run: Run, prompts: list, n: int, round_: int = 0,
     completions (engines with supports_prompt_seeds: hf, vllm in-process; the openai engine
     sends no seeds unless rollout.send_seed). `step` defaults to run.step (rollout.async
     passes the next step's)."""
-    from rl.rollout.base import SamplingConfig
-
-    s = run.cfg.sampling
     step = run.step if step is None else step
-    seed = (int(run.cfg.seed) * 1_000_003 + step * 1009 + run.rank * 101 + round_) % 2**31
-    seeds = [prompt_seed(int(run.cfg.seed), step, round_, first_index + k)
-             for k in range(len(prompts))]
-    sampling = SamplingConfig(n=n, max_new_tokens=int(s.max_new_tokens),
-                              temperature=float(s.temperature), top_p=float(s.top_p), seed=seed,
-                              stop=list(s.stop) if s.get("stop") else None, seeds=seeds)
+    sampling = _sampling(run, len(prompts), n, round_, first_index, step)
     t0 = time.perf_counter()
     try:
         gens = run.engine.generate([p.prompt for p in prompts], sampling)
     except RLError:
         raise
-    except Exception as e:  # an engine that died mid-call (vLLM EngineDeadError, ...)
-        raise EngineFailure(f"step {step + 1}: the rollout engine failed: "
-                            f"{type(e).__name__}: {e}") from e
+    except Exception as e:
+        raise _engine_failed(step, e) from e
     pairs = [(p, g) for p, row in zip(prompts, gens, strict=True) for g in row]
-    failed = [g for _, g in pairs if g.error is not None]
-    if pairs and len(failed) == len(pairs):
-        raise EngineFailure(f"step {step + 1}: the rollout engine failed every one of "
-                            f"{len(pairs)} requests (first error: {failed[0].error})")
+    _check_not_all_failed(step, pairs)
     return pairs, time.perf_counter() - t0
+
+
+@dataclass
+class Scored:
+    """A rollout and its scores: `rollout_s` until the last completion, `reward_s` the
+    scoring time after it (all of it on the batch path; the tail on the streamed one)."""
+
+    batch: Batch
+    rollout_s: float
+    reward_s: float
+    timeline: dict  # streamed only (rl/stream.py): chunks, first_submit, last_chunk, ...
+
+
+def rollout_scored(run: Run, prompts: list, n: int, round_: int = 0, first_index: int = 0,
+                   step: int | None = None) -> Scored:
+    """`rollout` then `score`, or, with `run.stream_scoring`, both at once: each prompt's
+    group is scored as the engine finishes it (rl/stream.py). Same completions, rewards and
+    order either way; `algo.mask_truncated` is read here."""
+    mask = bool(run.cfg.algo.get("mask_truncated"))
+    if not run.stream_scoring:
+        pairs, dt = rollout(run, prompts, n, round_, first_index, step)
+        t0 = time.perf_counter()
+        return Scored(score(run, pairs, n, mask), dt, time.perf_counter() - t0, {})
+    from rl.stream import EngineRaised, stream_and_score
+
+    step = run.step if step is None else step
+    sampling = _sampling(run, len(prompts), n, round_, first_index, step)
+    t0 = time.perf_counter()
+    try:
+        pairs, results, tl = stream_and_score(run.engine, run.harness, prompts, sampling,
+                                              lambda chunk: to_samples(chunk, n))
+    except EngineRaised as e:
+        if isinstance(e.__cause__, RLError):
+            raise e.__cause__ from None
+        raise _engine_failed(step, e.__cause__ or e) from e
+    _check_not_all_failed(step, pairs)
+    batch = to_batch(run, pairs, to_samples(pairs, n), results, mask)
+    return Scored(batch, tl.get("last_chunk", t0) - t0, tl["scored"] - tl.get("last_chunk", t0),
+                  tl)
 
 
 def version_lag(run: Run, gens: list) -> int:
@@ -152,15 +204,25 @@ def version_lag(run: Run, gens: list) -> int:
     return lag
 
 
+def to_samples(pairs: list, group_size: int) -> list:
+    """The harness inputs of group-major (prompt sample, generation) pairs."""
+    from rewards import Sample
+
+    return [Sample(id=f"{p.id}#{j % group_size}", prompt=p.prompt, source=p.source,
+                   reference=p.reference, completion=g.text, meta=p.meta)
+            for j, (p, g) in enumerate(pairs)]
+
+
 def score(run: Run, pairs: list, group_size: int, mask_truncated: bool = False) -> Batch:
     """Score completions with the harness; a failed (or, with `mask_truncated`, truncated)
     generation is unscored (NaN), never 0."""
-    from rewards import Sample
+    samples = to_samples(pairs, group_size)
+    return to_batch(run, pairs, samples, run.harness.score_batch(samples), mask_truncated)
 
-    samples = [Sample(id=f"{p.id}#{j % group_size}", prompt=p.prompt, source=p.source,
-                      reference=p.reference, completion=g.text, meta=p.meta)
-               for j, (p, g) in enumerate(pairs)]
-    results = run.harness.score_batch(samples)
+
+def to_batch(run: Run, pairs: list, samples: list, results: list,
+             mask_truncated: bool) -> Batch:
+    """Pairs and their harness results -> a Batch (rewards NaN where unscored)."""
     names = list(run.harness.rubric.dimensions)
     rewards, dims = [], []
     for (_, g), r in zip(pairs, results, strict=True):

@@ -8,6 +8,7 @@ One step, top to bottom (every function below is one box):
          (hf: the live in-memory PEFT policy; vllm: versioned adapter or merged weights),
          each completion stamped with the policy version that sampled it
       -> Harness.score_batch: per-sample score (None = masked), dimension scores, verdicts
+         (streamed: each group scored as it finishes, overlapping the generation)
       -> advantages (rl/advantages.py): grpo | dr_grpo | rubric (per-dimension normalised)
          DAPO dynamic sampling: zero-variance groups dropped and re-sampled, up to a limit
       -> loss (rl/losses.py): clipped ratio (token or sequence level), + beta * k3 KL to the
@@ -55,6 +56,13 @@ Deviations from the papers / TRL, on purpose:
   `algo.rollout_correction=tis|seq_mask` reweights the policy gradient by trainer/sampler
   probability ratios (rl/losses.py) — the ratio in the clipped loss stays on the trainer's own
   log-probs, the correction is a separate detached weight (as verl/TRL do).
+- Scoring is streamed (`rollout.stream_scoring: auto|true|false`, auto = on when the engine
+  declares `supports_streaming`: hf, vllm, vllm_server, openai): each prompt's group goes to
+  the harness as the engine finishes it (rl/stream.py), so judge/embedding latency overlaps
+  generation; the scores are assembled in the original order, identical to the batch path.
+  `perf/reward_s` is then only the scoring left after the last completion. With
+  `rollout.async` the background thread generates and scores step t+1; with torchrun each
+  rank streams its own shard.
 
 Launch:
     python -m rl.grpo                                         # smollm2-135m, support_classification
@@ -95,9 +103,8 @@ from rl.experience import (
     next_prompts_for_rank,
     note_unscored,
     reward_metrics,
-    rollout,
     rollout_metrics,
-    score,
+    rollout_scored,
     version_lag,
 )
 from rl.losses import policy_loss, rollout_correction
@@ -116,6 +123,7 @@ from rl.policy import (
     trainable,
 )
 from rl.state import RLError, Run, StopSignal, prepare_run_dir, restore, save, start_tracking
+from rl.stream import stream_scoring_on
 from rl.watch import GoodhartStop, build_monitor, stop_message, watch
 from sft.dist import all_reduce_sum
 
@@ -170,6 +178,7 @@ def setup(cfg, engine=None) -> Run:
     tracker = start_tracking(cfg, run_dir, ckpt, "grpo")
     run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
               world=info.world_size, rank=info.rank, sync_mode=mode)
+    run.stream_scoring = stream_scoring_on(cfg, engine, run.rank)
     if cfg.rollout.get("async"):
         check_async(cfg, engine)
         run.overlap = Overlap()
@@ -202,10 +211,10 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
     stats = {"rollout_s": 0.0, "reward_s": 0.0, "rounds": 0, "groups_seen": 0, "flat": 0,
              "gen_tokens": 0, "seen": []}
     if run.overlap is not None:  # rollout.async: this step's generation started last step
-        prompts, first, pairs, dt = run.overlap.take(run, n_prompts, group_size)
+        prompts, first, done = run.overlap.take(run, n_prompts, group_size)
         if run.step + 1 < int(run.cfg.train.max_steps):
             run.overlap.start(run, n_prompts, group_size)  # step t+1, while t trains
-        batch, adv, _ = _round(run, prompts, first, 0, stats, (pairs, dt))
+        batch, adv, _ = _round(run, prompts, first, 0, stats, done)
         return batch, adv, stats
     kept: list[tuple[Batch, torch.Tensor]] = []
     have = 0
@@ -228,14 +237,13 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
 
 def _round(run: Run, prompts: list, first: int, round_: int, stats: dict, done=None):
     """One rollout + scoring round: (batch, advantages, invalid-group mask [n_groups]);
-    `done`: (pairs, seconds) of a rollout already made (rollout.async)."""
+    `done`: a Scored rollout already made (rollout.async)."""
     group_size = int(run.cfg.algo.num_generations)
-    pairs, dt = done or rollout(run, prompts, group_size, round_, first)
-    stats["rollout_s"] += dt
-    stats["gen_tokens"] += sum(len(gen.token_ids) for _, gen in pairs)
-    t0 = time.perf_counter()
-    batch = score(run, pairs, group_size, bool(run.cfg.algo.get("mask_truncated")))
-    stats["reward_s"] += time.perf_counter() - t0
+    done = done or rollout_scored(run, prompts, group_size, round_, first)
+    batch = done.batch
+    stats["rollout_s"] += done.rollout_s
+    stats["reward_s"] += done.reward_s
+    stats["gen_tokens"] += sum(len(gen.token_ids) for gen in batch.gens)
     stats["seen"].append(batch)
     adv = advantages_of(run, batch)
     invalid = ~adv.valid.reshape(-1, group_size).any(1)

@@ -1,9 +1,10 @@
-"""One-step-off rollouts (`rollout.async: true`): step t+1's completions are generated in a
-background thread while step t is scored, trained and synced, so generation overlaps the
-harness (judge calls, embeddings) and the optimizer step.
+"""One-step-off rollouts (`rollout.async: true`): step t+1's completions are generated and
+scored in a background thread while step t is trained and synced, so generation and the
+harness (judge calls, embeddings) overlap the optimizer step; with `rollout.stream_scoring`
+the thread also scores each group as it finishes (rl/stream.py).
 
-    step t:   take(t) ── start(t+1) ──► score(t) ─► train(t) ─► wait() ─► sync(v_{t+1})
-    thread:                 └── generate(t+1) with policy v_t ──────┘
+    step t:   take(t) ── start(t+1) ──► train(t) ─► wait() ─► sync(v_{t+1})
+    thread:                 └── generate + score(t+1) with policy v_t ─┘
 
 Data order equals the synchronous loop's: step t+1's prompts are drawn from the shared stream
 on the main thread, right after step t's, with step t+1's seeds. Staleness is exactly one
@@ -22,7 +23,7 @@ from __future__ import annotations
 import copy
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from rl.experience import next_prompts_for_rank, rollout
+from rl.experience import Scored, next_prompts_for_rank, rollout_scored
 from rl.state import DataPosition, RLError, Run
 
 
@@ -52,30 +53,28 @@ class Overlap:
         # the data position before this step's prompts (a failed step rewinds to it)
         self.step_start: DataPosition | None = None
 
-    def take(self, run: Run, n_prompts: int, group_size: int) -> tuple[list, int, list, float]:
-        """This step's (prompts, first index, pairs, seconds): the generation started last
-        step, or (first step, after a resume) one drawn and generated now."""
+    def take(self, run: Run, n_prompts: int, group_size: int) -> tuple[list, int, Scored]:
+        """This step's (prompts, first index, scored rollout): the one started last step, or
+        (first step, after a resume) one drawn, generated and scored now."""
         if self.pending is None:
             self.step_start = copy.copy(run.data)
             prompts, first = next_prompts_for_rank(run, n_prompts)
-            pairs, dt = rollout(run, prompts, group_size, 0, first)
-            return prompts, first, pairs, dt
+            return prompts, first, rollout_scored(run, prompts, group_size, 0, first)
         prompts, first, step, fut = self.pending
         self.step_start = self.data_before
         self.pending, self.data_before = None, None
         if step != run.step:
             raise RLError(f"rollout.async: the in-flight generation is for step {step + 1}, "
                           f"the loop is at step {run.step + 1}")
-        pairs, dt = fut.result()
-        return prompts, first, pairs, dt
+        return prompts, first, fut.result()
 
     def start(self, run: Run, n_prompts: int, group_size: int) -> None:
-        """Draw step run.step+1's prompts now (stream order) and generate them in the thread
-        with the engine's current policy."""
+        """Draw step run.step+1's prompts now (stream order); generate and score them in the
+        thread with the engine's current policy."""
         self.data_before = copy.copy(run.data)
         prompts, first = next_prompts_for_rank(run, n_prompts)
         step = run.step + 1
-        fut = self.pool.submit(rollout, run, prompts, group_size, 0, first, step)
+        fut = self.pool.submit(rollout_scored, run, prompts, group_size, 0, first, step)
         self.pending = (prompts, first, step, fut)
 
     def wait(self) -> None:

@@ -95,9 +95,8 @@ from rl.experience import (
     next_prompts_for_rank,
     note_unscored,
     reward_metrics,
-    rollout,
     rollout_metrics,
-    score,
+    rollout_scored,
 )
 from rl.losses import explained_variance, policy_loss, value_loss
 from rl.policy import (
@@ -122,6 +121,7 @@ from rl.state import (
     save_adapter,
     start_tracking,
 )
+from rl.stream import stream_scoring_on
 from rl.watch import GoodhartStop, build_monitor, stop_message, watch
 from sft.dist import all_reduce_sum
 
@@ -269,6 +269,7 @@ def setup(cfg) -> tuple[Run, PPOState]:
     tracker = start_tracking(cfg, run_dir, ckpt, "ppo")
     run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
               world=info.world_size, rank=info.rank, policy_adapter=POLICY, sync_mode=mode)
+    run.stream_scoring = stream_scoring_on(cfg, engine, run.rank)
     state = PPOState(critic, float(cfg.algo.kl.coef))
     run.hooks.append(state)
     if ckpt is not None:
@@ -423,10 +424,8 @@ def step_once(run: Run, st: PPOState) -> tuple[dict[str, float], Batch]:
     t0 = time.perf_counter()
     n_prompts = int(cfg.train.batch_size) // group // run.world
     prompts, first = next_prompts_for_rank(run, n_prompts)
-    pairs, rollout_s = rollout(run, prompts, group, 0, first)
-    t1 = time.perf_counter()
-    batch = score(run, pairs, group, bool(algo.get("mask_truncated")))
-    reward_s = time.perf_counter() - t1
+    done = rollout_scored(run, prompts, group, 0, first)
+    batch, rollout_s, reward_s = done.batch, done.rollout_s, done.reward_s
     # reward metrics over every rank's samples
     everyone = gather_batch(batch, run.world)
     metrics = reward_metrics(run, everyone, group)
@@ -445,7 +444,7 @@ def step_once(run: Run, st: PPOState) -> tuple[dict[str, float], Batch]:
     run.step += 1
     metrics |= _step_metrics(run, st, train_metrics) | rollout_metrics(everyone)
     dt = time.perf_counter() - t0
-    gen_tokens = sum(len(g.token_ids) for _, g in pairs)
+    gen_tokens = sum(len(g.token_ids) for g in batch.gens)
     metrics |= {"perf/rollout_s": rollout_s, "perf/reward_s": reward_s, "perf/sync_s": sync_s,
                 "perf/step_s": dt, "perf/tokens_per_s": gen_tokens * run.world / dt,
                 "train/skipped": float(not train_metrics)}

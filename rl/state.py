@@ -83,6 +83,8 @@ class Run:
     sync_mode: str | None = None  # None: resolved at the first sync
     # rollout.async: the next step's generation in flight (rl/overlap.py), else None
     overlap: Any = None
+    # rollout.stream_scoring resolved for this engine (rl/stream.py): score chunks as they finish
+    stream_scoring: bool = False
     # the PEFT adapter that is the policy (PPO keeps a "critic" adapter beside "policy")
     policy_adapter: str = "default"
     hooks: list[CheckpointHook] = field(default_factory=list)

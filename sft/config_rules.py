@@ -80,6 +80,9 @@ GRPO_RULES: list[Rule] = OPTIM_RULES + [
     ("algo.eps_high", non_negative, "a finite number >= 0"),
     ("algo.num_iterations", int_at_least(1), "an integer >= 1"),
     ("reward.concurrency", int_at_least(1), "an integer >= 1"),
+    ("rollout.async", boolean, "true or false"),
+    ("rollout.stream_scoring", lambda v: v == "auto" or isinstance(v, bool),
+     "auto (on when the engine can stream), true or false"),
 ]
 
 SFT_RULES: list[Rule] = OPTIM_RULES + [

@@ -18,12 +18,18 @@ A failed request is a Generation with `error` set and `finish_reason == "error"`
 report it as an error, never score it as 0. `Generation.version` is the policy version the
 engine was sampling from (the `version` of the last `load_adapter` / `push_weights`), so the
 trainer can check staleness instead of trusting that a sync happened.
+
+Streaming (`supports_streaming`): `generate_stream(prompts, sampling)` yields chunks of
+`(prompt index, its n Generations)` as prompts finish, in any order, every index exactly once,
+with the same seeds and sampling as `generate` (so the same completions); `assemble` turns a
+stream back into `generate`'s list. The RL loop scores each chunk while the rest generate
+(`rollout.stream_scoring`, rl/experience.py).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -126,6 +132,8 @@ class RolloutEngine(Protocol):
     `supports_prompt_seeds` — `generate` honours `sampling.seeds`: a prompt's samples depend
     only on its seed, not on the batch, rank count or a restart (exact resume).
     `supports_sleep` — `sleep()` / `wake_up()` free and restore its accelerator memory.
+    `supports_streaming` — `generate_stream(prompts, sampling)` yields each prompt's group as
+    it finishes (module docstring), so scoring can overlap the rest of the generation.
     An engine may also define `describe() -> dict` (what produced the generations: a remote
     model and URL) for evaluation reports; without it the report names the model config."""
 
@@ -142,6 +150,27 @@ class RolloutEngine(Protocol):
 
     def close(self) -> None:
         """Release the model / processes / connections."""
+
+
+Chunk = list[tuple[int, list[Generation]]]  # (prompt index, its n Generations), any order
+
+
+def assemble(chunks: Iterable[Chunk], n_prompts: int,
+             progress: Callable[[int], Any] | None = None) -> list[list[Generation]]:
+    """A stream of chunks -> one list of Generations per prompt, in input order; an index
+    missing or repeated is an EngineError (a stream must deliver every prompt once)."""
+    rows: list[list[Generation] | None] = [None] * n_prompts
+    for chunk in chunks:
+        for k, row in chunk:
+            if rows[k] is not None:
+                raise EngineError(f"generate_stream delivered prompt {k} twice")
+            rows[k] = row
+        if progress is not None:
+            progress(len(chunk))
+    missing = [k for k, r in enumerate(rows) if r is None]
+    if missing:
+        raise EngineError(f"generate_stream ended without prompts {missing[:8]}")
+    return rows  # type: ignore[return-value]
 
 
 def capability(engine: Any, name: str) -> bool:

@@ -27,6 +27,7 @@ from rl.rollout.base import (
     Prompt,
     SamplingConfig,
     _cfg_get,
+    assemble,
     is_base,
     to_plain,
 )
@@ -52,6 +53,8 @@ class HFEngine:
     supports_weight_push = False
     # per-prompt seeds (SamplingConfig.seeds): samples independent of the batch
     supports_prompt_seeds = True
+    # generate_stream: each generate() mini-batch is a chunk
+    supports_streaming = True
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8,
                  chat_template_kwargs: dict[str, Any] | None = None, owns_model: bool = False):
@@ -131,12 +134,15 @@ class HFEngine:
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig,
                  progress=None) -> list[list[Generation]]:
         """n Generations per prompt, input order; `progress(k)` after each batch of prompts."""
+        return assemble(self.generate_stream(prompts, sampling), len(prompts), progress)
+
+    def generate_stream(self, prompts: Sequence[Prompt], sampling: SamplingConfig):
+        """Yield each `generate()` mini-batch (batch_size sequences: whole prompts, n samples
+        each) as one chunk of (prompt index, Generations) once it is done."""
         from sft.generate import generate
 
-        # batch_size counts sequences; keep whole prompts (n samples each) per call so the
-        # progress callback can report prompts done
+        # batch_size counts sequences; keep whole prompts (n samples each) per call
         per_call = max(1, self.batch_size // sampling.n)
-        out: list[list[Generation]] = []
         with self._context():
             for start in range(0, len(prompts), per_call):
                 chunk = list(prompts[start:start + per_call])
@@ -146,10 +152,8 @@ class HFEngine:
                                 max_new_tokens=sampling.max_new_tokens, seed=sampling.seed,
                                 batch_size=self.batch_size,
                                 chat_template_kwargs=self.chat_template_kwargs, seeds=seeds)
-                out += [[self._convert(c, sampling.stop) for c in row] for row in done]
-                if progress is not None:
-                    progress(len(chunk))
-        return out
+                yield [(start + k, [self._convert(c, sampling.stop) for c in row])
+                       for k, row in enumerate(done)]
 
     def _convert(self, c: Any, stop: list[str] | None) -> Generation:
         g = Generation(text=c.text, token_ids=list(c.token_ids), logprobs=list(c.logprobs),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import random
 import secrets
 import threading
@@ -51,6 +52,8 @@ class OpenAIEngine:
     shares_live_model = False
     supports_adapter_sync = True
     supports_weight_push = False
+    # generate_stream: concurrent requests, each prompt's group yielded as its answer lands
+    supports_streaming = True
 
     def __init__(self, base_url: str, model: str | None = None, api_key_env: str | None = None,
                  concurrency: int = 8, timeout_s: float = 120.0, max_retries: int = 4,
@@ -240,16 +243,49 @@ class OpenAIEngine:
         return out
 
     # --- RolloutEngine ---------------------------------------------------------------------
+    def _client(self) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=self.concurrency,
+                              max_keepalive_connections=self.concurrency)
+        return httpx.AsyncClient(headers=self._headers(), limits=limits,
+                                 timeout=httpx.Timeout(self.timeout_s))
+
     async def agenerate(self, prompts: Sequence[Prompt], sampling: SamplingConfig,
                         progress=None) -> list[list[Generation]]:
         """Async core of `generate`; `progress(k)` is called as prompts complete."""
         sem = asyncio.Semaphore(self.concurrency)
-        limits = httpx.Limits(max_connections=self.concurrency,
-                              max_keepalive_connections=self.concurrency)
-        async with httpx.AsyncClient(headers=self._headers(), limits=limits,
-                                     timeout=httpx.Timeout(self.timeout_s)) as client:
+        async with self._client() as client:
             return list(await asyncio.gather(
                 *(self._one_prompt(client, sem, p, sampling, progress) for p in prompts)))
+
+    def generate_stream(self, prompts: Sequence[Prompt], sampling: SamplingConfig):
+        """Yield [(prompt index, Generations)] as each prompt's requests complete (any
+        order): `agenerate`'s requests on an event loop in a helper thread, handed over
+        through a queue. The same bodies as `generate`, so the same completions wherever
+        the server's are deterministic (greedy, or seeded with rollout.send_seed)."""
+        out: queue.Queue = queue.Queue()
+
+        async def main() -> None:
+            sem = asyncio.Semaphore(self.concurrency)
+
+            async def one(client, k: int, p: Prompt) -> None:
+                out.put([(k, self._stamp([await self._one_prompt(client, sem, p, sampling,
+                                                                 None)])[0])])
+
+            async with self._client() as client:
+                await asyncio.gather(*(one(client, k, p) for k, p in enumerate(prompts)))
+
+        def run() -> None:
+            try:
+                asyncio.run(main())
+                out.put(None)
+            except BaseException as e:  # re-raised in the consumer's thread
+                out.put(e)
+
+        threading.Thread(target=run, daemon=True, name="openai-stream").start()
+        while (item := out.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig,
                  progress=None) -> list[list[Generation]]:

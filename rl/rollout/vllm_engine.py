@@ -113,6 +113,8 @@ class VLLMEngine:
     supports_prompt_seeds = True
     # sleep()/wake_up() on GPU (vLLM sleep mode); no-ops on CPU
     supports_sleep = True
+    # generate_stream: the engine's step loop, each prompt's group as it finishes
+    supports_streaming = True
 
     def __init__(self, model_path: str | Path, enable_lora: bool = True, max_lora_rank: int = 64,
                  max_loras: int = 1, dtype: str | None = None, enforce_eager: bool | None = None,
@@ -286,15 +288,21 @@ class VLLMEngine:
                               "prompts")
         return [params(int(s) % 2**63) for s in sampling.seeds]
 
-    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig,
-                 progress=None) -> list[list[Generation]]:
-        """n Generations per prompt, input order; a string prompt is one user turn."""
+    def _submit(self, prompts: Sequence[Prompt], sampling: SamplingConfig):
+        """(chats, params) for `llm.chat` / `llm.enqueue_chat`, the worker reseeded if the
+        request carries no seeds of its own (module docstring)."""
         self._wake()
         chats = [[{"role": "user", "content": p}] if isinstance(p, str) else list(p)
                  for p in prompts]
         params = self._params(sampling, len(chats))
         if not sampling.greedy and not isinstance(params, list) and sampling.seed is not None:
             self.llm.collective_rpc("harnessrl_seed", args=(int(sampling.seed),))
+        return chats, params
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig,
+                 progress=None) -> list[list[Generation]]:
+        """n Generations per prompt, input order; a string prompt is one user turn."""
+        chats, params = self._submit(prompts, sampling)
         outputs = self.llm.chat(chats, params, use_tqdm=False, lora_request=self._lora)
         if progress is not None:
             progress(len(prompts))
@@ -302,6 +310,32 @@ class VLLMEngine:
         if self.sleep_between:
             self.sleep()
         return out
+
+    def generate_stream(self, prompts: Sequence[Prompt], sampling: SamplingConfig):
+        """Yield (prompt index, Generations) chunks as requests finish: `llm.chat` split into
+        its two halves (`enqueue_chat`, then the `llm_engine.step()` loop `LLM._run_engine`
+        runs), so the requests, seeds and samples are `generate`'s. A stream closed early
+        aborts its unfinished requests, leaving the engine idle for the next call."""
+        chats, params = self._submit(prompts, sampling)
+        ids = self.llm.enqueue_chat(chats, params, use_tqdm=False, lora_request=self._lora)
+        # enqueue returns internal ids "<n>-<random>"; outputs carry the external "<n>"
+        index = {rid.split("-", 1)[0]: k for k, rid in enumerate(ids)}
+        engine, pending = self.llm.llm_engine, set(index)
+        try:
+            while pending:
+                chunk = []
+                for o in engine.step():
+                    if o.finished and o.request_id in pending:
+                        pending.discard(o.request_id)
+                        chunk.append((index[o.request_id], _to_generations(o, self.version)))
+                if chunk:
+                    yield chunk
+        finally:
+            if pending:
+                with contextlib.suppress(Exception):  # a dead engine has nothing to abort
+                    engine.abort_request(sorted(pending))
+        if self.sleep_between:
+            self.sleep()
 
     def sleep(self) -> bool:
         """GPU: offload weights and drop the KV cache until the next rollout (vLLM sleep
