@@ -67,6 +67,7 @@ class Harness:
         self.timeout_s = timeout_s
         self.progress = progress
         self.last_stats: dict[str, Any] = {}
+        self._sems: tuple | None = None  # (loop, checks, judge): see _semaphores
 
     @classmethod
     def from_config(cls, rubric: Rubric | str | Path | dict, judge_group: Any = None,
@@ -115,8 +116,7 @@ class Harness:
                     verdicts[i][c.spec.id] = _run_sync(c, s)
         if bar:
             bar.update(sum(len(v) for v in verdicts))
-        ctx = RunContext(self.judge, asyncio.Semaphore(self.concurrency),
-                         asyncio.Semaphore(self.judge_concurrency), timeout_s=self.timeout_s)
+        ctx = RunContext(self.judge, *self._semaphores(), timeout_s=self.timeout_s)
         uses_judge = self.judge is not None and any(c.needs_judge for c in checks)
         if uses_judge:
             import httpx
@@ -144,6 +144,18 @@ class Harness:
                            "judge_errors": ctx.judge_errors,
                            "cache": self.cache.stats() if self.cache else None}
         return results
+
+    def _semaphores(self) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
+        """(checks, judge calls) semaphores shared by every `ascore_batch` running on this
+        event loop: concurrent batches (streamed scoring submits one per finished group)
+        share one concurrency budget instead of each getting its own. A new loop (each
+        `score_batch` runs one) gets fresh ones: a semaphore belongs to one loop."""
+        loop = asyncio.get_running_loop()
+        sems = self._sems
+        if sems is None or sems[0] is not loop:
+            sems = self._sems = (loop, asyncio.Semaphore(self.concurrency),
+                                 asyncio.Semaphore(self.judge_concurrency))
+        return sems[1], sems[2]
 
     def _cached(self, samples, checks, verdicts) -> dict[tuple[int, str], str]:
         """Fill verdicts from the cache; return the keys of every cacheable (sample, check)."""

@@ -131,3 +131,22 @@ def test_rubric_judge_block_with_a_key_fails_to_load_naming_the_key(tmp_path):
     with pytest.raises(RubricError) as e:
         load_rubric(p)
     assert "r.yaml: judge.api_key:" in str(e.value) and KEY not in str(e.value)
+
+
+def test_concurrent_batches_on_one_loop_share_the_judge_budget():
+    """Streamed RL scoring runs one ascore_batch per finished group on one event loop: they
+    share the harness's judge_concurrency (2 here) instead of 2 each."""
+    import asyncio
+
+    with FakeJudge(latency=0.2) as server:
+        cfg = {"base_url": server.base_url, "model": "m", "api_key_env": "FAKE_JUDGE_KEY"}
+        h = Harness(load_rubric(RUBRIC), judge=cfg, judge_concurrency=2)
+
+        async def both():
+            batches = [[Sample(id=f"{b}{i}", completion=f"reply {b}{i}") for i in range(3)]
+                       for b in "ab"]
+            return await asyncio.gather(*(h.ascore_batch(s) for s in batches))
+
+        out = asyncio.run(both())
+    assert [r.verdicts["j"].status for res in out for r in res] == ["pass"] * 6
+    assert server.requests == 6 and server.max_in_flight == 2
