@@ -4,6 +4,7 @@ GRPO seconds per step (`rollout=hf` vs `rollout=vllm` per sync mode, async off/o
     python -m rl.bench_vllm sync --repeats 5        # smollm2-135m + a random r16 adapter
     python -m rl.bench_vllm grpo --steps 5          # the main job's GRPO settings
     python -m rl.bench_vllm grpo --model tiny-random --steps 3   # a quick self-check
+    python -m rl.bench_vllm stream --repeats 3 --judge-latency 0.5   # streamed vs batch scoring
 
 sync: one vLLM engine (LoRA on) takes the same trained-looking policy three ways, each
 repeated, medians reported: `adapter` = save the adapter's safetensors to a versioned dir +
@@ -15,7 +16,15 @@ adapter, push every base weight: embeddings and norms too) through the same push
 grpo: the main job's settings (conf/pipeline.yaml: support_classification, smollm2-135m,
 batch 16, G 4, max_new_tokens 8); `--steps` steps per configuration, the first left out of
 the medians (warm-up); one vLLM engine per LoRA setting shared by its configurations (start-up
-reported separately). Thread binding, stated in the output: the trainer and HF generate use
+reported separately).
+
+stream: one GRPO step's rollout + score phase (the task's first `--prompts` train prompts, G
+completions each, per-prompt seeds as in rl.experience) scored as one batch after generation
+vs streamed (rl/stream.py), alternating in one process on one vLLM engine (LoRA off), medians
+of `--repeats`. The rubric is a length check plus a judge check answered by a 127.0.0.1
+OpenAI-protocol server that sleeps `--judge-latency` s per request (a stand-in for a remote
+frontier judge), under the harness's judge_concurrency. Completions and rewards of the two
+paths are compared, not only timed. Thread binding, stated in the output: the trainer and HF generate use
 OMP_NUM_THREADS threads; vLLM's CPU worker is bound by VLLM_CPU_OMP_THREADS_BIND (this script
 sets it to core 0 unless given, i.e. 1 thread, as HF). On a GPU the same commands run with
 the GPU defaults (bf16, CUDA graphs); nothing GPU-specific was measured here.
@@ -176,18 +185,120 @@ def bench_grpo(args) -> str:
                       "prefetched generation", "", *lines])
 
 
+class _SlowJudge:
+    """A 127.0.0.1 server answering every chat-completions POST with "yes" after `latency`
+    s (stdlib threads): a judge whose latency the harness has to wait for."""
+
+    def __init__(self, latency: float):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        body = json.dumps({"choices": [{"message": {"content": "yes"}}]}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(latency)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def bench_stream(args) -> str:
+    from rewards import Harness
+    from rewards.tasks import resolve
+    from rl.experience import prompt_seed, to_samples
+    from rl.pipeline import compose
+    from rl.rollout.base import SamplingConfig
+    from rl.rollout.vllm_engine import VLLMEngine
+    from rl.stream import stream_and_score
+    from sft.model import resolve_model_path
+
+    cfg = compose("grpo", [f"model={args.model}", f"task={args.task}"])
+    prompts = resolve(cfg.task, None).split("train")[: args.prompts]
+    g = args.group
+    sampling = SamplingConfig(n=g, max_new_tokens=args.max_new_tokens, temperature=1.0,
+                              seeds=[prompt_seed(0, 0, 0, k) for k in range(len(prompts))])
+    judge = _SlowJudge(args.judge_latency)
+    rubric = {"dimensions": {"d": {"min_coverage": 0.0}}, "checks": [
+        {"id": "short", "kind": "length", "dimension": "d", "unit": "chars", "max": 80},
+        {"id": "judge", "kind": "judge", "dimension": "d", "question": "Is {completion} right?"}]}
+    harness = Harness(rubric, judge={"base_url": judge.base_url, "model": "judge"},
+                      judge_concurrency=args.judge_concurrency)
+    t0 = time.perf_counter()
+    engine = VLLMEngine(resolve_model_path(cfg.model), enable_lora=False, max_model_len=2048)
+    start = time.perf_counter() - t0
+    res: dict[str, list[tuple[float, float, float, int]]] = {"batch": [], "streamed": []}
+    outs: dict[str, Any] = {}
+    try:
+        engine.generate([p.prompt for p in prompts[:1]], SamplingConfig(max_new_tokens=1))
+        for _ in range(args.repeats):
+            for mode in ("batch", "streamed"):
+                t0 = time.perf_counter()
+                if mode == "batch":
+                    rows = engine.generate([p.prompt for p in prompts], sampling)
+                    pairs = [(p, x) for p, row in zip(prompts, rows, strict=True) for x in row]
+                    t1 = time.perf_counter()
+                    results, chunks = harness.score_batch(to_samples(pairs, g)), 1
+                else:
+                    pairs, results, tl = stream_and_score(engine, harness, prompts, sampling,
+                                                          lambda c: to_samples(c, g))
+                    t1, chunks = tl["last_chunk"], tl["chunks"]
+                t2 = time.perf_counter()
+                res[mode].append((t2 - t0, t1 - t0, t2 - t1, chunks))
+                outs[mode] = ([x.token_ids for _, x in pairs], [r.score for r in results])
+    finally:
+        engine.close()
+        judge.close()
+    same = outs["batch"] == outs["streamed"]
+    lines = ["| scoring | rollout+score s (median) | vs batch | generation s | scoring after "
+             "the last completion s | chunks | each rollout+score s |", "|---|---|---|---|---|---|---|"]
+    ref = statistics.median(r[0] for r in res["batch"])
+    for mode, r in res.items():
+        med = [statistics.median(x[i] for x in r) for i in range(4)]
+        lines.append(f"| {mode} | {med[0]:.2f} | {ref / med[0]:.2f}x | {med[1]:.2f} | "
+                     f"{med[2]:.2f} | {med[3]:.0f} | {', '.join(f'{x[0]:.2f}' for x in r)} |")
+    return "\n".join([
+        f"vLLM start-up {start:.1f} s (LoRA off); {len(prompts)} prompts x G={g}, "
+        f"max_new_tokens={args.max_new_tokens}, temperature 1, per-prompt seeds "
+        f"prompt_seed(0, 0, 0, k); judge latency {args.judge_latency} s/request, "
+        f"judge_concurrency {args.judge_concurrency}; {args.repeats} repeats, modes "
+        f"alternating; completions and rewards identical between the modes: {same}", "",
+        *lines])
+
+
 def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "0")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("sync", "grpo"))
+    p.add_argument("what", choices=("sync", "grpo", "stream"))
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--task", default="support_classification")
     p.add_argument("--repeats", type=int, default=5, help="sync rounds")
     p.add_argument("--steps", type=int, default=5, help="GRPO steps per configuration")
     p.add_argument("--only", nargs="*", help="GRPO configurations to run (names as printed)")
     p.add_argument("--out", default=None, help="append the markdown here")
+    p.add_argument("--prompts", type=int, default=8, help="stream: prompts per step")
+    p.add_argument("--group", type=int, default=4, help="stream: completions per prompt")
+    p.add_argument("--max-new-tokens", type=int, default=32, help="stream: completion cap")
+    p.add_argument("--judge-latency", type=float, default=0.5, help="stream: s per request")
+    p.add_argument("--judge-concurrency", type=int, default=4, help="stream: judge budget")
     args = p.parse_args()
     load = os.getloadavg()
     head = [f"## {args.what}: `python -m rl.bench_vllm {' '.join(sys.argv[1:])}`", "",
@@ -196,7 +307,7 @@ def main() -> None:
             f"- threads: OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} (trainer, HF), "
             f"VLLM_CPU_OMP_THREADS_BIND={os.environ['VLLM_CPU_OMP_THREADS_BIND']} (vLLM "
             "worker); seed 0", ""]
-    body = bench_sync(args) if args.what == "sync" else bench_grpo(args)
+    body = {"sync": bench_sync, "grpo": bench_grpo, "stream": bench_stream}[args.what](args)
     md = "\n".join(head + [body, ""])
     print(md)
     if args.out:

@@ -209,7 +209,7 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
     algo, group_size = run.cfg.algo, int(run.cfg.algo.num_generations)
     n_prompts = int(run.cfg.train.batch_size) // group_size // run.world
     stats = {"rollout_s": 0.0, "reward_s": 0.0, "rounds": 0, "groups_seen": 0, "flat": 0,
-             "gen_tokens": 0, "seen": []}
+             "gen_tokens": 0, "chunks": 0, "seen": []}
     if run.overlap is not None:  # rollout.async: this step's generation started last step
         prompts, first, done = run.overlap.take(run, n_prompts, group_size)
         if run.step + 1 < int(run.cfg.train.max_steps):
@@ -243,6 +243,7 @@ def _round(run: Run, prompts: list, first: int, round_: int, stats: dict, done=N
     batch = done.batch
     stats["rollout_s"] += done.rollout_s
     stats["reward_s"] += done.reward_s
+    stats["chunks"] += done.timeline.get("chunks", 0)  # 0: scored as one batch
     stats["gen_tokens"] += sum(len(gen.token_ids) for gen in batch.gens)
     stats["seen"].append(batch)
     adv = advantages_of(run, batch)
@@ -425,7 +426,7 @@ def _step_metrics(run: Run, seen: Batch, adv, rollout_stats: dict,
         "rollout/resample_rounds": rollout_stats["rounds"] - 1,
         "adv/abs_mean": float(adv.values.abs().mean()) if len(adv.values) else 0.0,
         "train/lr": run.scheduler.get_last_lr()[0], "perf/rollout_s": rollout_stats["rollout_s"],
-        "perf/reward_s": rollout_stats["reward_s"]}
+        "perf/reward_s": rollout_stats["reward_s"], "perf/stream_chunks": rollout_stats["chunks"]}
 
 
 def _postfix(m: dict) -> dict[str, str]:

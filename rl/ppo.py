@@ -446,6 +446,7 @@ def step_once(run: Run, st: PPOState) -> tuple[dict[str, float], Batch]:
     dt = time.perf_counter() - t0
     gen_tokens = sum(len(g.token_ids) for g in batch.gens)
     metrics |= {"perf/rollout_s": rollout_s, "perf/reward_s": reward_s, "perf/sync_s": sync_s,
+                "perf/stream_chunks": done.timeline.get("chunks", 0),
                 "perf/step_s": dt, "perf/tokens_per_s": gen_tokens * run.world / dt,
                 "train/skipped": float(not train_metrics)}
     return metrics, everyone

@@ -15,8 +15,9 @@ embeddings see smaller batches, which can change their floats in the last bits).
 that raises (a RemoteHarness refused with 4xx) raises the same exception as the batch path,
 and the generation still in flight is stopped (vLLM requests aborted).
 
-Each chunk is its own `ascore_batch` call: the harness's concurrency limits hold per chunk,
-so up to (chunks in flight) x `judge_concurrency` judge requests can be open at once.
+Each chunk is its own `ascore_batch` call on one event loop, and a Harness shares its
+concurrency and judge budgets across the calls of a loop: streaming never opens more judge
+requests than the batch path would.
 """
 
 from __future__ import annotations
