@@ -266,6 +266,7 @@ def bench_stream(args) -> str:
         engine.close()
         judge.close()
     same = outs["batch"] == outs["streamed"]
+    judged = sum(r.verdicts["judge"].status == "pass" for r in results)
     lines = ["| scoring | rollout+score s (median) | vs batch | generation s | scoring after "
              "the last completion s | chunks | each rollout+score s |", "|---|---|---|---|---|---|---|"]
     ref = statistics.median(r[0] for r in res["batch"])
@@ -278,7 +279,8 @@ def bench_stream(args) -> str:
         f"max_new_tokens={args.max_new_tokens}, temperature 1, per-prompt seeds "
         f"prompt_seed(0, 0, 0, k); judge latency {args.judge_latency} s/request, "
         f"judge_concurrency {args.judge_concurrency}; {args.repeats} repeats, modes "
-        f"alternating; completions and rewards identical between the modes: {same}", "",
+        f"alternating; completions and rewards identical between the modes: {same}; judge "
+        f"verdicts pass {judged}/{len(results)}", "",
         *lines])
 
 

@@ -112,7 +112,9 @@ async def _stream(engine, harness, prompts, sampling, to_samples):
             t.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
         # after any next() still running on the pool's one thread: aborts what is unfinished
-        await loop.run_in_executor(pool, stream.close)
+        # (a generator; a custom engine may return a plain iterator)
+        if hasattr(stream, "close"):
+            await loop.run_in_executor(pool, stream.close)
         pool.shutdown()
     tl["scored"] = time.perf_counter()
     missing = [k for k, r in enumerate(rows) if r is None]

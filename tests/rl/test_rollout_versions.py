@@ -104,29 +104,34 @@ def test_async_with_max_lag_zero_or_a_live_engine_is_refused(tmp_path):
         grpo.train(make_cfg(tmp_path / "b", "rollout.async=true"))
 
 
-def test_engine_dying_mid_run_checkpoints_and_resumes_exactly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("stream", [False, True], ids=["batch", "streamed"])
+def test_engine_dying_mid_run_checkpoints_and_resumes_exactly(tmp_path, monkeypatch, stream):
     """A dead engine (every request failed) at step 3: clear error, a checkpoint of step 2
-    whose data position is rewound, and the resumed run equals an uninterrupted one."""
-    steps = [*COPY[:1], "train.max_steps=4", "algo.beta=0.04"]
+    whose data position is rewound, and the resumed run equals an uninterrupted one — with
+    batch scoring (the engine's generate fails) and streamed (its generate_stream does)."""
+    steps = [*COPY[:1], "train.max_steps=4", "algo.beta=0.04",
+             f"rollout.stream_scoring={str(stream).lower()}"]
     straight = grpo.train(make_cfg(tmp_path / "a", *steps))
     from rl.rollout.hf_engine import HFCopyEngine
 
-    real = HFCopyEngine.generate
+    name = "generate_stream" if stream else "generate"
+    real = getattr(HFCopyEngine, name)
     calls = {"n": 0}
 
-    def dies_at_third(self, prompts, sampling, progress=None):
+    def dies_at_third(self, prompts, sampling, *rest):
         calls["n"] += 1
         if calls["n"] == 3:
-            return [[Generation.failed("ConnectError: connection refused")] * sampling.n
-                    for _ in prompts]
-        return real(self, prompts, sampling, progress)
+            failed = [[Generation.failed("ConnectError: connection refused")] * sampling.n
+                      for _ in prompts]
+            return iter([list(enumerate(failed))]) if stream else failed
+        return real(self, prompts, sampling, *rest)
 
-    monkeypatch.setattr(HFCopyEngine, "generate", dies_at_third)
+    monkeypatch.setattr(HFCopyEngine, name, dies_at_third)
     with pytest.raises(EngineFailure, match=r"step 3: the rollout engine failed every one of 8 "
                                             r"requests \(first error: ConnectError.*Checkpointed "
                                             r"step 2 at .*step-00000002"):
         grpo.train(make_cfg(tmp_path / "b", *steps))
-    monkeypatch.setattr(HFCopyEngine, "generate", real)
+    monkeypatch.setattr(HFCopyEngine, name, real)
     resumed = grpo.train(make_cfg(tmp_path / "b", *steps))
     assert resumed["step"] == 4 and len(resumed["history"]) == 2
     assert trace(resumed) == trace(straight)[2:]
