@@ -50,14 +50,16 @@ def test_grpo_over_server_then_server_killed_mid_run(tmp_path):
         assert not any(n.startswith("policy-v0-") for n in served)
         assert set(engine.loaded) <= served
 
-        real = engine.generate
+        # the run streams (rollout.stream_scoring=auto): the server dies as the step's
+        # stream starts
+        real = engine.generate_stream
 
-        def killed_during_rollout(prompts, sampling, progress=None):
+        def killed_during_rollout(prompts, sampling):
             os.killpg(engine.proc.pid, signal.SIGKILL)  # the whole server, engine core too
             engine.proc.wait(30)
-            return real(prompts, sampling, progress)
+            return real(prompts, sampling)
 
-        engine.generate = killed_during_rollout
+        engine.generate_stream = killed_during_rollout
         with pytest.raises(EngineFailure, match=r"step 3: the rollout engine failed every one "
                                                 r"of 8 requests .*Checkpointed step 2 at "
                                                 r".*step-00000002.*train.resume=auto"):
