@@ -11,7 +11,8 @@ One step, top to bottom (every function below is one box):
       -> advantages (rl/advantages.py): grpo | dr_grpo | rubric (per-dimension normalised)
          DAPO dynamic sampling: zero-variance groups dropped and re-sampled, up to a limit
       -> loss (rl/losses.py): clipped ratio (token or sequence level), + beta * k3 KL to the
-         base model (`with model.disable_adapter():`, no second copy), aggregated
+         reference (`reference`: the start policy — a frozen copy of the start adapter —
+         or the base model with the adapter disabled), aggregated
          seq_mean | token_mean | dr_grpo exactly over the whole batch across micro-batches
       -> AdamW step on the adapter -> adapter synced to the engine -> metrics, checkpoint
          (rl/state.py: what a checkpoint holds, exact restore, SIGTERM/SIGUSR1)
@@ -45,8 +46,12 @@ Deviations from the papers / TRL, on purpose:
   this rank's GPU when there is one (bf16 base weights, fp32 LoRA), else on the CPU in fp32.
   `lora.kernel=auto` routes the LoRA layers through the fused Triton kernels on CUDA, for a
   fresh adapter, a start adapter and a resumed checkpoint alike.
-- KL reference = the base model with the adapter disabled. Starting from an SFT adapter with
-  beta > 0 therefore anchors to the base model, not the SFT policy (a warning says so).
+- KL reference (`reference=start`, default) = the policy the run started from, as verl and
+  OpenRLHF do: starting from an SFT adapter with beta > 0, that adapter is loaded a second time
+  as a frozen PEFT adapter and the reference pass switches to it (r * (d_in + d_out) extra
+  weights per layer, no second model); with a fresh LoRA the start policy is the base model
+  and the pass disables the adapter. `reference=base` always anchors to the base model (TRL's
+  choice with PEFT), which for an SFT start is a model that never learned the task.
 - No DAPO overlong reward shaping; `algo.mask_truncated` drops truncated samples instead.
 - Rollout engines with their own copy of the policy (vLLM) are synced by adapter files or
   merged weights (`rollout.sync`, rl/policy.py); every completion records the policy version
@@ -103,6 +108,7 @@ from rl.experience import (
 from rl.losses import policy_loss, rollout_correction
 from rl.overlap import Overlap, check_async
 from rl.policy import (
+    attach_reference,
     build_engine_for,
     build_optimizer,
     build_policy,
@@ -110,6 +116,7 @@ from rl.policy import (
     group_chunks,
     policy_logprobs,
     push_policy,
+    reference_pass,
     resolve_sync_mode,
     sync,
     to_tensors,
@@ -165,11 +172,12 @@ def setup(cfg, engine=None) -> Run:
     harness = build_harness(cfg, task, run_dir)
     model, tok = build_policy(cfg, ckpt, stage="grpo")
     opt, sched = build_optimizer(cfg.optim, trainable(model), int(cfg.train.max_steps))
+    reference = attach_reference(model, cfg, "grpo", "default", float(cfg.algo.beta) > 0)
     engine = build_engine_for(cfg, model, tok, run_dir, info.rank, engine=engine)
     mode = resolve_sync_mode(cfg, type(engine))[0]
     tracker = start_tracking(cfg, run_dir, ckpt, "grpo")
     run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
-              world=info.world_size, rank=info.rank, sync_mode=mode)
+              world=info.world_size, rank=info.rank, sync_mode=mode, reference=reference)
     if cfg.rollout.get("async"):
         check_async(cfg, engine)
         run.overlap = Overlap()
@@ -319,7 +327,7 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> No
     logp = policy_logprobs(run, x, idx)
     ref = None
     if beta > 0:
-        with torch.no_grad(), run.model.disable_adapter():
+        with torch.no_grad(), reference_pass(run):
             ref = policy_logprobs(run, x, idx)
     old = old_logp[idx] if old_logp is not None else logp.detach()
     mask = x["completion_mask"][idx]

@@ -19,6 +19,7 @@ Shapes: B rows (completions), P = longest prompt (left-padded), T = longest comp
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
@@ -59,10 +60,6 @@ def build_policy(cfg, ckpt: Path | None, stage: str,
                              adapter_name=adapter_name)
         model.to(device)
         apply_lora_kernel(model, cfg.lora.get("kernel"), device.type)
-        if ckpt is None and float(cfg.algo.get("beta", 0.0)) > 0:
-            print(f"[{stage}] warning: starting from adapter {start} with algo.beta="
-                  f"{cfg.algo.beta}: the KL reference is the base model (adapter disabled), "
-                  "not this adapter", file=sys.stderr)
     else:
         model = setup_trainable(model, cfg.lora, device_type=device.type,
                                 adapter_name=adapter_name).to(device)
@@ -72,6 +69,52 @@ def build_policy(cfg, ckpt: Path | None, stage: str,
     # eval mode for good: no dropout, so training log-probs equal sampling log-probs
     model.eval()
     return model, tok
+
+
+REFERENCE_MODES = ("start", "base")
+# the PEFT adapter name of the frozen start adapter when `reference=start`
+REFERENCE_ADAPTER = "reference"
+
+
+def attach_reference(model, cfg, stage: str, policy_adapter: str, kl_on: bool) -> str:
+    """What the KL reference of this run is, set up on `model`: "base" (every adapter
+    disabled) or "start" (the policy the run started from: `model.adapter` loaded a second
+    time as the frozen adapter "reference"). `reference=start` (default) with a fresh LoRA is
+    "base": B = 0, so the start policy *is* the base model and disabling the adapter is the
+    cheaper pass. A resumed run re-loads `model.adapter`, not its checkpoint: the anchor stays
+    the policy the run began from. Nothing is loaded when the KL term is off (`kl_on`)."""
+    want = str(cfg.get("reference", "start"))
+    if want not in REFERENCE_MODES:
+        raise RLError(f"reference={want!r}: expected one of {', '.join(REFERENCE_MODES)}")
+    start = cfg.model.get("adapter")
+    if want == "base" or not start or not kl_on:
+        if kl_on and start:
+            print(f"[{stage}] reference=base: the KL anchor is the base model (adapters "
+                  f"disabled), not the start adapter {start}", file=sys.stderr)
+        return "base"
+    from sft.model import adapter_path
+
+    model.load_adapter(str(adapter_path(start)), adapter_name=REFERENCE_ADAPTER,
+                       is_trainable=False)
+    model.set_adapter(policy_adapter)
+    print(f"[{stage}] KL reference: the start adapter {start} (frozen copy "
+          f"'{REFERENCE_ADAPTER}')", file=sys.stderr)
+    return "start"
+
+
+@contextlib.contextmanager
+def reference_pass(run: Run):
+    """The model as the KL reference for the forwards inside (call under torch.no_grad()):
+    adapters disabled (`run.reference == "base"`) or the frozen start adapter active."""
+    if run.reference == "base":
+        with run.model.disable_adapter():
+            yield
+        return
+    run.model.set_adapter(REFERENCE_ADAPTER, inference_mode=True)
+    try:
+        yield
+    finally:
+        run.model.set_adapter(run.policy_adapter)
 
 
 def build_optimizer(optim_cfg, params: list[torch.nn.Parameter], total_steps: int):

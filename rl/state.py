@@ -85,6 +85,9 @@ class Run:
     overlap: Any = None
     # the PEFT adapter that is the policy (PPO keeps a "critic" adapter beside "policy")
     policy_adapter: str = "default"
+    # the KL reference: "base" (adapters disabled) | "start" (frozen start adapter;
+    # rl.policy.attach_reference / reference_pass)
+    reference: str = "base"
     hooks: list[CheckpointHook] = field(default_factory=list)
 
 
@@ -106,7 +109,7 @@ def save_adapter(model, dst: Path, adapter: str = "default") -> None:
 # settings a resumed run must share with its checkpoint: changing them mid-run silently
 # changes what the optimizer state, the data position and the loss mean
 RESUME_GUARD = ("model.name_or_path", "algo.name", "algo.num_generations", "train.batch_size",
-                "optim.lr")
+                "optim.lr", "reference")
 
 
 def resume_guard(run: Run) -> dict[str, Any]:

@@ -80,6 +80,8 @@ GRPO_RULES: list[Rule] = OPTIM_RULES + [
     ("algo.eps_high", non_negative, "a finite number >= 0"),
     ("algo.num_iterations", int_at_least(1), "an integer >= 1"),
     ("reward.concurrency", int_at_least(1), "an integer >= 1"),
+    ("reference", lambda v: v in ("start", "base"),
+     "start (the KL anchor is the policy the run started from) or base (adapters disabled)"),
 ]
 
 SFT_RULES: list[Rule] = OPTIM_RULES + [

@@ -233,3 +233,29 @@ def test_fused_kernel_reaches_a_policy_loaded_from_an_adapter(tmp_path):
                                      for m in resumed.model.modules())
     reference = grpo.setup(make_cfg(tmp_path / "c", "lora.kernel=auto"))  # auto on CPU
     assert not any(isinstance(m, FusedLoraLinear) for m in reference.model.modules())
+
+
+def test_kl_reference_is_the_policy_the_run_started_from(tmp_path):
+    """reference=start (default): a run started from an adapter anchors its KL to that adapter
+    (a frozen copy), so its first, on-policy step has KL exactly 0; reference=base anchors to
+    the base model, which the start adapter has moved away from. The copy never trains and
+    never reaches a checkpoint."""
+    from safetensors.torch import load_file
+
+    first = grpo.train(make_cfg(tmp_path / "a", "train.max_steps=1"))
+    start = f"model.adapter={first['adapter']}"
+    anchored = grpo.train(make_cfg(tmp_path / "b", start, "algo.beta=0.04"))
+    assert anchored["history"][0]["kl"] == 0 and anchored["history"][1]["kl"] > 0
+    based = grpo.train(make_cfg(tmp_path / "c", start, "algo.beta=0.04", "reference=base",
+                                "train.max_steps=1"))
+    assert based["history"][0]["kl"] > 1e-6
+    saved = load_file(Path(anchored["adapter"]) / "adapter_model.safetensors")
+    assert saved and not any("reference" in k for k in saved)
+    run = grpo.setup(make_cfg(tmp_path / "b", start, "algo.beta=0.04", "train.max_steps=3"))
+    assert run.reference == "start" and run.step == 2  # resumed: the anchor is re-loaded
+    ref = {k: v for k, v in run.model.state_dict().items() if ".reference." in k}
+    start_w = load_file(Path(first["adapter"]) / "adapter_model.safetensors")
+    assert len(ref) == len(start_w) > 0
+    for k, v in start_w.items():
+        assert torch.equal(ref[k.replace(".weight", ".reference.weight")], v), k
+    assert not any(p.requires_grad for k, p in run.model.named_parameters() if ".reference." in k)
