@@ -106,15 +106,20 @@ from rl.policy import (
     build_engine_for,
     build_optimizer,
     build_policy,
+    agreed_plan,
     finish_grads,
+    forward_units,
     group_chunks,
     policy_logprobs,
+    pad_forwards,
     push_policy,
     resolve_sync_mode,
     sync,
     to_tensors,
     trainable,
 )
+from rl.rollout.base import resolve_engine_class
+from rl.shard import check_dist, check_engine, shard_policy
 from rl.state import RLError, Run, StopSignal, prepare_run_dir, restore, save, start_tracking
 from rl.watch import GoodhartStop, build_monitor, stop_message, watch
 from sft.dist import all_reduce_sum
@@ -142,14 +147,7 @@ def validate(cfg) -> None:
                         "or dr_grpo")
     if float(cfg.algo.beta) < 0:
         raise GRPOError(f"algo.beta={cfg.algo.beta} must be >= 0")
-    backend = str(cfg.dist.get("backend", "none"))
-    if backend not in ("none", "ddp"):
-        # said up front rather than ignored: every rank would hold a full copy
-        raise GRPOError(
-            f"dist.backend={backend}: rl.grpo runs dist=none (one process) or dist=ddp "
-            "(torchrun: every rank holds the frozen base model, the LoRA gradient is summed "
-            f"over ranks); it cannot shard the base model with {backend} (dist=deepspeed_z2|"
-            "z3 are for sft.train), so the base model must fit on one GPU per rank")
+    check_dist(cfg, "grpo")
 
 
 def setup(cfg, engine=None) -> Run:
@@ -163,13 +161,19 @@ def setup(cfg, engine=None) -> Run:
     task = resolve(cfg.task, cfg.reward.get("rubric"))
     prompts = load_prompts(cfg, task)
     harness = build_harness(cfg, task, run_dir)
+    sharded = str(cfg.dist.backend) == "fsdp" and info.world_size > 1
+    if sharded:
+        check_engine(cfg, type(engine) if engine is not None else resolve_engine_class(
+            str(cfg.rollout.get("_target_") or cfg.rollout.get("engine"))))
     model, tok = build_policy(cfg, ckpt, stage="grpo")
+    if sharded:  # before the optimizer: it must hold the sharded (DTensor) parameters
+        model = shard_policy(model)
     opt, sched = build_optimizer(cfg.optim, trainable(model), int(cfg.train.max_steps))
     engine = build_engine_for(cfg, model, tok, run_dir, info.rank, engine=engine)
     mode = resolve_sync_mode(cfg, type(engine))[0]
     tracker = start_tracking(cfg, run_dir, ckpt, "grpo")
     run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
-              world=info.world_size, rank=info.rank, sync_mode=mode)
+              world=info.world_size, rank=info.rank, sync_mode=mode, sharded=sharded)
     if cfg.rollout.get("async"):
         check_async(cfg, engine)
         run.overlap = Overlap()
@@ -220,6 +224,8 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
             idx = select_informative_groups(adv.group_zero_var, invalid, n_prompts - have)
             kept.append((batch, idx))
             have += len(idx)
+        elif run.sharded:  # a full rank still decodes with the others: generate is collective
+            rollout(run, prompts, group_size, round_, first)
         # the ranks decide together: another round while any of them lacks groups
         if all_reduce_sum(torch.tensor(float(have < n_prompts)), run.world) == 0:
             break
@@ -285,16 +291,24 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     stats = {"loss": 0.0, "pg": 0.0, "kl": 0.0, "clip_frac": 0.0, "clip_low": 0.0,
              "clip_high": 0.0, "ratio": 0.0, "tokens": 0.0, "logp_diff": 0.0,
              "mismatch_kl": 0.0, "is_weight": 0.0, "is_masked": 0.0}
+    # sharded policy: every forward is a collective, so each rank runs the most forwards any
+    # rank runs at each micro-batch position, padding with zero-weight dummies
+    units = [forward_units(run, x, idx) for idx in chunks]
+    plan = agreed_plan(units, run.world) if run.sharded else units
+    chunks += [torch.zeros(0, dtype=torch.long)] * (len(plan) - len(chunks))
+    pads = [want - have for want, have in zip(plan, units + [0] * len(plan))]
     old_logp = None
     if int(algo.num_iterations) > 1:  # the policy before this step's first update
         old_logp = torch.zeros_like(x["sampler_logp"])
         with torch.no_grad():
-            for idx in chunks:
-                old_logp[idx] = policy_logprobs(run, x, idx)
+            for idx, pad in zip(chunks, pads, strict=True):
+                if len(idx):
+                    old_logp[idx] = policy_logprobs(run, x, idx)
+                pad_forwards(run, pad)
     for _ in range(int(algo.num_iterations)):
         run.optimizer.zero_grad(set_to_none=True)
-        for idx in chunks:
-            _micro_step(run, x, advs, idx, norm, old_logp, stats)
+        for idx, pad in zip(chunks, pads, strict=True):
+            _micro_step(run, x, advs, idx, norm, old_logp, stats, pad)
         grad_norm = finish_grads(trainable(run.model), run.world,
                                  run.cfg.optim.get("max_grad_norm"))
         run.optimizer.step()
@@ -313,14 +327,26 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     return out
 
 
-def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> None:
+def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict,
+                pad: int = 0) -> None:
+    """Forward/backward of rows `idx`, plus `pad` dummy forward units (sharded policy: the
+    forwards this rank runs fewer than the busiest rank; idx may then be empty)."""
     algo = run.cfg.algo
     beta = float(algo.beta)
+    if len(idx) == 0:
+        dummy = pad_forwards(run, pad)
+        if beta > 0:
+            with torch.no_grad(), run.model.disable_adapter():
+                pad_forwards(run, pad)
+        dummy.backward()
+        return
     logp = policy_logprobs(run, x, idx)
+    dummy = pad_forwards(run, pad)
     ref = None
     if beta > 0:
         with torch.no_grad(), run.model.disable_adapter():
             ref = policy_logprobs(run, x, idx)
+            pad_forwards(run, pad)
     old = old_logp[idx] if old_logp is not None else logp.detach()
     mask = x["completion_mask"][idx]
     mode = str(algo.get("rollout_correction", "none"))
@@ -341,7 +367,7 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> No
     if not torch.isfinite(loss):
         raise GRPOError(f"step {run.step + 1}: loss is {loss.item()} (non-finite) — stopping. "
                         f"Last good checkpoint: {run.last_ckpt or 'none (no checkpoint yet)'}")
-    loss.backward()
+    (loss + dummy).backward()
     stats["loss"] += out.loss.item() * scale
     for k, v in (("pg", out.pg), ("kl", out.kl), ("clip_frac", out.clip_frac),
                  ("clip_low", out.clip_low_frac), ("clip_high", out.clip_high_frac),

@@ -156,6 +156,10 @@ def build_engine_for(cfg, model, tok, run_dir: Path, rank: int, version: int = 0
             # (model.adapter) is in `model` and arrives with push_policy below
             engine = build_engine(cfg, load_start_adapter=False,
                                   **({"enable_lora": False} if mode == "merged" else {}))
+    if hasattr(engine, "synced"):  # a sharded live policy: every rank decodes in step
+        from rl.shard import is_sharded
+
+        engine.synced = mode == "live" and is_sharded(model)
     if hasattr(engine, "keep_versions"):
         engine.keep_versions(int(cfg.rollout.get("max_lag", 1)) + 1)
     push_policy(engine, mode, model, run_dir, version, rank, adapter)
@@ -276,19 +280,62 @@ def group_chunks(compute: torch.Tensor, group: torch.Tensor, mb: int) -> list[to
     return out + ([torch.tensor(cur)] if cur else [])
 
 
+def forward_units(run: Run, x: dict, idx: torch.Tensor) -> int:
+    """How many forward units `policy_logprobs(run, x, idx)` runs: one per group of `idx`
+    (shared_prompt: prompt + completions, 2 forwards each), one per call (full)."""
+    if len(idx) == 0:
+        return 0
+    if run.cfg.train.get("logprob_mode", "shared_prompt") == "full":
+        return 1
+    g = x["group"][idx]
+    return 1 + int((g[1:] != g[:-1]).sum())
+
+
+def pad_forwards(run: Run, n: int) -> torch.Tensor:
+    """`n` dummy forward units (a 1-token prompt and completion) whose sum is 0 but keeps the
+    graph: added to a loss, their backward runs too. A sharded rank with less work this step
+    runs them so that every rank runs as many forwards and backwards (each is a collective)."""
+    device = next(run.model.parameters()).device
+    total = torch.zeros((), device=device)
+    if n <= 0:
+        return total
+    one = torch.ones(1, 1, dtype=torch.long, device=device)
+    x = {"prompt_ids": one * run.tokenizer.pad_token_id, "prompt_mask": one,
+         "completion_ids": one * run.tokenizer.pad_token_id, "completion_mask": one,
+         "group": torch.zeros(1, dtype=torch.long)}
+    for _ in range(n):
+        total = total + policy_logprobs(run, x, torch.zeros(1, dtype=torch.long)).sum() * 0.0
+    return total
+
+
+def agreed_plan(units: list[int], world: int) -> list[int]:
+    """Per micro-batch position, the most forward units any rank runs there (collective): what
+    every rank of a sharded policy runs, padding with `pad_forwards`."""
+    from sft.dist import gather_lists
+
+    plans = gather_lists([units]) if world > 1 else [units]
+    return [max(p[k] if k < len(p) else 0 for p in plans)
+            for k in range(max(len(p) for p in plans))]
+
+
 def finish_grads(params: list[torch.nn.Parameter], world: int, max_norm) -> float:
     """Sum `params`' gradients over ranks (a missing one counts as zeros, so every rank joins
     every all-reduce), clip them by global norm (`max_norm` None = no clipping); returns the
-    norm before clipping."""
+    norm before clipping. Sharded (DTensor) gradients were already summed by FSDP's
+    reduce-scatter (rl/shard.py sets its divide factor to 1) and are not reduced again; their
+    norm is the global one."""
     import math
 
+    from rl.shard import full
     from sft.dist import all_reduce_sum
 
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-        all_reduce_sum(p.grad, world)
-    return float(torch.nn.utils.clip_grad_norm_(params, float(max_norm) if max_norm else math.inf))
+        if not hasattr(p.grad, "full_tensor"):
+            all_reduce_sum(p.grad, world)
+    norm = torch.nn.utils.clip_grad_norm_(params, float(max_norm) if max_norm else math.inf)
+    return float(full(norm))
 
 
 def sync(run: Run) -> float:

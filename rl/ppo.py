@@ -122,6 +122,7 @@ from rl.state import (
     save_adapter,
     start_tracking,
 )
+from rl.shard import check_dist
 from rl.watch import GoodhartStop, build_monitor, stop_message, watch
 from sft.dist import all_reduce_sum
 
@@ -134,6 +135,7 @@ def validate(cfg) -> None:
     from sft.config_rules import GRPO_RULES, check
 
     check(cfg, [r for r in GRPO_RULES if not r[0].startswith(("algo.eps", "algo.beta"))])
+    check_dist(cfg, "ppo")  # dist=fsdp|deepspeed_*: exit 2 (no sharded critic + value head)
     algo = cfg.algo
     if "gamma" not in algo or "ppo_epochs" not in algo:
         raise RLError(f"algo={algo.get('name')!r} is not a PPO config: rl.ppo needs algo=ppo "

@@ -85,18 +85,23 @@ class Run:
     overlap: Any = None
     # the PEFT adapter that is the policy (PPO keeps a "critic" adapter beside "policy")
     policy_adapter: str = "default"
+    # dist=fsdp over > 1 rank: the policy is FSDP-sharded (rl/shard.py)
+    sharded: bool = False
     hooks: list[CheckpointHook] = field(default_factory=list)
 
 
-def save_adapter(model, dst: Path, adapter: str = "default") -> None:
+def save_adapter(model, dst: Path, adapter: str = "default",
+                 state_dict: dict | None = None) -> None:
     """Save one named PEFT adapter's files directly in `dst` (PEFT puts every adapter but
-    "default" in a subfolder named after it; evaluators and engines load `dst` itself)."""
+    "default" in a subfolder named after it; evaluators and engines load `dst` itself).
+    `state_dict`: the adapter's whole weights when the model is sharded (rl.shard)."""
+    extra = {} if state_dict is None else {"state_dict": state_dict}
     if adapter == "default":
-        model.save_pretrained(dst, selected_adapters=["default"])
+        model.save_pretrained(dst, selected_adapters=["default"], **extra)
         return
     tmp = dst.parent / f".{dst.name}-{adapter}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, selected_adapters=[adapter])
+    model.save_pretrained(tmp, selected_adapters=[adapter], **extra)
     dst.mkdir(parents=True, exist_ok=True)
     for f in (tmp / adapter).iterdir():
         shutil.move(str(f), dst / f.name)
@@ -125,6 +130,12 @@ def save(run: Run, metrics: dict | None = None) -> Path:
 
     root = run.run_dir / "checkpoints"
     name = f"{run.cfg.stage}-step-{run.step}"
+    whole = None
+    if run.sharded:  # every rank gathers the adapter and optimizer state; rank 0 writes them
+        from rl.shard import full_adapter_state, full_optimizer_state
+
+        whole = (full_adapter_state(run.model, run.policy_adapter),
+                 full_optimizer_state(run.model, run.optimizer))
     staged = staging_dir(root, name) if run.rank == 0 else root / ".staging" / name
     dist.barrier()  # rank 0 made the staging dir
     try:
@@ -133,7 +144,7 @@ def save(run: Run, metrics: dict | None = None) -> Path:
         torch.save(rng_state(), staged / "state" / rng_file)
         dist.barrier()  # every rank's RNG state is on disk
         if run.rank == 0:
-            run.last_ckpt = _write_rank0(run, staged, root, metrics)
+            run.last_ckpt = _write_rank0(run, staged, root, metrics, whole)
     finally:
         dist.barrier()
         if run.rank == 0:
@@ -145,15 +156,18 @@ def save(run: Run, metrics: dict | None = None) -> Path:
     return run.last_ckpt
 
 
-def _write_rank0(run: Run, staged: Path, root: Path, metrics: dict | None) -> Path:
+def _write_rank0(run: Run, staged: Path, root: Path, metrics: dict | None,
+                 whole: tuple | None = None) -> Path:
+    """`whole`: (adapter, optimizer) state gathered from a sharded policy."""
     from sft.checkpoint import finalize_checkpoint
 
-    save_adapter(run.model, staged, run.policy_adapter)
+    save_adapter(run.model, staged, run.policy_adapter, whole[0] if whole else None)
     run.tokenizer.save_pretrained(staged)
     # with a generation in flight (rollout.async) its prompts are not consumed yet: a resumed
     # run draws them again, so the data order matches the uninterrupted run
     data = run.overlap.resume_position(run.data) if run.overlap is not None else run.data
-    state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+    state = {"optimizer": whole[1] if whole else run.optimizer.state_dict(),
+             "scheduler": run.scheduler.state_dict(),
              "train": {"step": run.step, "version": run.version, "world": run.world,
                        "data": {"epoch": data.epoch, "offset": data.offset},
                        "unscored_streak": run.unscored_streak}}
@@ -202,7 +216,16 @@ def restore(run: Run, ckpt: Path) -> None:
 
     manifest = read_manifest(ckpt)
     check_resume_guard(run, ckpt, manifest)
-    run.optimizer.load_state_dict(load_state(ckpt, "optimizer"))
+    opt_state = load_state(ckpt, "optimizer")
+    if run.sharded:
+        from rl.shard import load_optimizer_state
+
+        load_optimizer_state(run.model, run.optimizer, opt_state, ckpt)
+    elif any(isinstance(k, str) for k in opt_state.get("state", {})):
+        raise RLError(f"train.resume: {ckpt} was written by a dist=fsdp run (optimizer state "
+                      "keyed by parameter name); resume it with dist=fsdp on > 1 rank")
+    else:
+        run.optimizer.load_state_dict(opt_state)
     run.scheduler.load_state_dict(load_state(ckpt, "scheduler"))
     own = ckpt / "state" / f"rng-rank{run.rank}.pt"
     # each rank continues its own RNG stream; a rank the checkpoint did not have (a resume
