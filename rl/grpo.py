@@ -156,15 +156,15 @@ def setup(cfg, engine=None) -> Run:
     from rewards.tasks import resolve
 
     validate(cfg)
+    if str(cfg.dist.backend) == "fsdp":  # on one process too: the config is wrong either way
+        check_engine(cfg, type(engine) if engine is not None else resolve_engine_class(
+            str(cfg.rollout.get("_target_") or cfg.rollout.get("engine"))))
     n_prompts = int(cfg.train.batch_size) // int(cfg.algo.num_generations)
     info, run_dir, ckpt = prepare_run_dir(cfg, n_prompts)
     task = resolve(cfg.task, cfg.reward.get("rubric"))
     prompts = load_prompts(cfg, task)
     harness = build_harness(cfg, task, run_dir)
     sharded = str(cfg.dist.backend) == "fsdp" and info.world_size > 1
-    if sharded:
-        check_engine(cfg, type(engine) if engine is not None else resolve_engine_class(
-            str(cfg.rollout.get("_target_") or cfg.rollout.get("engine"))))
     model, tok = build_policy(cfg, ckpt, stage="grpo")
     if sharded:  # before the optimizer: it must hold the sharded (DTensor) parameters
         model = shard_policy(model)
@@ -324,6 +324,8 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     out["loss"] = stats["loss"] / int(algo.num_iterations)
     out["grad_norm"] = grad_norm
     out["rows_computed"] = float(all_reduce_sum(torch.tensor(float(len(compute))), run.world))
+    # dummy forward units run only to keep sharded ranks in step (0 unless dist=fsdp)
+    out["pad_forwards"] = float(all_reduce_sum(torch.tensor(float(sum(pads))), run.world))
     return out
 
 
@@ -435,6 +437,7 @@ def _step_metrics(run: Run, seen: Batch, adv, rollout_stats: dict,
                     "clip/high_frac": tm["clip_high"], "policy/ratio_mean": tm["ratio"],
                     "policy/grad_norm": tm["grad_norm"], "rollout/logp_mismatch": tm["logp_diff"],
                     "train/rows_computed": tm["rows_computed"],
+                    "train/pad_forwards": tm["pad_forwards"],
                     "rollout/mismatch_kl": tm["mismatch_kl"],
                     "rollout/is_weight_mean": tm["is_weight"],
                     "rollout/masked_frac": tm["is_masked"]}

@@ -211,10 +211,15 @@ def test_resume_with_changed_settings_stops_naming_the_key(tmp_path):
     assert out["step"] == 2 and len(out["history"]) == 1  # continued from step 1
 
 
-@pytest.mark.parametrize("dist", ["deepspeed_z2", "deepspeed_z3"])
-def test_dist_it_cannot_honour_is_refused_up_front(tmp_path, dist):
-    with pytest.raises(grpo.GRPOError, match="dist.backend=deepspeed: rl.grpo runs"):
-        grpo.train(make_cfg(tmp_path, f"dist={dist}"))
+@pytest.mark.parametrize(("overrides", "says"), [
+    (["dist=deepspeed_z2"], "dist.backend=deepspeed: rl.grpo runs"),
+    (["dist=deepspeed_z3"], "dist.backend=deepspeed: rl.grpo runs"),
+    # an engine with its own full copy on every rank defeats sharding (even on one process)
+    (["dist=fsdp", "rollout.engine=hf_copy"], "dist=fsdp with rollout engine HFCopyEngine"),
+    (["dist=fsdp", "rollout.async=true"], "dist=fsdp with rollout.async=true")])
+def test_dist_it_cannot_honour_is_refused_up_front(tmp_path, overrides, says):
+    with pytest.raises(grpo.GRPOError, match=says):
+        grpo.train(make_cfg(tmp_path, *overrides))
 
 
 def test_fused_kernel_reaches_a_policy_loaded_from_an_adapter(tmp_path):

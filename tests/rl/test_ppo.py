@@ -250,3 +250,11 @@ def test_dense_rewards_run_and_refuse_normalize(tmp_path):
     assert out["step"] == 1 and math.isfinite(out["history"][0]["loss/pg"])
     with pytest.raises(ppo.RLError, match="reward.dense=true with reward.normalize"):
         ppo.train(make_cfg(tmp_path / "b", "reward.dense=true", "reward.normalize=true"))
+
+
+@pytest.mark.parametrize("dist", ["fsdp", "deepspeed_z3"])
+def test_dist_ppo_cannot_honour_is_refused_up_front(tmp_path, dist):
+    """PPO has no sharded path (critic adapter + value head): exit 2 naming the key."""
+    with pytest.raises(ppo.RLError, match=r"dist.backend=(fsdp|deepspeed): rl.ppo runs "
+                                      r"dist.backend=none \| ddp"):
+        ppo.train(make_cfg(tmp_path, f"dist={dist}"))
