@@ -71,7 +71,60 @@ def build_policy(cfg, ckpt: Path | None, stage: str,
                       "reference is the base model with the adapter disabled")
     # eval mode for good: no dropout, so training log-probs equal sampling log-probs
     model.eval()
+    if cfg.train.get("gradient_checkpointing"):
+        checkpoint_layers(model)
     return model, tok
+
+
+def checkpoint_layers(model) -> int:
+    """Activation checkpointing per decoder layer (non-reentrant), in eval mode; returns the
+    number of layers wrapped. A layer's activations are recomputed in backward instead of kept.
+
+    Not HF's `gradient_checkpointing_enable`: its layers checkpoint only when `self.training`
+    (the policy stays in eval mode: no dropout) and, for layers that cannot checkpoint with a
+    cache (Qwen3, Llama: `_can_checkpoint_with_cache=False`), drop `past_key_values` — which
+    the shared-prompt log-probs need. Here the cache is kept: the recompute runs against the
+    cache as the layer first saw it (its per-layer state is snapshotted before the call and
+    put back around the recompute), so it appends nothing twice. Non-reentrant checkpointing
+    needs no input that requires grad, so PEFT's enable_input_require_grads is not needed.
+    Only forwards with grad enabled checkpoint (sampling and the reference pass are no_grad)."""
+    from torch.utils.checkpoint import checkpoint
+
+    from rl.shard import decoder_layers
+
+    def snap(cache):
+        return [dict(layer.__dict__) for layer in getattr(cache, "layers", [])]
+
+    def put(cache, state):
+        for layer, saved in zip(getattr(cache, "layers", []), state, strict=False):
+            layer.__dict__.update(saved)
+
+    def wrap(forward):
+        def checkpointed(*args, **kwargs):
+            if not torch.is_grad_enabled():
+                return forward(*args, **kwargs)
+            cache = kwargs.get("past_key_values")
+            before, calls = snap(cache), [0]
+
+            def run(*a, **kw):
+                calls[0] += 1
+                if calls[0] == 1:  # the forward itself: the cache grows as it should
+                    return forward(*a, **kw)
+                after = snap(cache)  # a recompute in backward: the cache as first seen
+                put(cache, before)
+                try:
+                    return forward(*a, **kw)
+                finally:
+                    put(cache, after)
+
+            return checkpoint(run, *args, use_reentrant=False, **kwargs)
+
+        return checkpointed
+
+    layers = decoder_layers(model)
+    for layer in layers:
+        layer.forward = wrap(layer.forward)
+    return len(layers)
 
 
 def build_optimizer(optim_cfg, params: list[torch.nn.Parameter], total_steps: int):
