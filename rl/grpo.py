@@ -41,6 +41,19 @@ Deviations from the papers / TRL, on purpose:
   so N ranks compute the gradient one process would (tests/rl/test_grpo_ranks.py: equal loss,
   grad norm and adapter). DAPO's resampling rounds, stop signals (one rank signalled stops
   all after the same step) and checkpoints (every rank's RNG state) are decided together.
+- Sharded policy (torchrun, dist=fsdp; rl/shard.py): FSDP2 `fully_shard` over each decoder
+  layer and the transformer root, so each rank holds 1/N of the frozen base and of the LoRA
+  weights. Every forward is then a collective: generation runs `synced` (a rank done decoding
+  keeps forwarding until all are), a rank with fewer training forwards this step (rows skipped
+  at beta = 0, masked samples, a DAPO rank already full) runs zero-weight dummy forwards up to
+  the busiest rank's count (`train/pad_forwards`), FSDP's reduce-scatter sums the gradients
+  (divide factor 1; no second all-reduce) and the clip norm is the global one. Checkpoints
+  gather the whole adapter and optimizer state: the same adapter file as dist=ddp. Same
+  numbers as 1 rank (tests/rl/test_grpo_ranks.py). rollout=hf only (an engine with its own
+  copy of the policy on every rank is refused); PPO refuses dist=fsdp.
+- `train.gradient_checkpointing=true` recomputes each decoder layer in backward (our own
+  non-reentrant wrapper: HF's checkpoints only in training mode and drops the KV cache the
+  shared-prompt log-probs reuse); loss and gradients unchanged.
 - Device (`device=auto`): the policy, the reference pass and the training tensors live on
   this rank's GPU when there is one (bf16 base weights, fp32 LoRA), else on the CPU in fp32.
   `lora.kernel=auto` routes the LoRA layers through the fused Triton kernels on CUDA, for a
@@ -61,6 +74,8 @@ Launch:
     python -m rl.grpo algo=dapo model.adapter=runs/local/sft-.../checkpoints/step-00000100
     python -m rl.grpo debug=tiny                              # seconds, tiny-random model
     torchrun --nproc_per_node=2 -m rl.grpo dist=ddp           # = 1 process on the same batch
+    torchrun --nproc_per_node=8 -m rl.grpo dist=fsdp model=qwen3-32b \
+        train.gradient_checkpointing=true                     # base sharded over 8 GPUs
     python -m rl.grpo rollout=vllm                            # vLLM engine, rollout.sync=auto
     python -m rl.grpo rollout=vllm rollout.sync=adapter rollout.async=true \
         algo.rollout_correction=tis                           # one-step-off, IS-corrected
@@ -68,7 +83,8 @@ Launch:
 SIGTERM / SIGUSR1 (Slurm pre-emption) to any rank: every rank finishes the step, checkpoints,
 exits 0; `train.resume=auto` continues from the newest complete checkpoint of the run dir, and
 refuses (exit 2, naming the key) when model, algo, G, batch size, lr or rubric changed unless
-`train.allow_resume_changes=true`. `dist=deepspeed_*` is refused up front (no sharded policy).
+`train.allow_resume_changes=true`. `dist=deepspeed_*` is refused up front (exit 2): the
+sharded policy is dist=fsdp.
 """
 
 from __future__ import annotations

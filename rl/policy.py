@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from rl.losses import completion_logprobs, shared_prompt_logprobs
-from rl.state import RLError, Run, save_adapter
+from rl.state import RLError, Run, full, save_adapter
 
 
 def build_policy(cfg, ckpt: Path | None, stage: str,
@@ -379,7 +379,6 @@ def finish_grads(params: list[torch.nn.Parameter], world: int, max_norm) -> floa
     norm is the global one."""
     import math
 
-    from rl.shard import full
     from sft.dist import all_reduce_sum
 
     for p in params:

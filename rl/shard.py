@@ -2,7 +2,7 @@
 its LoRA adapter, and what the RL core does differently for it.
 
     model = shard_policy(model)        # before the optimizer is built: it sees DTensor params
-    full = full_adapter_state(model)   # collective: every rank calls it, rank 0 saves it
+    full = rl.state.full_adapter_state(model)   # collective; rank 0 saves it
 
 Layout: every decoder layer (the classes HF lists in `_no_split_modules`, as its own FSDP
 wrap policy does) is one FSDP unit, and the transformer under the PEFT wrapper (the module
@@ -14,20 +14,18 @@ What that asks of the loop (rl/grpo.py does each):
 - Every forward is a collective, so every rank must run the same number of forwards in the
   same order: `generate(synced=True)` keeps a rank that finished decoding forwarding until
   all have; the training pass pads each rank's micro-batches with zero-weight dummy forwards
-  up to the most any rank runs (`forward_plan`).
+  up to the most any rank runs (rl.policy.agreed_plan, pad_forwards).
 - Gradients: FSDP reduce-scatters the LoRA gradients itself; its default divides by world
   (a mean). The loss here is already scaled by global row/token counts, so the ranks'
   gradients must be summed: the divide factor is set to 1 and finish_grads skips its manual
   all-reduce for sharded gradients. Clipping uses the global norm (DTensor clip_grad_norm_).
-- Checkpoints gather the full adapter (`full_adapter_state`) and the full optimizer state, so
+- Checkpoints gather the full adapter and optimizer state (rl.state.full_adapter_state), so
   the saved adapter is the same file an unsharded run writes (evaluators load it unchanged).
 - Engines with their own copy of the policy (vLLM) are refused: each rank would hold the
   whole model in its engine, which is what sharding is for avoiding.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 
@@ -104,43 +102,3 @@ def is_sharded(model) -> bool:
     from torch.distributed.fsdp import FSDPModule
 
     return model is not None and any(isinstance(m, FSDPModule) for m in model.modules())
-
-
-def full(t: torch.Tensor) -> torch.Tensor:
-    """A DTensor's whole value (collective: all-gather), a plain tensor as it is."""
-    return t.full_tensor() if hasattr(t, "full_tensor") else t
-
-
-def full_adapter_state(model, adapter: str = "default") -> dict[str, torch.Tensor]:
-    """{parameter name: whole tensor} of adapter `adapter`'s LoRA weights, on every rank
-    (collective, one all-gather per tensor in parameter order). PEFT's save_pretrained takes
-    it as `state_dict=` and writes the file an unsharded run writes."""
-    return {n: full(p.detach()).cpu() for n, p in model.named_parameters()
-            if f".{adapter}." in n and "lora_" in n}
-
-
-def full_optimizer_state(model, optimizer) -> dict[str, Any]:
-    """The optimizer state with whole (unsharded) tensors, keyed by parameter name
-    (collective)."""
-    from torch.distributed.checkpoint.state_dict import (
-        StateDictOptions,
-        get_optimizer_state_dict,
-    )
-
-    return get_optimizer_state_dict(model, optimizer,
-                                    options=StateDictOptions(full_state_dict=True))
-
-
-def load_optimizer_state(model, optimizer, state: dict[str, Any], ckpt) -> None:
-    """Load a `full_optimizer_state` into a sharded model's optimizer (every rank keeps its
-    shard); a checkpoint of an unsharded run (state keyed by position) is refused."""
-    from torch.distributed.checkpoint.state_dict import (
-        StateDictOptions,
-        set_optimizer_state_dict,
-    )
-
-    if any(not isinstance(k, str) for k in state.get("state", {})):
-        raise RLError(f"train.resume: {ckpt} was written by an unsharded run (dist=none|ddp) "
-                      "and this run is dist=fsdp: resume it with the dist it was trained with")
-    set_optimizer_state_dict(model, optimizer, state,
-                             options=StateDictOptions(full_state_dict=True))

@@ -108,6 +108,47 @@ def save_adapter(model, dst: Path, adapter: str = "default",
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ----------------------------------------- a sharded policy's state (rl/shard.py)
+def full(t: torch.Tensor) -> torch.Tensor:
+    """A DTensor's whole value (collective: all-gather), a plain tensor as it is."""
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
+
+
+def full_adapter_state(model, adapter: str = "default") -> dict[str, torch.Tensor]:
+    """{parameter name: whole tensor} of adapter `adapter`'s LoRA weights, on every rank
+    (collective, one all-gather per tensor in parameter order). PEFT's save_pretrained takes
+    it as `state_dict=` and writes the file an unsharded run writes."""
+    return {n: full(p.detach()).cpu() for n, p in model.named_parameters()
+            if f".{adapter}." in n and "lora_" in n}
+
+
+def full_optimizer_state(model, optimizer) -> dict[str, Any]:
+    """The optimizer state with whole (unsharded) tensors, keyed by parameter name
+    (collective)."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_optimizer_state_dict,
+    )
+
+    return get_optimizer_state_dict(model, optimizer,
+                                    options=StateDictOptions(full_state_dict=True))
+
+
+def load_optimizer_state(model, optimizer, state: dict[str, Any], ckpt) -> None:
+    """Load a `full_optimizer_state` into a sharded model's optimizer (every rank keeps its
+    shard); a checkpoint of an unsharded run (state keyed by position) is refused."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_optimizer_state_dict,
+    )
+
+    if any(not isinstance(k, str) for k in state.get("state", {})):
+        raise RLError(f"train.resume: {ckpt} was written by an unsharded run (dist=none|ddp) "
+                      "and this run is dist=fsdp: resume it with the dist it was trained with")
+    set_optimizer_state_dict(model, optimizer, state,
+                             options=StateDictOptions(full_state_dict=True))
+
+
 # settings a resumed run must share with its checkpoint: changing them mid-run silently
 # changes what the optimizer state, the data position and the loss mean
 RESUME_GUARD = ("model.name_or_path", "algo.name", "algo.num_generations", "train.batch_size",
@@ -132,8 +173,6 @@ def save(run: Run, metrics: dict | None = None) -> Path:
     name = f"{run.cfg.stage}-step-{run.step}"
     whole = None
     if run.sharded:  # every rank gathers the adapter and optimizer state; rank 0 writes them
-        from rl.shard import full_adapter_state, full_optimizer_state
-
         whole = (full_adapter_state(run.model, run.policy_adapter),
                  full_optimizer_state(run.model, run.optimizer))
     staged = staging_dir(root, name) if run.rank == 0 else root / ".staging" / name
@@ -218,8 +257,6 @@ def restore(run: Run, ckpt: Path) -> None:
     check_resume_guard(run, ckpt, manifest)
     opt_state = load_state(ckpt, "optimizer")
     if run.sharded:
-        from rl.shard import load_optimizer_state
-
         load_optimizer_state(run.model, run.optimizer, opt_state, ckpt)
     elif any(isinstance(k, str) for k in opt_state.get("state", {})):
         raise RLError(f"train.resume: {ckpt} was written by a dist=fsdp run (optimizer state "
