@@ -116,6 +116,7 @@ from rl.policy import (
     sync,
     to_tensors,
 )
+from rl.shard import check_dist
 from rl.state import (
     RLError,
     Run,
@@ -138,6 +139,7 @@ def validate(cfg) -> None:
     from sft.config_rules import GRPO_RULES, check
 
     check(cfg, [r for r in GRPO_RULES if not r[0].startswith(("algo.eps", "algo.beta"))])
+    check_dist(cfg, "ppo")  # dist=fsdp|deepspeed_*: exit 2 (no sharded critic + value head)
     algo = cfg.algo
     if "gamma" not in algo or "ppo_epochs" not in algo:
         raise RLError(f"algo={algo.get('name')!r} is not a PPO config: rl.ppo needs algo=ppo "

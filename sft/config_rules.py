@@ -70,6 +70,7 @@ GRPO_RULES: list[Rule] = OPTIM_RULES + [
     ("train.max_unscored_steps", int_at_least(1), "an integer >= 1"),
     ("train.progress", boolean, "true or false"),
     ("train.allow_resume_changes", boolean, "true or false"),
+    ("train.gradient_checkpointing", boolean, "true or false"),
     ("sampling.temperature", positive,
      "a number > 0: RL samples (at 0 every completion of a group is the same, so every "
      "advantage is 0 and nothing is learned)"),

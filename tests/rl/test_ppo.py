@@ -272,3 +272,11 @@ def test_kl_reference_is_the_start_adapter(tmp_path):
         kls[ref] = float(exp["kl"].abs().sum())
         run.engine.close()
     assert kls["start"] == 0 and kls["base"] > 1e-6
+
+
+@pytest.mark.parametrize("dist", ["fsdp", "deepspeed_z3"])
+def test_dist_ppo_cannot_honour_is_refused_up_front(tmp_path, dist):
+    """PPO has no sharded path (critic adapter + value head): exit 2 naming the key."""
+    with pytest.raises(ppo.RLError, match=r"dist.backend=(fsdp|deepspeed): rl.ppo runs "
+                                      r"dist.backend=none \| ddp"):
+        ppo.train(make_cfg(tmp_path, f"dist={dist}"))
