@@ -4,9 +4,11 @@ Each repeat runs `torchrun --nproc_per_node=1` and `--nproc_per_node=N` on the s
 (debug=tiny, the same global batch and seed), in alternating order, and reads perf/step_s
 from each run's metrics.jsonl (step 1, which pays for warm-up, is left out). Prints and writes
 a markdown table: median s/step per rank count, speed-up and scaling efficiency
-(speed-up / N). Ranks run with OMP_NUM_THREADS=1, so N ranks use N cores.
+(speed-up / N). Ranks run with OMP_NUM_THREADS=1, so N ranks use N cores. `--dists ddp fsdp`
+times the N-rank run once per layout (dist=ddp: every rank holds the base; dist=fsdp: it is
+sharded, every forward all-gathers).
 
-    python -m rl.bench_ranks --ranks 2 --steps 5 --repeats 3 \\
+    python -m rl.bench_ranks --ranks 2 --steps 5 --repeats 3 --dists ddp fsdp \\
         --out benchmarks/results/grpo_ranks.md
 """
 
@@ -26,11 +28,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_once(nproc: int, steps: int, batch: int, new_tokens: int, run_dir: Path) -> list[float]:
+def run_once(nproc: int, steps: int, batch: int, new_tokens: int, run_dir: Path,
+             dist: str = "ddp") -> list[float]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            f"--nproc_per_node={nproc}", "-m", "rl.grpo", "debug=tiny", "logger=none",
-           "dist=ddp", f"run_dir={run_dir}", f"train.max_steps={steps}",
+           f"dist={dist}", f"run_dir={run_dir}", f"train.max_steps={steps}",
            f"train.batch_size={batch}", f"sampling.max_new_tokens={new_tokens}",
            "train.progress=false", "train.save_every=null", "train.resume=null"]
     subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True, text=True)
@@ -45,33 +48,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="runs per rank count")
     p.add_argument("--batch", type=int, default=16, help="global completions per step")
     p.add_argument("--new-tokens", type=int, default=16, help="sampling.max_new_tokens")
+    p.add_argument("--dists", nargs="+", default=["ddp"], help="N-rank layouts: ddp fsdp")
     p.add_argument("--out", default=None, help="markdown file to write")
     a = p.parse_args(argv)
-    times: dict[int, list[float]] = {1: [], a.ranks: []}
+    runs = [(1, "ddp")] + [(a.ranks, d) for d in a.dists]
+    times: dict[tuple[int, str], list[float]] = {r: [] for r in runs}
     load_before = os.getloadavg()
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(a.repeats):
-            order = [1, a.ranks] if rep % 2 == 0 else [a.ranks, 1]
-            for n in order:
-                times[n] += run_once(n, a.steps, a.batch, a.new_tokens,
-                                     Path(tmp) / f"r{rep}-n{n}")
-    one, many = statistics.median(times[1]), statistics.median(times[a.ranks])
-    speedup = one / many
+            for n, d in (runs if rep % 2 == 0 else runs[::-1]):
+                times[n, d] += run_once(n, a.steps, a.batch, a.new_tokens,
+                                        Path(tmp) / f"r{rep}-n{n}-{d}", d)
+    one = statistics.median(times[1, "ddp"])
+    rows = []
+    for n, d in runs:
+        med = statistics.median(times[n, d])
+        rows.append(f"| {n} | {d if n > 1 else 'none'} | {med:.3f} | {one / med:.2f}x | "
+                    f"{one / med / n:.0%} | {len(times[n, d])} |")
     md = "\n".join([
         "# GRPO scaling over ranks (rl.bench_ranks)", "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: "
         f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         f"- load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} "
         "(1 min); OMP_NUM_THREADS=1 per rank, gloo",
-        f"- config: debug=tiny (tiny-random), global batch {a.batch} completions, "
+        f"- config: debug=tiny (tiny-random), seed 0, global batch {a.batch} completions, "
         f"max_new_tokens {a.new_tokens}, {a.steps} steps per run (step 1 dropped), "
-        f"{a.repeats} runs per rank count in alternating order; wall {time.time() - t0:.0f} s",
-        "", "| ranks | median s/step | steps measured |", "|---|---|---|",
-        f"| 1 | {one:.3f} | {len(times[1])} |",
-        f"| {a.ranks} | {many:.3f} | {len(times[a.ranks])} |", "",
-        f"Speed-up {speedup:.2f}x; scaling efficiency {speedup / a.ranks:.0%} "
-        f"(speed-up / {a.ranks}).", ""])
+        f"{a.repeats} runs per layout in alternating order; median over all measured steps; "
+        f"wall {time.time() - t0:.0f} s",
+        "", "| ranks | dist | median s/step | speed-up | efficiency | steps measured |",
+        "|---|---|---|---|---|---|", *rows, "",
+        "Speed-up = 1-rank s/step / this s/step; efficiency = speed-up / ranks.", ""])
     print(md)
     if a.out:
         Path(a.out).write_text(md)

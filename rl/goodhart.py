@@ -90,10 +90,12 @@ class Alarm:
 
     @property
     def message(self) -> str:
-        what = {"divergence": f"reward rising (tau {self.reward_tau:+.2f}, p {self.reward_p:.1e})"
-                              f" while {self.signal} falls",
-                "length": "completion length blowing up",
-                "diversity": "answer diversity within groups collapsing"}[self.kind]
+        if self.kind == "divergence":  # only a divergence alarm has a reward trend
+            what = (f"reward rising (tau {self.reward_tau:+.2f}, p {self.reward_p:.1e}) while "
+                    f"{self.signal} falls")
+        else:
+            what = {"length": "completion length blowing up",
+                    "diversity": "answer diversity within groups collapsing"}[self.kind]
         return (f"GOODHART ALARM at step {self.step}: {what} (tau {self.signal_tau:+.2f}, "
                 f"p {self.signal_p:.1e}); trend began at step {self.start_step}")
 

@@ -12,7 +12,8 @@ One step, top to bottom (every function below is one box):
       -> advantages (rl/advantages.py): grpo | dr_grpo | rubric (per-dimension normalised)
          DAPO dynamic sampling: zero-variance groups dropped and re-sampled, up to a limit
       -> loss (rl/losses.py): clipped ratio (token or sequence level), + beta * k3 KL to the
-         base model (`with model.disable_adapter():`, no second copy), aggregated
+         reference (`reference`: the start policy — a frozen copy of the start adapter —
+         or the base model with the adapter disabled), aggregated
          seq_mean | token_mean | dr_grpo exactly over the whole batch across micro-batches
       -> AdamW step on the adapter -> adapter synced to the engine -> metrics, checkpoint
          (rl/state.py: what a checkpoint holds, exact restore, SIGTERM/SIGUSR1)
@@ -42,12 +43,29 @@ Deviations from the papers / TRL, on purpose:
   so N ranks compute the gradient one process would (tests/rl/test_grpo_ranks.py: equal loss,
   grad norm and adapter). DAPO's resampling rounds, stop signals (one rank signalled stops
   all after the same step) and checkpoints (every rank's RNG state) are decided together.
+- Sharded policy (torchrun, dist=fsdp; rl/shard.py): FSDP2 `fully_shard` over each decoder
+  layer and the transformer root, so each rank holds 1/N of the frozen base and of the LoRA
+  weights. Every forward is then a collective: generation runs `synced` (a rank done decoding
+  keeps forwarding until all are), a rank with fewer training forwards this step (rows skipped
+  at beta = 0, masked samples, a DAPO rank already full) runs zero-weight dummy forwards up to
+  the busiest rank's count (`train/pad_forwards`), FSDP's reduce-scatter sums the gradients
+  (divide factor 1; no second all-reduce) and the clip norm is the global one. Checkpoints
+  gather the whole adapter and optimizer state: the same adapter file as dist=ddp. Same
+  numbers as 1 rank (tests/rl/test_grpo_ranks.py). rollout=hf only (an engine with its own
+  copy of the policy on every rank is refused); PPO refuses dist=fsdp.
+- `train.gradient_checkpointing=true` recomputes each decoder layer in backward (our own
+  non-reentrant wrapper: HF's checkpoints only in training mode and drops the KV cache the
+  shared-prompt log-probs reuse); loss and gradients unchanged.
 - Device (`device=auto`): the policy, the reference pass and the training tensors live on
   this rank's GPU when there is one (bf16 base weights, fp32 LoRA), else on the CPU in fp32.
   `lora.kernel=auto` routes the LoRA layers through the fused Triton kernels on CUDA, for a
   fresh adapter, a start adapter and a resumed checkpoint alike.
-- KL reference = the base model with the adapter disabled. Starting from an SFT adapter with
-  beta > 0 therefore anchors to the base model, not the SFT policy (a warning says so).
+- KL reference (`reference=start`, default) = the policy the run started from, as verl and
+  OpenRLHF do: starting from an SFT adapter with beta > 0, that adapter is loaded a second time
+  as a frozen PEFT adapter and the reference pass switches to it (r * (d_in + d_out) extra
+  weights per layer, no second model); with a fresh LoRA the start policy is the base model
+  and the pass disables the adapter. `reference=base` always anchors to the base model (TRL's
+  choice with PEFT), which for an SFT start is a model that never learned the task.
 - No DAPO overlong reward shaping; `algo.mask_truncated` drops truncated samples instead.
 - Rollout engines with their own copy of the policy (vLLM) are synced by adapter files or
   merged weights (`rollout.sync`, rl/policy.py); every completion records the policy version
@@ -69,6 +87,8 @@ Launch:
     python -m rl.grpo algo=dapo model.adapter=runs/local/sft-.../checkpoints/step-00000100
     python -m rl.grpo debug=tiny                              # seconds, tiny-random model
     torchrun --nproc_per_node=2 -m rl.grpo dist=ddp           # = 1 process on the same batch
+    torchrun --nproc_per_node=8 -m rl.grpo dist=fsdp model=qwen3-32b \
+        train.gradient_checkpointing=true                     # base sharded over 8 GPUs
     python -m rl.grpo rollout=vllm                            # vLLM engine, rollout.sync=auto
     python -m rl.grpo rollout=vllm rollout.sync=adapter rollout.async=true \
         algo.rollout_correction=tis                           # one-step-off, IS-corrected
@@ -76,7 +96,8 @@ Launch:
 SIGTERM / SIGUSR1 (Slurm pre-emption) to any rank: every rank finishes the step, checkpoints,
 exits 0; `train.resume=auto` continues from the newest complete checkpoint of the run dir, and
 refuses (exit 2, naming the key) when model, algo, G, batch size, lr or rubric changed unless
-`train.allow_resume_changes=true`. `dist=deepspeed_*` is refused up front (no sharded policy).
+`train.allow_resume_changes=true`. `dist=deepspeed_*` is refused up front (exit 2): the
+sharded policy is dist=fsdp.
 """
 
 from __future__ import annotations
@@ -104,24 +125,32 @@ from rl.experience import (
     note_unscored,
     reward_metrics,
     rollout_metrics,
+    rollout,
     rollout_scored,
     version_lag,
 )
 from rl.losses import policy_loss, rollout_correction
 from rl.overlap import Overlap, check_async
 from rl.policy import (
+    agreed_plan,
+    attach_reference,
     build_engine_for,
     build_optimizer,
     build_policy,
     finish_grads,
+    forward_units,
     group_chunks,
+    pad_forwards,
     policy_logprobs,
     push_policy,
+    reference_pass,
     resolve_sync_mode,
     sync,
     to_tensors,
     trainable,
 )
+from rl.rollout.base import resolve_engine_class
+from rl.shard import check_dist, check_engine, shard_policy
 from rl.state import RLError, Run, StopSignal, prepare_run_dir, restore, save, start_tracking
 from rl.stream import stream_scoring_on
 from rl.watch import GoodhartStop, build_monitor, stop_message, watch
@@ -150,14 +179,7 @@ def validate(cfg) -> None:
                         "or dr_grpo")
     if float(cfg.algo.beta) < 0:
         raise GRPOError(f"algo.beta={cfg.algo.beta} must be >= 0")
-    backend = str(cfg.dist.get("backend", "none"))
-    if backend not in ("none", "ddp"):
-        # said up front rather than ignored: every rank would hold a full copy
-        raise GRPOError(
-            f"dist.backend={backend}: rl.grpo runs dist=none (one process) or dist=ddp "
-            "(torchrun: every rank holds the frozen base model, the LoRA gradient is summed "
-            f"over ranks); it cannot shard the base model with {backend} (dist=deepspeed_z2|"
-            "z3 are for sft.train), so the base model must fit on one GPU per rank")
+    check_dist(cfg, "grpo")
 
 
 def setup(cfg, engine=None) -> Run:
@@ -166,18 +188,27 @@ def setup(cfg, engine=None) -> Run:
     from rewards.tasks import resolve
 
     validate(cfg)
+    if str(cfg.dist.backend) == "fsdp":  # on one process too: the config is wrong either way
+        check_engine(cfg, type(engine) if engine is not None else resolve_engine_class(
+            str(cfg.rollout.get("_target_") or cfg.rollout.get("engine"))))
     n_prompts = int(cfg.train.batch_size) // int(cfg.algo.num_generations)
     info, run_dir, ckpt = prepare_run_dir(cfg, n_prompts)
     task = resolve(cfg.task, cfg.reward.get("rubric"))
     prompts = load_prompts(cfg, task)
     harness = build_harness(cfg, task, run_dir)
+    sharded = str(cfg.dist.backend) == "fsdp" and info.world_size > 1
     model, tok = build_policy(cfg, ckpt, stage="grpo")
+    reference = attach_reference(model, cfg, "grpo", "default", float(cfg.algo.beta) > 0,
+                                 sharded=sharded)
+    if sharded:  # before the optimizer: it must hold the sharded (DTensor) parameters
+        model = shard_policy(model)
     opt, sched = build_optimizer(cfg.optim, trainable(model), int(cfg.train.max_steps))
     engine = build_engine_for(cfg, model, tok, run_dir, info.rank, engine=engine)
     mode = resolve_sync_mode(cfg, type(engine))[0]
     tracker = start_tracking(cfg, run_dir, ckpt, "grpo")
     run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
-              world=info.world_size, rank=info.rank, sync_mode=mode)
+              world=info.world_size, rank=info.rank, sync_mode=mode, sharded=sharded,
+              reference=reference)
     run.stream_scoring = stream_scoring_on(cfg, engine, run.rank)
     if cfg.rollout.get("async"):
         check_async(cfg, engine)
@@ -229,6 +260,8 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
             idx = select_informative_groups(adv.group_zero_var, invalid, n_prompts - have)
             kept.append((batch, idx))
             have += len(idx)
+        elif run.sharded:  # a full rank still decodes with the others: generate is collective
+            rollout(run, prompts, group_size, round_, first)
         # the ranks decide together: another round while any of them lacks groups
         if all_reduce_sum(torch.tensor(float(have < n_prompts)), run.world) == 0:
             break
@@ -294,16 +327,25 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     stats = {"loss": 0.0, "pg": 0.0, "kl": 0.0, "clip_frac": 0.0, "clip_low": 0.0,
              "clip_high": 0.0, "ratio": 0.0, "tokens": 0.0, "logp_diff": 0.0,
              "mismatch_kl": 0.0, "is_weight": 0.0, "is_masked": 0.0}
+    # sharded policy: every forward is a collective, so each rank runs the most forwards any
+    # rank runs at each micro-batch position, padding with zero-weight dummies
+    units = [forward_units(run, x, idx) for idx in chunks]
+    plan = agreed_plan(units, run.world) if run.sharded else units
+    chunks += [torch.zeros(0, dtype=torch.long)] * (len(plan) - len(chunks))
+    pads = [want - have for want, have in zip(plan, (units + [0] * len(plan))[:len(plan)],
+                                              strict=True)]
     old_logp = None
     if int(algo.num_iterations) > 1:  # the policy before this step's first update
         old_logp = torch.zeros_like(x["sampler_logp"])
         with torch.no_grad():
-            for idx in chunks:
-                old_logp[idx] = policy_logprobs(run, x, idx)
+            for idx, pad in zip(chunks, pads, strict=True):
+                if len(idx):
+                    old_logp[idx] = policy_logprobs(run, x, idx)
+                pad_forwards(run, pad)
     for _ in range(int(algo.num_iterations)):
         run.optimizer.zero_grad(set_to_none=True)
-        for idx in chunks:
-            _micro_step(run, x, advs, idx, norm, old_logp, stats)
+        for idx, pad in zip(chunks, pads, strict=True):
+            _micro_step(run, x, advs, idx, norm, old_logp, stats, pad)
         grad_norm = finish_grads(trainable(run.model), run.world,
                                  run.cfg.optim.get("max_grad_norm"))
         run.optimizer.step()
@@ -319,17 +361,31 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     out["loss"] = stats["loss"] / int(algo.num_iterations)
     out["grad_norm"] = grad_norm
     out["rows_computed"] = float(all_reduce_sum(torch.tensor(float(len(compute))), run.world))
+    # dummy forward units run only to keep sharded ranks in step (0 unless dist=fsdp)
+    out["pad_forwards"] = float(all_reduce_sum(torch.tensor(float(sum(pads))), run.world))
     return out
 
 
-def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> None:
+def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict,
+                pad: int = 0) -> None:
+    """Forward/backward of rows `idx`, plus `pad` dummy forward units (sharded policy: the
+    forwards this rank runs fewer than the busiest rank; idx may then be empty)."""
     algo = run.cfg.algo
     beta = float(algo.beta)
+    if len(idx) == 0:
+        dummy = pad_forwards(run, pad)
+        if beta > 0:
+            with torch.no_grad(), reference_pass(run):
+                pad_forwards(run, pad)
+        dummy.backward()
+        return
     logp = policy_logprobs(run, x, idx)
+    dummy = pad_forwards(run, pad)
     ref = None
     if beta > 0:
-        with torch.no_grad(), run.model.disable_adapter():
+        with torch.no_grad(), reference_pass(run):
             ref = policy_logprobs(run, x, idx)
+            pad_forwards(run, pad)
     old = old_logp[idx] if old_logp is not None else logp.detach()
     mask = x["completion_mask"][idx]
     mode = str(algo.get("rollout_correction", "none"))
@@ -350,7 +406,7 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict) -> No
     if not torch.isfinite(loss):
         raise GRPOError(f"step {run.step + 1}: loss is {loss.item()} (non-finite) — stopping. "
                         f"Last good checkpoint: {run.last_ckpt or 'none (no checkpoint yet)'}")
-    loss.backward()
+    (loss + dummy).backward()
     stats["loss"] += out.loss.item() * scale
     for k, v in (("pg", out.pg), ("kl", out.kl), ("clip_frac", out.clip_frac),
                  ("clip_low", out.clip_low_frac), ("clip_high", out.clip_high_frac),
@@ -418,6 +474,7 @@ def _step_metrics(run: Run, seen: Batch, adv, rollout_stats: dict,
                     "clip/high_frac": tm["clip_high"], "policy/ratio_mean": tm["ratio"],
                     "policy/grad_norm": tm["grad_norm"], "rollout/logp_mismatch": tm["logp_diff"],
                     "train/rows_computed": tm["rows_computed"],
+                    "train/pad_forwards": tm["pad_forwards"],
                     "rollout/mismatch_kl": tm["mismatch_kl"],
                     "rollout/is_weight_mean": tm["is_weight"],
                     "rollout/masked_frac": tm["is_masked"]}

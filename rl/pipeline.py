@@ -86,7 +86,10 @@ def as_overrides(spec: Any, prefix: str = "") -> list[str]:
         if isinstance(value, Mapping):
             name = value.get("name")
             if is_group and isinstance(name, str) and (CONF / key / f"{name}.yaml").is_file():
+                # the option is selected; its own `name` field (algo has one, rollout not)
+                # comes with it
                 out.append(f"{path}={name}")
+                value = {k: v for k, v in value.items() if k != "name"}
             out += as_overrides(value, f"{path}.")
         else:
             out.append(f"{path}={_q(value)}")

@@ -19,6 +19,7 @@ Shapes: B rows (completions), P = longest prompt (left-padded), T = longest comp
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
@@ -28,7 +29,7 @@ from typing import Any
 import torch
 
 from rl.losses import completion_logprobs, shared_prompt_logprobs
-from rl.state import RLError, Run, save_adapter
+from rl.state import RLError, Run, full, save_adapter
 
 
 def build_policy(cfg, ckpt: Path | None, stage: str,
@@ -59,10 +60,6 @@ def build_policy(cfg, ckpt: Path | None, stage: str,
                              adapter_name=adapter_name)
         model.to(device)
         apply_lora_kernel(model, cfg.lora.get("kernel"), device.type)
-        if ckpt is None and float(cfg.algo.get("beta", 0.0)) > 0:
-            print(f"[{stage}] warning: starting from adapter {start} with algo.beta="
-                  f"{cfg.algo.beta}: the KL reference is the base model (adapter disabled), "
-                  "not this adapter", file=sys.stderr)
     else:
         model = setup_trainable(model, cfg.lora, device_type=device.type,
                                 adapter_name=adapter_name).to(device)
@@ -71,7 +68,112 @@ def build_policy(cfg, ckpt: Path | None, stage: str,
                       "reference is the base model with the adapter disabled")
     # eval mode for good: no dropout, so training log-probs equal sampling log-probs
     model.eval()
+    if cfg.train.get("gradient_checkpointing"):
+        checkpoint_layers(model)
     return model, tok
+
+
+REFERENCE_MODES = ("start", "base")
+# the PEFT adapter name of the frozen start adapter when `reference=start`
+REFERENCE_ADAPTER = "reference"
+
+
+def attach_reference(model, cfg, stage: str, policy_adapter: str, kl_on: bool,
+                     sharded: bool = False) -> str:
+    """What the KL reference of this run is, set up on `model`: "base" (every adapter
+    disabled) or "start" (the policy the run started from: `model.adapter` loaded a second
+    time as the frozen adapter "reference"). `reference=start` (default) with a fresh LoRA is
+    "base": B = 0, so the start policy *is* the base model and disabling the adapter is the
+    cheaper pass. A resumed run re-loads `model.adapter`, not its checkpoint: the anchor stays
+    the policy the run began from. Nothing is loaded when the KL term is off (`kl_on`)."""
+    want = str(cfg.get("reference", "start"))
+    if want not in REFERENCE_MODES:
+        raise RLError(f"reference={want!r}: expected one of {', '.join(REFERENCE_MODES)}")
+    start = cfg.model.get("adapter")
+    if want == "base" or not start or not kl_on:
+        if kl_on and start:
+            print(f"[{stage}] reference=base: the KL anchor is the base model (adapters "
+                  f"disabled), not the start adapter {start}", file=sys.stderr)
+        return "base"
+    if sharded:
+        raise RLError(f"reference=start with dist=fsdp: switching the policy to a frozen "
+                      f"start adapter inside an FSDP-sharded model is not supported yet; set "
+                      f"reference=base (anchor to the base model) or dist=ddp, or "
+                      f"{'algo.beta' if stage == 'grpo' else 'algo.kl.coef'}=0")
+    from sft.model import adapter_path
+
+    model.load_adapter(str(adapter_path(start)), adapter_name=REFERENCE_ADAPTER,
+                       is_trainable=False)
+    model.set_adapter(policy_adapter)
+    print(f"[{stage}] KL reference: the start adapter {start} (frozen copy "
+          f"'{REFERENCE_ADAPTER}')", file=sys.stderr)
+    return "start"
+
+
+@contextlib.contextmanager
+def reference_pass(run: Run):
+    """The model as the KL reference for the forwards inside (call under torch.no_grad()):
+    adapters disabled (`run.reference == "base"`) or the frozen start adapter active."""
+    if run.reference == "base":
+        with run.model.disable_adapter():
+            yield
+        return
+    run.model.set_adapter(REFERENCE_ADAPTER, inference_mode=True)
+    try:
+        yield
+    finally:
+        run.model.set_adapter(run.policy_adapter)
+
+
+def checkpoint_layers(model) -> int:
+    """Activation checkpointing per decoder layer (non-reentrant), in eval mode; returns the
+    number of layers wrapped. A layer's activations are recomputed in backward instead of kept.
+
+    Not HF's `gradient_checkpointing_enable`: its layers checkpoint only when `self.training`
+    (the policy stays in eval mode: no dropout) and, for layers that cannot checkpoint with a
+    cache (Qwen3, Llama: `_can_checkpoint_with_cache=False`), drop `past_key_values` — which
+    the shared-prompt log-probs need. Here the cache is kept: the recompute runs against the
+    cache as the layer first saw it (its per-layer state is snapshotted before the call and
+    put back around the recompute), so it appends nothing twice. Non-reentrant checkpointing
+    needs no input that requires grad, so PEFT's enable_input_require_grads is not needed.
+    Only forwards with grad enabled checkpoint (sampling and the reference pass are no_grad)."""
+    from torch.utils.checkpoint import checkpoint
+
+    from rl.shard import decoder_layers
+
+    def snap(cache):
+        return [dict(layer.__dict__) for layer in getattr(cache, "layers", [])]
+
+    def put(cache, state):
+        for layer, saved in zip(getattr(cache, "layers", []), state, strict=False):
+            layer.__dict__.update(saved)
+
+    def wrap(forward):
+        def checkpointed(*args, **kwargs):
+            if not torch.is_grad_enabled():
+                return forward(*args, **kwargs)
+            cache = kwargs.get("past_key_values")
+            before, calls = snap(cache), [0]
+
+            def run(*a, **kw):
+                calls[0] += 1
+                if calls[0] == 1:  # the forward itself: the cache grows as it should
+                    return forward(*a, **kw)
+                after = snap(cache)  # a recompute in backward: the cache as first seen
+                put(cache, before)
+                try:
+                    return forward(*a, **kw)
+                finally:
+                    put(cache, after)
+
+            return checkpoint(run, *args, use_reentrant=False, **kwargs)
+
+        return checkpointed
+
+    layers = decoder_layers(model)
+    for layer in layers:
+        layer.forward = wrap(layer.forward)
+    return len(layers)
 
 
 def build_optimizer(optim_cfg, params: list[torch.nn.Parameter], total_steps: int):
@@ -156,6 +258,10 @@ def build_engine_for(cfg, model, tok, run_dir: Path, rank: int, version: int = 0
             # (model.adapter) is in `model` and arrives with push_policy below
             engine = build_engine(cfg, load_start_adapter=False,
                                   **({"enable_lora": False} if mode == "merged" else {}))
+    if hasattr(engine, "synced"):  # a sharded live policy: every rank decodes in step
+        from rl.shard import is_sharded
+
+        engine.synced = mode == "live" and is_sharded(model)
     if hasattr(engine, "keep_versions"):
         engine.keep_versions(int(cfg.rollout.get("max_lag", 1)) + 1)
     push_policy(engine, mode, model, run_dir, version, rank, adapter)
@@ -276,10 +382,50 @@ def group_chunks(compute: torch.Tensor, group: torch.Tensor, mb: int) -> list[to
     return out + ([torch.tensor(cur)] if cur else [])
 
 
+def forward_units(run: Run, x: dict, idx: torch.Tensor) -> int:
+    """How many forward units `policy_logprobs(run, x, idx)` runs: one per group of `idx`
+    (shared_prompt: prompt + completions, 2 forwards each), one per call (full)."""
+    if len(idx) == 0:
+        return 0
+    if run.cfg.train.get("logprob_mode", "shared_prompt") == "full":
+        return 1
+    g = x["group"][idx]
+    return 1 + int((g[1:] != g[:-1]).sum())
+
+
+def pad_forwards(run: Run, n: int) -> torch.Tensor:
+    """`n` dummy forward units (a 1-token prompt and completion) whose sum is 0 but keeps the
+    graph: added to a loss, their backward runs too. A sharded rank with less work this step
+    runs them so that every rank runs as many forwards and backwards (each is a collective)."""
+    device = next(run.model.parameters()).device
+    total = torch.zeros((), device=device)
+    if n <= 0:
+        return total
+    one = torch.ones(1, 1, dtype=torch.long, device=device)
+    x = {"prompt_ids": one * run.tokenizer.pad_token_id, "prompt_mask": one,
+         "completion_ids": one * run.tokenizer.pad_token_id, "completion_mask": one,
+         "group": torch.zeros(1, dtype=torch.long)}
+    for _ in range(n):
+        total = total + policy_logprobs(run, x, torch.zeros(1, dtype=torch.long)).sum() * 0.0
+    return total
+
+
+def agreed_plan(units: list[int], world: int) -> list[int]:
+    """Per micro-batch position, the most forward units any rank runs there (collective): what
+    every rank of a sharded policy runs, padding with `pad_forwards`."""
+    from sft.dist import gather_lists
+
+    plans = gather_lists([units]) if world > 1 else [units]
+    return [max(p[k] if k < len(p) else 0 for p in plans)
+            for k in range(max(len(p) for p in plans))]
+
+
 def finish_grads(params: list[torch.nn.Parameter], world: int, max_norm) -> float:
     """Sum `params`' gradients over ranks (a missing one counts as zeros, so every rank joins
     every all-reduce), clip them by global norm (`max_norm` None = no clipping); returns the
-    norm before clipping."""
+    norm before clipping. Sharded (DTensor) gradients were already summed by FSDP's
+    reduce-scatter (rl/shard.py sets its divide factor to 1) and are not reduced again; their
+    norm is the global one."""
     import math
 
     from sft.dist import all_reduce_sum
@@ -287,8 +433,10 @@ def finish_grads(params: list[torch.nn.Parameter], world: int, max_norm) -> floa
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-        all_reduce_sum(p.grad, world)
-    return float(torch.nn.utils.clip_grad_norm_(params, float(max_norm) if max_norm else math.inf))
+        if not hasattr(p.grad, "full_tensor"):
+            all_reduce_sum(p.grad, world)
+    norm = torch.nn.utils.clip_grad_norm_(params, float(max_norm) if max_norm else math.inf)
+    return float(full(norm))
 
 
 def sync(run: Run) -> float:

@@ -2,13 +2,14 @@
 
 One frozen base model serves three roles: the policy (LoRA adapter "policy"), the critic (LoRA
 adapter "critic" + a value head, Linear(hidden, 1) on the last hidden state) and the KL
-reference (every adapter disabled). One step, top to bottom:
+reference (`reference=start`: a frozen copy of the start adapter, or every adapter disabled
+when there is none or `reference=base`). One step, top to bottom:
 
     prompts (task train split, shuffled per epoch, resumable position)
       -> rollout engine: algo.num_generations completions per prompt (policy adapter active)
       -> Harness.score_batch: score per completion (None -> NaN: the row is masked, never 0)
       -> no-grad passes over the batch: old log-probs (policy adapter), reference log-probs
-         (`with model.disable_adapter()`, only when kl.coef > 0), old values (critic adapter)
+         (rl.policy.reference_pass, only when kl.coef > 0), old values (critic adapter)
       -> per-token rewards: the score (optionally standardised by running moments) on the last
          completion token, -beta * (old_logp - ref_logp) on every token
       -> GAE(gamma, lambda) -> returns; advantages whitened over every counted token of the
@@ -29,8 +30,9 @@ GAE, the epoch/minibatch loop and the step loop.
 Deviations from the papers / TRL's last PPOTrainer (0.12), on purpose:
 - No second and third model copy: policy, critic and reference are one base model with two
   adapters (`critic.separate_model` loads a separate, e.g. smaller, critic with its own LoRA;
-  it must share the tokenizer). The reference is the base model, so starting from an SFT
-  adapter with kl.coef > 0 anchors to the base model, not the SFT policy (a warning says so).
+  it must share the tokenizer). The reference is the policy the run started from: starting
+  from an SFT adapter with kl.coef > 0 that adapter is loaded again, frozen, as a third
+  adapter "reference" (`reference=base` anchors to the base model instead).
 - The value head starts at zero (V = 0 everywhere; scores are in the rubric's [0, 1] scale),
   so a fresh critic is exactly "no baseline" rather than a random one.
 - Policy and critic are one AdamW with two parameter groups (critic.lr for the critic), but
@@ -100,6 +102,7 @@ from rl.experience import (
 )
 from rl.losses import explained_variance, policy_loss, value_loss
 from rl.policy import (
+    attach_reference,
     build_engine_for,
     build_optimizer,
     build_policy,
@@ -107,10 +110,12 @@ from rl.policy import (
     group_chunks,
     policy_logprobs,
     push_policy,
+    reference_pass,
     resolve_sync_mode,
     sync,
     to_tensors,
 )
+from rl.shard import check_dist
 from rl.state import (
     RLError,
     Run,
@@ -134,6 +139,7 @@ def validate(cfg) -> None:
     from sft.config_rules import GRPO_RULES, check
 
     check(cfg, [r for r in GRPO_RULES if not r[0].startswith(("algo.eps", "algo.beta"))])
+    check_dist(cfg, "ppo")  # dist=fsdp|deepspeed_*: exit 2 (no sharded critic + value head)
     algo = cfg.algo
     if "gamma" not in algo or "ppo_epochs" not in algo:
         raise RLError(f"algo={algo.get('name')!r} is not a PPO config: rl.ppo needs algo=ppo "
@@ -256,9 +262,7 @@ def setup(cfg) -> tuple[Run, PPOState]:
     prompts = load_prompts(cfg, task)
     harness = build_harness(cfg, task, run_dir)
     model, tok = build_policy(cfg, ckpt, stage="ppo", adapter_name=POLICY)
-    if float(cfg.algo.kl.coef) > 0 and cfg.model.get("adapter") and ckpt is None:
-        print("[ppo] warning: the KL reference is the base model (adapters disabled), not "
-              f"model.adapter={cfg.model.adapter}", file=sys.stderr)
+    reference = attach_reference(model, cfg, "ppo", POLICY, float(cfg.algo.kl.coef) > 0)
     critic = build_critic(cfg, model, tok)
     policy_params = [p for n, p in model.named_parameters() if f".{POLICY}." in n]
     opt, sched = build_optimizer(cfg.optim, [
@@ -268,7 +272,8 @@ def setup(cfg) -> tuple[Run, PPOState]:
     mode = resolve_sync_mode(cfg, type(engine))[0]
     tracker = start_tracking(cfg, run_dir, ckpt, "ppo")
     run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
-              world=info.world_size, rank=info.rank, policy_adapter=POLICY, sync_mode=mode)
+              world=info.world_size, rank=info.rank, policy_adapter=POLICY, sync_mode=mode,
+              reference=reference)
     run.stream_scoring = stream_scoring_on(cfg, engine, run.rank)
     state = PPOState(critic, float(cfg.algo.kl.coef))
     run.hooks.append(state)
@@ -315,7 +320,7 @@ def make_experience(run: Run, st: PPOState, batch: Batch) -> dict[str, torch.Ten
     for idx in chunks:
         old_logp[idx] = policy_logprobs(run, x, idx)
         if st.kl_coef > 0:
-            with run.model.disable_adapter():
+            with reference_pass(run):
                 kl[idx] = old_logp[idx] - policy_logprobs(run, x, idx)
         with st.critic.active():
             values[idx] = completion_values(st.critic, x, idx)

@@ -87,28 +87,77 @@ class Run:
     stream_scoring: bool = False
     # the PEFT adapter that is the policy (PPO keeps a "critic" adapter beside "policy")
     policy_adapter: str = "default"
+    # the KL reference: "base" (adapters disabled) | "start" (frozen start adapter;
+    # rl.policy.attach_reference / reference_pass)
+    reference: str = "base"
+    # dist=fsdp over > 1 rank: the policy is FSDP-sharded (rl/shard.py)
+    sharded: bool = False
     hooks: list[CheckpointHook] = field(default_factory=list)
 
 
-def save_adapter(model, dst: Path, adapter: str = "default") -> None:
+def save_adapter(model, dst: Path, adapter: str = "default",
+                 state_dict: dict | None = None) -> None:
     """Save one named PEFT adapter's files directly in `dst` (PEFT puts every adapter but
-    "default" in a subfolder named after it; evaluators and engines load `dst` itself)."""
+    "default" in a subfolder named after it; evaluators and engines load `dst` itself).
+    `state_dict`: the adapter's whole weights when the model is sharded (rl.shard)."""
+    extra = {} if state_dict is None else {"state_dict": state_dict}
     if adapter == "default":
-        model.save_pretrained(dst, selected_adapters=["default"])
+        model.save_pretrained(dst, selected_adapters=["default"], **extra)
         return
     tmp = dst.parent / f".{dst.name}-{adapter}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, selected_adapters=[adapter])
+    model.save_pretrained(tmp, selected_adapters=[adapter], **extra)
     dst.mkdir(parents=True, exist_ok=True)
     for f in (tmp / adapter).iterdir():
         shutil.move(str(f), dst / f.name)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ----------------------------------------- a sharded policy's state (rl/shard.py)
+def full(t: torch.Tensor) -> torch.Tensor:
+    """A DTensor's whole value (collective: all-gather), a plain tensor as it is."""
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
+
+
+def full_adapter_state(model, adapter: str = "default") -> dict[str, torch.Tensor]:
+    """{parameter name: whole tensor} of adapter `adapter`'s LoRA weights, on every rank
+    (collective, one all-gather per tensor in parameter order). PEFT's save_pretrained takes
+    it as `state_dict=` and writes the file an unsharded run writes."""
+    return {n: full(p.detach()).cpu() for n, p in model.named_parameters()
+            if f".{adapter}." in n and "lora_" in n}
+
+
+def full_optimizer_state(model, optimizer) -> dict[str, Any]:
+    """The optimizer state with whole (unsharded) tensors, keyed by parameter name
+    (collective)."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_optimizer_state_dict,
+    )
+
+    return get_optimizer_state_dict(model, optimizer,
+                                    options=StateDictOptions(full_state_dict=True))
+
+
+def load_optimizer_state(model, optimizer, state: dict[str, Any], ckpt) -> None:
+    """Load a `full_optimizer_state` into a sharded model's optimizer (every rank keeps its
+    shard); a checkpoint of an unsharded run (state keyed by position) is refused."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_optimizer_state_dict,
+    )
+
+    if any(not isinstance(k, str) for k in state.get("state", {})):
+        raise RLError(f"train.resume: {ckpt} was written by an unsharded run (dist=none|ddp) "
+                      "and this run is dist=fsdp: resume it with the dist it was trained with")
+    set_optimizer_state_dict(model, optimizer, state,
+                             options=StateDictOptions(full_state_dict=True))
+
+
 # settings a resumed run must share with its checkpoint: changing them mid-run silently
 # changes what the optimizer state, the data position and the loss mean
 RESUME_GUARD = ("model.name_or_path", "algo.name", "algo.num_generations", "train.batch_size",
-                "optim.lr")
+                "optim.lr", "reference")
 
 
 def resume_guard(run: Run) -> dict[str, Any]:
@@ -127,6 +176,10 @@ def save(run: Run, metrics: dict | None = None) -> Path:
 
     root = run.run_dir / "checkpoints"
     name = f"{run.cfg.stage}-step-{run.step}"
+    whole = None
+    if run.sharded:  # every rank gathers the adapter and optimizer state; rank 0 writes them
+        whole = (full_adapter_state(run.model, run.policy_adapter),
+                 full_optimizer_state(run.model, run.optimizer))
     staged = staging_dir(root, name) if run.rank == 0 else root / ".staging" / name
     dist.barrier()  # rank 0 made the staging dir
     try:
@@ -135,7 +188,7 @@ def save(run: Run, metrics: dict | None = None) -> Path:
         torch.save(rng_state(), staged / "state" / rng_file)
         dist.barrier()  # every rank's RNG state is on disk
         if run.rank == 0:
-            run.last_ckpt = _write_rank0(run, staged, root, metrics)
+            run.last_ckpt = _write_rank0(run, staged, root, metrics, whole)
     finally:
         dist.barrier()
         if run.rank == 0:
@@ -147,15 +200,18 @@ def save(run: Run, metrics: dict | None = None) -> Path:
     return run.last_ckpt
 
 
-def _write_rank0(run: Run, staged: Path, root: Path, metrics: dict | None) -> Path:
+def _write_rank0(run: Run, staged: Path, root: Path, metrics: dict | None,
+                 whole: tuple | None = None) -> Path:
+    """`whole`: (adapter, optimizer) state gathered from a sharded policy."""
     from sft.checkpoint import finalize_checkpoint
 
-    save_adapter(run.model, staged, run.policy_adapter)
+    save_adapter(run.model, staged, run.policy_adapter, whole[0] if whole else None)
     run.tokenizer.save_pretrained(staged)
     # with a generation in flight (rollout.async) its prompts are not consumed yet: a resumed
     # run draws them again, so the data order matches the uninterrupted run
     data = run.overlap.resume_position(run.data) if run.overlap is not None else run.data
-    state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+    state = {"optimizer": whole[1] if whole else run.optimizer.state_dict(),
+             "scheduler": run.scheduler.state_dict(),
              "train": {"step": run.step, "version": run.version, "world": run.world,
                        "data": {"epoch": data.epoch, "offset": data.offset},
                        "unscored_streak": run.unscored_streak}}
@@ -204,7 +260,14 @@ def restore(run: Run, ckpt: Path) -> None:
 
     manifest = read_manifest(ckpt)
     check_resume_guard(run, ckpt, manifest)
-    run.optimizer.load_state_dict(load_state(ckpt, "optimizer"))
+    opt_state = load_state(ckpt, "optimizer")
+    if run.sharded:
+        load_optimizer_state(run.model, run.optimizer, opt_state, ckpt)
+    elif any(isinstance(k, str) for k in opt_state.get("state", {})):
+        raise RLError(f"train.resume: {ckpt} was written by a dist=fsdp run (optimizer state "
+                      "keyed by parameter name); resume it with dist=fsdp on > 1 rank")
+    else:
+        run.optimizer.load_state_dict(opt_state)
     run.scheduler.load_state_dict(load_state(ckpt, "scheduler"))
     own = ckpt / "state" / f"rng-rank{run.rank}.pt"
     # each rank continues its own RNG stream; a rank the checkpoint did not have (a resume

@@ -70,6 +70,7 @@ GRPO_RULES: list[Rule] = OPTIM_RULES + [
     ("train.max_unscored_steps", int_at_least(1), "an integer >= 1"),
     ("train.progress", boolean, "true or false"),
     ("train.allow_resume_changes", boolean, "true or false"),
+    ("train.gradient_checkpointing", boolean, "true or false"),
     ("sampling.temperature", positive,
      "a number > 0: RL samples (at 0 every completion of a group is the same, so every "
      "advantage is 0 and nothing is learned)"),
@@ -83,6 +84,8 @@ GRPO_RULES: list[Rule] = OPTIM_RULES + [
     ("rollout.async", boolean, "true or false"),
     ("rollout.stream_scoring", lambda v: v == "auto" or isinstance(v, bool),
      "auto (on when the engine can stream), true or false"),
+    ("reference", lambda v: v in ("start", "base"),
+     "start (the KL anchor is the policy the run started from) or base (adapters disabled)"),
 ]
 
 SFT_RULES: list[Rule] = OPTIM_RULES + [

@@ -18,6 +18,12 @@ seeded by (prompt seed, sample index), so a prompt's completions do not depend o
 prompts share its batch or process — the RL loop shards a global batch over ranks and must
 sample the same completions on 1 rank as on N. Without `seeds`, one `seed` fixes the samples
 of a given batch composition (HF's own sampler).
+
+Sharded models (FSDP): every forward is a collective, but each rank stops decoding when its
+own rows are done. `synced=True` (HF's `synced_gpus`) keeps a finished rank forwarding until
+every rank is done; its extra steps sample nothing (HF skips the logits processors there), so
+the completions are the ones an unsynced run draws. Every rank must call with the same number
+of batches.
 """
 
 from __future__ import annotations
@@ -66,13 +72,15 @@ def generate(model, tokenizer, prompts: Sequence[Messages | str], *, n: int = 1,
              temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 128,
              seed: int | None = 0, batch_size: int = 8, stop_token_ids: Sequence[int] | None = None,
              chat_template_kwargs: dict[str, Any] | None = None,
-             seeds: Sequence[int] | None = None) -> list[list[Completion]]:
+             seeds: Sequence[int] | None = None,
+             synced: bool = False) -> list[list[Completion]]:
     """`n` completions for each prompt: result[i][j] is sample j of prompt i.
 
     Sampling uses exactly these parameters (the model's own generation_config defaults, such as
     top_k=50 or a repetition penalty, are not inherited). `seed` fixes the samples for a given
     batch composition; `seeds` (one per prompt) fixes each prompt's samples whatever the batch
-    (see the module docstring). The caller's global RNG state is left untouched.
+    (see the module docstring). The caller's global RNG state is left untouched. `synced`:
+    the model is sharded over ranks, which all call this together (module docstring).
     """
     import torch
 
@@ -99,7 +107,7 @@ def generate(model, tokenizer, prompts: Sequence[Messages | str], *, n: int = 1,
                                      top_p, device) if per_row else None
                 done = _generate_batch(model, [encoded[i] for i, _ in batch], gen_cfg,
                                        tokenizer, stops, max(temperature, 0.0) or 1.0, device,
-                                       sampler)
+                                       sampler, synced)
                 for (i, j), completion in zip(batch, done, strict=True):
                     completion.prompt_token_ids = encoded[i]
                     results[i][j] = completion
@@ -152,7 +160,7 @@ class RowSampler:
 
 def _generate_batch(model, prompt_ids: list[list[int]], gen_cfg, tokenizer, stops,
                     temperature: float, device, sampler: RowSampler | None = None,
-                    ) -> list[Completion]:
+                    synced: bool = False) -> list[Completion]:
     import torch
     from transformers import LogitsProcessorList
 
@@ -163,7 +171,7 @@ def _generate_batch(model, prompt_ids: list[list[int]], gen_cfg, tokenizer, stop
                         device=device)
     processors = LogitsProcessorList([sampler] if sampler is not None else [])
     out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=gen_cfg,
-                         logits_processor=processors)
+                         logits_processor=processors, synced_gpus=synced)
     seqs = out.sequences[:, width:]
     # one [B, V] slice at a time: stacking all steps would hold B x T x V floats
     logps = torch.stack([

@@ -262,6 +262,12 @@ def load_adapter(model, path: str | Path, *, trainable: bool = False,
     `adapter_name` (PPO names its policy "policy" beside a "critic" adapter)."""
     from peft import PeftModel
 
+    return PeftModel.from_pretrained(model, str(adapter_path(path)), is_trainable=trainable,
+                                     adapter_name=adapter_name)
+
+
+def adapter_path(path: str | Path) -> Path:
+    """`path` checked to hold a loadable PEFT adapter (a checkpoint dir must be complete)."""
     from sft.checkpoint import require_complete
 
     path = Path(path).expanduser()
@@ -269,8 +275,7 @@ def load_adapter(model, path: str | Path, *, trainable: bool = False,
         require_complete(path)
     if not (path / "adapter_config.json").is_file():
         raise UserInputError(f"model.adapter={str(path)!r}: no adapter_config.json there")
-    return PeftModel.from_pretrained(model, str(path), is_trainable=trainable,
-                                     adapter_name=adapter_name)
+    return path
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -66,6 +66,9 @@ class HFEngine:
         self.adapter_path: str | None = None
         self.version: int | str | None = None
         self._base_only = False
+        # the live model is sharded over ranks (dist=fsdp): every rank decodes until all are
+        # done (sft.generate, synced=True); set by the RL core, which knows the sharding
+        self.synced = False
 
     @classmethod
     def from_cfg(cls, cfg: Any, model: Any = None, tokenizer: Any = None,
@@ -151,7 +154,8 @@ class HFEngine:
                                 temperature=sampling.temperature, top_p=sampling.top_p,
                                 max_new_tokens=sampling.max_new_tokens, seed=sampling.seed,
                                 batch_size=self.batch_size,
-                                chat_template_kwargs=self.chat_template_kwargs, seeds=seeds)
+                                chat_template_kwargs=self.chat_template_kwargs, seeds=seeds,
+                                synced=self.synced)
                 yield [(start + k, [self._convert(c, sampling.stop) for c in row])
                        for k, row in enumerate(done)]
 

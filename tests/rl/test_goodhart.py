@@ -92,6 +92,7 @@ def test_length_blow_up_trips_and_stable_length_does_not():
     e = noisy(7, 3.0)
     grow = run(120, reward=lambda t: 0.5, length=lambda t: 80 + (4 * (t - 40) if t > 40 else 0) + e())
     assert [(a.signal, a.kind) for a in grow] == [("length", "length")]
+    assert "completion length blowing up" in grow[0].message
     assert abs(grow[0].start_step - 40) <= 10
     # a 30% drift up is significant but nowhere near 2x: not a blow-up
     drift = run(120, reward=lambda t: 0.5, length=lambda t: 80 + 0.2 * t + e())
@@ -104,6 +105,9 @@ def test_diversity_collapse_trips():
         return [[f"answer {i % distinct}" for i in range(8)] for _ in range(4)]
     alarms = run(100, reward=lambda t: 0.5, groups=groups)
     assert [a.signal for a in alarms] == ["diversity"]
+    # no reward trend rides on this kind: the message must not need one (it raised TypeError)
+    assert alarms[0].message.startswith(f"GOODHART ALARM at step {alarms[0].step}: answer "
+                                        "diversity within groups collapsing")
     assert run(100, reward=lambda t: 0.5,
                groups=lambda t: [[f"a{t}-{i}" for i in range(8)]] * 4) == []
 

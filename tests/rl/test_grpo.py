@@ -211,10 +211,15 @@ def test_resume_with_changed_settings_stops_naming_the_key(tmp_path):
     assert out["step"] == 2 and len(out["history"]) == 1  # continued from step 1
 
 
-@pytest.mark.parametrize("dist", ["deepspeed_z2", "deepspeed_z3"])
-def test_dist_it_cannot_honour_is_refused_up_front(tmp_path, dist):
-    with pytest.raises(grpo.GRPOError, match="dist.backend=deepspeed: rl.grpo runs"):
-        grpo.train(make_cfg(tmp_path, f"dist={dist}"))
+@pytest.mark.parametrize(("overrides", "says"), [
+    (["dist=deepspeed_z2"], "dist.backend=deepspeed: rl.grpo runs"),
+    (["dist=deepspeed_z3"], "dist.backend=deepspeed: rl.grpo runs"),
+    # an engine with its own full copy on every rank defeats sharding (even on one process)
+    (["dist=fsdp", "rollout.engine=hf_copy"], "dist=fsdp with rollout engine HFCopyEngine"),
+    (["dist=fsdp", "rollout.async=true"], "dist=fsdp with rollout.async=true")])
+def test_dist_it_cannot_honour_is_refused_up_front(tmp_path, overrides, says):
+    with pytest.raises(grpo.GRPOError, match=says):
+        grpo.train(make_cfg(tmp_path, *overrides))
 
 
 def test_fused_kernel_reaches_a_policy_loaded_from_an_adapter(tmp_path):
@@ -233,3 +238,70 @@ def test_fused_kernel_reaches_a_policy_loaded_from_an_adapter(tmp_path):
                                      for m in resumed.model.modules())
     reference = grpo.setup(make_cfg(tmp_path / "c", "lora.kernel=auto"))  # auto on CPU
     assert not any(isinstance(m, FusedLoraLinear) for m in reference.model.modules())
+
+
+def test_kl_reference_is_the_policy_the_run_started_from(tmp_path):
+    """reference=start (default): a run started from an adapter anchors its KL to that adapter
+    (a frozen copy), so its first, on-policy step has KL exactly 0; reference=base anchors to
+    the base model, which the start adapter has moved away from. The copy never trains and
+    never reaches a checkpoint."""
+    from safetensors.torch import load_file
+
+    first = grpo.train(make_cfg(tmp_path / "a", "train.max_steps=1"))
+    start = f"model.adapter={first['adapter']}"
+    anchored = grpo.train(make_cfg(tmp_path / "b", start, "algo.beta=0.04"))
+    assert anchored["history"][0]["kl"] == 0 and anchored["history"][1]["kl"] > 0
+    based = grpo.train(make_cfg(tmp_path / "c", start, "algo.beta=0.04", "reference=base",
+                                "train.max_steps=1"))
+    assert based["history"][0]["kl"] > 1e-6
+    saved = load_file(Path(anchored["adapter"]) / "adapter_model.safetensors")
+    assert saved and not any("reference" in k for k in saved)
+    run = grpo.setup(make_cfg(tmp_path / "b", start, "algo.beta=0.04", "train.max_steps=3"))
+    assert run.reference == "start" and run.step == 2  # resumed: the anchor is re-loaded
+    ref = {k: v for k, v in run.model.state_dict().items() if ".reference." in k}
+    start_w = load_file(Path(first["adapter"]) / "adapter_model.safetensors")
+    assert len(ref) == len(start_w) > 0
+    for k, v in start_w.items():
+        assert torch.equal(ref[k.replace(".weight", ".reference.weight")], v), k
+    assert not any(p.requires_grad for k, p in run.model.named_parameters() if ".reference." in k)
+
+
+@pytest.mark.parametrize("mode", ["shared_prompt", "full"])
+def test_gradient_checkpointing_same_loss_and_grads_in_eval_mode(tmp_path, mode):
+    """train.gradient_checkpointing: the same loss and LoRA gradients, with each decoder layer
+    run twice per step (forward + recompute) although the policy is in eval mode, and the
+    shared-prompt KV cache still reused (not appended twice on recompute)."""
+    from types import SimpleNamespace
+
+    from rl.policy import build_policy, policy_logprobs
+    from rl.shard import decoder_layers
+
+    x = {"prompt_ids": torch.tensor([[0, 5, 6, 7], [8, 9, 10, 11]]),
+         "prompt_mask": torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]]),
+         "completion_ids": torch.tensor([[12, 13, 14], [15, 16, 0]]).repeat_interleave(2, 0),
+         "completion_mask": torch.tensor([[1, 1, 1], [1, 1, 0]]).repeat_interleave(2, 0),
+         "group": torch.tensor([0, 0, 1, 1])}
+    x["prompt_ids"], x["prompt_mask"] = (x["prompt_ids"].repeat_interleave(2, 0),
+                                         x["prompt_mask"].repeat_interleave(2, 0))
+    out = {}
+    for gc in (False, True):
+        cfg = make_cfg(tmp_path, f"train.gradient_checkpointing={gc}",
+                       f"train.logprob_mode={mode}")
+        model, _ = build_policy(cfg, None, stage="grpo")
+        assert not model.training
+        calls = [0]
+        for layer in decoder_layers(model):
+            inner = layer.self_attn.forward
+            layer.self_attn.forward = (lambda f, c: lambda *a, **k: (c.__setitem__(
+                0, c[0] + 1), f(*a, **k))[1])(inner, calls)
+        logp = policy_logprobs(SimpleNamespace(cfg=cfg, model=model), x, torch.arange(4))
+        loss = (logp * x["completion_mask"] * torch.tensor([[1.0], [-2.0], [0.5], [3.0]])).sum()
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        out[gc] = (loss.item(), grads, calls[0])
+    (loss0, g0, n0), (loss1, g1, n1) = out[False], out[True]
+    assert n1 == 2 * n0 > 0  # every layer forward recomputed once in backward
+    assert loss1 == pytest.approx(loss0, rel=1e-6)
+    assert g0.keys() == g1.keys() and any(g.abs().sum() > 0 for g in g0.values())
+    for n in g0:
+        torch.testing.assert_close(g1[n], g0[n], rtol=1e-5, atol=1e-7)

@@ -84,9 +84,16 @@ def test_as_overrides_groups_fields_and_values():
             "sampling": {"stop": ["a b", "c"], "temperature": 0.5},
             "train": {"resume": None, "progress": False}}
     assert pipeline.as_overrides(spec) == [
-        "algo=dapo", "algo.name=dapo", "algo.num_generations=8", "rollout=vllm",
+        "algo=dapo", "algo.num_generations=8", "rollout=vllm",
         "sampling.stop=['a b',c]", "sampling.temperature=0.5", "train.resume=null",
         "train.progress=false"]
+    # an option picked by `name` in a group whose options have no `name` field (rollout)
+    assert pipeline.as_overrides({"rollout": {"name": "vllm", "async": True}}) == [
+        "rollout=vllm", "rollout.async=true"]
+    stage = pipeline.compose("grpo", pipeline.as_overrides(
+        {"rollout": {"name": "vllm", "async": True}, "algo": {"name": "dapo", "beta": 0.05}}))
+    assert (stage.rollout.engine, stage.rollout["async"]) == ("vllm", True)
+    assert (stage.algo.name, stage.algo.beta) == ("dapo", 0.05)
 
 
 def test_a_key_the_stage_lacks_is_a_user_error_naming_the_stage(tmp_path):

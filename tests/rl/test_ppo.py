@@ -250,3 +250,33 @@ def test_dense_rewards_run_and_refuse_normalize(tmp_path):
     assert out["step"] == 1 and math.isfinite(out["history"][0]["loss/pg"])
     with pytest.raises(ppo.RLError, match="reward.dense=true with reward.normalize"):
         ppo.train(make_cfg(tmp_path / "b", "reward.dense=true", "reward.normalize=true"))
+
+
+def test_kl_reference_is_the_start_adapter(tmp_path):
+    """PPO from an adapter: the KL term of the first batch is 0 against the frozen start copy
+    (reference=start, default) and not against the base model (reference=base)."""
+    from rl.experience import rollout, score
+
+    first = ppo.train(make_cfg(tmp_path / "a", "train.max_steps=2"))
+    from safetensors.torch import load_file
+
+    moved = load_file(Path(first["adapter"]) / "adapter_model.safetensors")
+    assert any(float(v.abs().sum()) > 0 for k, v in moved.items() if "lora_B" in k)
+    kls = {}
+    for ref in ("start", "base"):
+        run, st = ppo.setup(make_cfg(tmp_path / ref, f"model.adapter={first['adapter']}",
+                                     "algo.kl.coef=0.1", f"reference={ref}"))
+        assert run.reference == ref
+        pairs, _ = rollout(run, run.prompts[:4], 1)
+        exp = ppo.make_experience(run, st, score(run, pairs, 1))
+        kls[ref] = float(exp["kl"].abs().sum())
+        run.engine.close()
+    assert kls["start"] == 0 and kls["base"] > 1e-6
+
+
+@pytest.mark.parametrize("dist", ["fsdp", "deepspeed_z3"])
+def test_dist_ppo_cannot_honour_is_refused_up_front(tmp_path, dist):
+    """PPO has no sharded path (critic adapter + value head): exit 2 naming the key."""
+    with pytest.raises(ppo.RLError, match=r"dist.backend=(fsdp|deepspeed): rl.ppo runs "
+                                      r"dist.backend=none \| ddp"):
+        ppo.train(make_cfg(tmp_path, f"dist={dist}"))
