@@ -124,8 +124,8 @@ from rl.experience import (
     next_prompts_for_rank,
     note_unscored,
     reward_metrics,
-    rollout_metrics,
     rollout,
+    rollout_metrics,
     rollout_scored,
     version_lag,
 )
