@@ -166,10 +166,13 @@ def test_fsdp_with_an_engine_holding_its_own_copy_exits_2(tmp_path):
     assert "dist=fsdp with rollout engine VLLMEngine" in r.stderr
 
 
-def test_signal_to_one_rank_stops_both_and_resume_is_exact(tmp_path):
+@pytest.mark.parametrize("dist", ["ddp", "fsdp"])
+def test_signal_to_one_rank_stops_both_and_resume_is_exact(tmp_path, dist):
+    """fsdp: the checkpoint gathers the sharded adapter and optimizer state and the resumed
+    run shards them again; the result must be the uninterrupted run's."""
     straight, cut = tmp_path / "straight", tmp_path / "cut"
-    _finish(_torchrun(straight, 2, "train.max_steps=4"))
-    proc = _torchrun(cut, 2, "train.max_steps=4")
+    _finish(_torchrun(straight, 2, "train.max_steps=4", f"dist={dist}"))
+    proc = _torchrun(cut, 2, "train.max_steps=4", f"dist={dist}")
     deadline = time.time() + 300
     while time.time() < deadline and not ((cut / "metrics.jsonl").exists()
                                           and (cut / "metrics.jsonl").read_text().strip()):
@@ -183,7 +186,7 @@ def test_signal_to_one_rank_stops_both_and_resume_is_exact(tmp_path):
     assert log.count("checkpointed step") == 2  # both ranks stopped after the same step
     stopped_at = max(int(p.name.split("-")[1]) for p in (cut / "checkpoints").glob("step-*"))
     assert 1 <= stopped_at < 4
-    _finish(_torchrun(cut, 2, "train.max_steps=4"))
+    _finish(_torchrun(cut, 2, "train.max_steps=4", f"dist={dist}"))
     _same_trace(_steps(straight), _steps(cut), range(1, 5))
     for k, v in _adapter(straight, 4).items():
         torch.testing.assert_close(_adapter(cut, 4)[k], v, rtol=1e-5, atol=1e-7)
