@@ -15,7 +15,10 @@ pytest.importorskip("hydra")
 
 from rl import pipeline  # noqa: E402
 
+# the hf engine: the pipeline's vLLM rollouts would start an engine per test (one per
+# session is the rule; tests/rl/test_grpo_vllm.py covers GRPO on vLLM)
 FAST = ["debug=tiny", "sft.train.max_steps=2", "grpo.train.max_steps=2",
+        "grpo.rollout={name:hf,async:false}",
         "sft.train.progress=false", "grpo.train.progress=false", "evaluate.eval.progress=false",
         "sft.train.resume=null", "grpo.train.resume=null"]
 
