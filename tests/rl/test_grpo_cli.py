@@ -58,7 +58,8 @@ def test_torchrun_two_ranks(tmp_path):
     rubric.write_text("scale: [0, 1]\ndimensions: {b: {weight: 1.0}}\nchecks:\n"
                       "  - {id: short, kind: length, dimension: b, unit: chars, max: 45}\n")
     p = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "rl.grpo",
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "rl.grpo",
          "debug=tiny", "logger=none", "dist=ddp", f"run_dir={tmp_path / 'run'}",
          f"reward.rubric={rubric}", "train.max_steps=2", "train.batch_size=16",
          "sampling.max_new_tokens=8", "optim.lr=1e-2"],

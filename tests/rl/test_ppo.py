@@ -227,7 +227,8 @@ def test_torchrun_two_ranks(tmp_path):
     rubric = tmp_path / "r.yaml"
     rubric.write_text(SHORT_RUBRIC)
     p = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "rl.ppo",
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "rl.ppo",
          "debug=tiny", "logger=none", "dist=ddp", f"run_dir={tmp_path / 'run'}",
          f"reward.rubric={rubric}", "train.max_steps=2", "train.batch_size=8",
          "sampling.max_new_tokens=8", "optim.lr=1e-2", "reward.normalize=true"],
