@@ -303,14 +303,14 @@ def bench_prefix(args) -> str:
 
     cfg = compose("grpo", [f"model={args.model}", f"task={args.task}"])
     prompts = [p.prompt for p in resolve(cfg.task, None).split("train")[: args.prompts]]
-    engines = {}
-    for bs in (128, args.block_size):
-        engines[bs] = VLLMEngine(resolve_model_path(cfg.model), enable_lora=False,
-                                 block_size=bs)
-        engines[bs].generate(prompts[:1], SamplingConfig(max_new_tokens=1))
+    engines: dict[int, VLLMEngine] = {}
     times: dict[tuple[int, int], list[float]] = {}
     texts: dict[tuple[int, int], list] = {}
     try:
+        for bs in (128, args.block_size):
+            engines[bs] = VLLMEngine(resolve_model_path(cfg.model), enable_lora=False,
+                                     block_size=bs)
+            engines[bs].generate(prompts[:1], SamplingConfig(max_new_tokens=1))
         for g in args.groups:
             sampling = SamplingConfig(n=g, max_new_tokens=args.max_new_tokens, temperature=0.7,
                                       seeds=[prompt_seed(0, 0, 0, k)
