@@ -325,11 +325,11 @@ def bench_prefix(args) -> str:
     finally:
         for engine in engines.values():
             engine.close()
-    from transformers import AutoTokenizer
+    from sft.generate import render_prompts
+    from sft.model import load_tokenizer
 
-    tok = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model))
-    lens = [len(tok.apply_chat_template(p, add_generation_prompt=True, tokenize=True,
-                                        return_dict=True)["input_ids"]) for p in prompts]
+    lens = [len(ids) for ids in render_prompts(
+        load_tokenizer({"name_or_path": resolve_model_path(cfg.model)}), prompts)]
     lines = ["| G | block | rollout s (median) | vs block 128 | each s | completions equal to "
              "block 128 |", "|---|---|---|---|---|---|"]
     for g in args.groups:

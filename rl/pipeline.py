@@ -15,7 +15,7 @@ Stages write into `<run_dir>/{eval-base,sft,eval-sft,grpo,eval-rl}`; with `train
 (default) a re-run continues a killed SFT or GRPO stage and skips finished ones.
 
 Launch:
-    python -m rl.pipeline                       # smollm2-135m, support_classification_short, ~17-20 min on 2 CPU cores
+    python -m rl.pipeline                       # smollm2-135m, support_classification_short, ~20 min on 2 CPU cores
     python -m rl.pipeline debug=tiny sft.train.max_steps=2 grpo.train.max_steps=2   # < 2 min
     python -m rl.pipeline task=invoice_extraction grpo.algo=dapo grpo.train.max_steps=50
     python -m rl.pipeline sft.optim.lr=1e-3 evaluate.eval.max_examples=64 +sft.lora.r=32
