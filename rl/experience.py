@@ -204,6 +204,17 @@ def version_lag(run: Run, gens: list) -> int:
     return lag
 
 
+def has_sampler_logprobs(run: Run, gens: list) -> bool:
+    """True when every generation carries the sampler's log-probs (the mismatch metrics need
+    them); `algo.rollout_correction` other than none cannot run without: RLError naming it."""
+    has = all(g.logprobs is not None for g in gens)
+    if str(run.cfg.algo.rollout_correction) != "none" and not has:
+        raise RLError(f"algo.rollout_correction={run.cfg.algo.rollout_correction} needs the "
+                      f"sampler's log-probs, and engine {type(run.engine).__name__} returned "
+                      "none (rollout.logprobs=false?)")
+    return has
+
+
 def to_samples(pairs: list, group_size: int) -> list:
     """The harness inputs of group-major (prompt sample, generation) pairs."""
     from rewards import Sample

@@ -440,7 +440,11 @@ def finish_grads(params: list[torch.nn.Parameter], world: int, max_norm) -> floa
 
 
 def sync(run: Run) -> float:
-    """Make the engine sample from the updated policy; returns seconds (perf/sync_s)."""
+    """Make the engine sample from the updated policy; returns seconds (perf/sync_s). With
+    rollout.async it first waits for the generation in flight: the engine is never touched
+    while it generates."""
+    if run.overlap is not None:
+        run.overlap.wait()
     t0 = time.perf_counter()
     run.version += 1
     if run.sync_mode is None:

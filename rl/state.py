@@ -23,7 +23,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from omegaconf import DictConfig
@@ -48,6 +48,7 @@ class DataPosition:
     offset: int = 0
 
 
+@runtime_checkable
 class CheckpointHook(Protocol):
     """Extra state a recipe keeps in every checkpoint (see the module docstring)."""
 
