@@ -32,9 +32,54 @@ from typing import Any
 
 from rl.experience import Batch, EngineFailure, build_harness, finish, load_prompts, log_step
 from rl.state import CheckpointHook, Run, StopSignal, prepare_run_dir, restore, save
+from sft.config_rules import (
+    OPTIM_RULES,
+    Rule,
+    boolean,
+    check,
+    int_at_least,
+    one_of,
+    optional,
+    positive,
+)
 
 # a step's outputs: (metrics, every rank's scored batch) -- what the watch and the log read
 StepOut = tuple[dict[str, float], Batch]
+
+# every RL recipe's config, checked before anything loads (sft.config_rules.check: exit 2
+# naming the key); each recipe adds its own (rl.grpo.GRPO_RULES, rl.ppo.PPO_RULES)
+RL_RULES: list[Rule] = OPTIM_RULES + [
+    ("seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    ("train.max_steps", int_at_least(1), "an integer >= 1"),
+    ("train.batch_size", int_at_least(1), "an integer >= 1 (completions per step)"),
+    ("train.micro_batch_size", int_at_least(1), "an integer >= 1"),
+    ("train.save_every", optional(int_at_least(1)), "null or an integer >= 1"),
+    ("train.keep_last", optional(int_at_least(1)), "null (keep all) or an integer >= 1"),
+    ("train.table_every", optional(int_at_least(1)), "null or an integer >= 1"),
+    ("train.table_rows", int_at_least(1), "an integer >= 1"),
+    ("train.max_unscored_steps", int_at_least(1), "an integer >= 1"),
+    ("train.progress", boolean, "true or false"),
+    ("train.allow_resume_changes", boolean, "true or false"),
+    ("train.gradient_checkpointing", boolean, "true or false"),
+    ("train.logprob_mode", one_of("shared_prompt", "full"), "shared_prompt or full"),
+    ("sampling.temperature", positive,
+     "a number > 0: RL samples (at 0 every completion of a group is the same, so every "
+     "advantage is 0 and nothing is learned)"),
+    ("sampling.top_p", lambda v: positive(v) and v <= 1, "a number in (0, 1]"),
+    ("sampling.max_new_tokens", int_at_least(1), "an integer >= 1"),
+    ("reward.concurrency", int_at_least(1), "an integer >= 1"),
+    ("rollout.async", boolean, "true or false"),
+    ("rollout.max_lag", int_at_least(0), "an integer >= 0 (policy versions)"),
+    ("rollout.stream_scoring", lambda v: v == "auto" or isinstance(v, bool),
+     "auto (on when the engine can stream), true or false"),
+    ("reference", one_of("start", "base"),
+     "start (the KL anchor is the policy the run started from) or base (adapters disabled)"),
+    ("algo.rollout_correction", one_of("none", "tis", "seq_mask"), "none, tis or seq_mask"),
+    ("algo.tis_cap", positive, "a number > 0"),
+    ("algo.seq_mask_low", positive, "a number > 0"),
+    ("algo.seq_mask_high", positive, "a number > 0"),
+    ("dist.timeout_s", int_at_least(1), "an integer >= 1 (seconds)"),
+]
 
 
 @dataclass(frozen=True)
@@ -76,10 +121,11 @@ def setup(recipe: Recipe, cfg, engine=None) -> tuple[Run, Any]:
     from rl.state import start_tracking
     from rl.stream import stream_scoring_on
 
+    check(cfg, RL_RULES)
     recipe.validate(cfg)
-    if str(cfg.dist.backend) == "fsdp":  # on one process too: the config is wrong either way
-        check_engine(cfg, type(engine) if engine is not None else resolve_engine_class(
-            str(cfg.rollout.get("_target_") or cfg.rollout.engine)))
+    engine_cls = type(engine) if engine is not None else resolve_engine_class(
+        str(cfg.rollout.get("_target_") or cfg.rollout.engine))
+    check_engine(cfg, engine_cls)
     info, run_dir, ckpt = prepare_run_dir(
         cfg, int(cfg.train.batch_size) // int(cfg.algo.num_generations))
     task = resolve(cfg.task, cfg.reward.rubric)

@@ -143,6 +143,7 @@ from rl.policy import (
 )
 from rl.shard import check_dist, shard_policy
 from rl.state import RLError, Run
+from sft.config_rules import Rule, boolean, check, int_at_least, non_negative
 from sft.dist import all_reduce_sum
 
 # a run that cannot go on (bad config, empty task, non-finite loss): the RL core's error
@@ -150,10 +151,19 @@ GRPOError = RLError
 
 
 # ---------------------------------------------------------------------------------- setup
+# GRPO's own keys (rl.driver.RL_RULES checks the ones every recipe shares first)
+GRPO_RULES: list[Rule] = [
+    ("algo.beta", non_negative, "a finite number >= 0"),
+    ("algo.eps_low", non_negative, "a finite number >= 0"),
+    ("algo.eps_high", non_negative, "a finite number >= 0"),
+    ("algo.num_iterations", int_at_least(1), "an integer >= 1"),
+    ("algo.max_resample", int_at_least(0), "an integer >= 0 (extra rollout rounds)"),
+    ("algo.dynamic_sampling", boolean, "true or false"),
+]
+
+
 def validate(cfg) -> None:
     """Config errors that would otherwise surface as a crash (or a NaN) minutes in."""
-    from sft.config_rules import GRPO_RULES, check
-
     check(cfg, GRPO_RULES)
     group_size, batch_size = int(cfg.algo.num_generations), int(cfg.train.batch_size)
     if group_size < 2:
@@ -190,8 +200,8 @@ def advantages_of(run: Run, batch: Batch):
     algo = run.cfg.algo
     weights = torch.tensor([d.weight for d in run.harness.rubric.dimensions.values()])
     return compute_advantages(str(algo.advantage), batch.rewards, int(algo.num_generations),
-                              batch.dims, weights, scale_std=bool(algo.get("rubric_scale_std", True)),
-                              batch_norm=bool(algo.get("rubric_batch_norm", False)))
+                              batch.dims, weights, scale_std=bool(algo.rubric_scale_std),
+                              batch_norm=bool(algo.rubric_batch_norm))
 
 
 def collect(run: Run) -> tuple[Batch, Any, dict]:
@@ -303,7 +313,7 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
         for idx, pad in zip(chunks, pads, strict=True):
             _micro_step(run, x, advs, idx, norm, old_logp, stats, pad)
         grad_norm = finish_grads(trainable(run.model), run.world,
-                                 run.cfg.optim.get("max_grad_norm"))
+                                 run.cfg.optim.max_grad_norm)
         run.optimizer.step()
     run.scheduler.step()
     # every rank's share: losses are already scaled by the global normalisers (they sum to
@@ -344,11 +354,11 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict,
             pad_forwards(run, pad)
     old = old_logp[idx] if old_logp is not None else logp.detach()
     mask = x["completion_mask"][idx]
-    mode = str(algo.get("rollout_correction", "none"))
+    mode = str(algo.rollout_correction)
     corr = rollout_correction(old, x["sampler_logp"][idx], mask, mode,
-                              tis_cap=float(algo.get("tis_cap", 2.0)),
-                              seq_low=float(algo.get("seq_mask_low", 0.9)),
-                              seq_high=float(algo.get("seq_mask_high", 1.1)))
+                              tis_cap=float(algo.tis_cap),
+                              seq_low=float(algo.seq_mask_low),
+                              seq_high=float(algo.seq_mask_high))
     out = policy_loss(logp, old, advs[idx], mask, eps_low=float(algo.eps_low),
                       eps_high=float(algo.eps_high), level=str(algo.ratio_level), agg=str(algo.loss_agg),
                       max_completion_len=int(run.cfg.sampling.max_new_tokens), ref_logp=ref,

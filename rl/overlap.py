@@ -48,10 +48,10 @@ def check_async(cfg, engine) -> None:
         raise RLError(f"rollout.async=true: engine {type(engine).__name__} samples from the "
                       "trainer's live model, which the optimizer changes under it; use an engine "
                       "with its own copy (rollout=vllm | openai) or rollout.async=false")
-    if cfg.algo.get("dynamic_sampling"):
+    if cfg.algo.get("dynamic_sampling"):  # GRPO's DAPO option; PPO has none
         raise RLError("rollout.async=true with algo.dynamic_sampling=true: DAPO's re-sampling "
                       "rounds are decided after scoring; use one or the other")
-    if int(cfg.rollout.get("max_lag", 1)) < 1:
+    if int(cfg.rollout.max_lag) < 1:
         raise RLError("rollout.async=true generates from the previous policy (lag 1) but "
                       f"rollout.max_lag={cfg.rollout.max_lag}; set rollout.max_lag>=1")
 

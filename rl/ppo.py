@@ -117,17 +117,26 @@ from rl.policy import (
 )
 from rl.shard import check_dist
 from rl.state import RLError, Run, save_adapter
+from sft.config_rules import Rule, boolean, check, positive
 from sft.dist import all_reduce_sum
 
 POLICY, CRITIC = "policy", "critic"
 
 
 # ---------------------------------------------------------------------------------- setup
+# PPO's own keys (rl.driver.RL_RULES checks the ones every recipe shares first); the
+# controller's settings are checked whether or not it is on, so a typo never waits for
+# algo.kl.adaptive=true to surface
+PPO_RULES: list[Rule] = [
+    ("algo.kl.adaptive", boolean, "true or false"),
+    ("algo.kl.target", positive, "a KL per sequence in nats > 0"),
+    ("algo.kl.horizon", positive, "a number of samples > 0"),
+]
+
+
 def validate(cfg) -> None:
     """Config errors that would otherwise surface as a crash (or a NaN) minutes in."""
-    from sft.config_rules import GRPO_RULES, check
-
-    check(cfg, [r for r in GRPO_RULES if not r[0].startswith(("algo.eps", "algo.beta"))])
+    check(cfg, PPO_RULES)
     check_dist(cfg, "ppo")  # dist=fsdp|deepspeed_*: exit 2 (no sharded critic + value head)
     algo = cfg.algo
     if "gamma" not in algo or "ppo_epochs" not in algo:
@@ -149,10 +158,10 @@ def validate(cfg) -> None:
     if algo.kl.adaptive and (float(algo.kl.target) <= 0 or float(algo.kl.coef) <= 0):
         raise RLError("algo.kl.adaptive=true needs algo.kl.target > 0 and algo.kl.coef > 0 "
                       "(the controller scales beta; it cannot leave 0)")
-    if cfg.reward.get("dense") and cfg.reward.get("normalize"):
+    if cfg.reward.dense and cfg.reward.normalize:
         raise RLError("reward.dense=true with reward.normalize=true: a located failure's cost "
                       "is in harness-score units; use one of the two")
-    if not cfg.critic.lora.get("enabled", True):
+    if not cfg.critic.lora.enabled:
         raise RLError("critic.lora.enabled=false: the critic is a LoRA adapter (plus a value "
                       "head) on a frozen base model")
 
@@ -190,7 +199,7 @@ def build_critic(cfg, policy_model, tok) -> Critic:
 
     from sft.model import load_model, load_tokenizer, lora_config, setup_trainable
 
-    if cfg.critic.get("separate_model"):
+    if cfg.critic.separate_model:
         mcfg = OmegaConf.to_container(cfg.model, resolve=True)
         mcfg.pop("adapter", None)
         mcfg["name_or_path"] = str(cfg.critic.separate_model)
@@ -297,12 +306,12 @@ def make_experience(run: Run, st: PPOState, batch: Batch) -> dict[str, torch.Ten
         with st.critic.active():
             values[idx] = completion_values(st.critic, x, idx)
     scores = batch.rewards.clone().to(device)
-    if cfg.reward.get("normalize"):
+    if cfg.reward.normalize:
         sums = all_reduce_sum(masked_sums(scores.nan_to_num(0.0), scored), run.world)
         st.moments = update_moments(st.moments, sums)
         scores = normalize_scores(scores, st.moments)
     rewards = token_rewards(scores, mask, kl * mask, st.kl_coef)
-    if cfg.reward.get("dense"):  # failures a check can locate: their cost on those tokens
+    if cfg.reward.dense:  # failures a check can locate: their cost on those tokens
         rewards = blame_tokens(rewards, mask, [
             blame(run.harness.rubric, s, r, g.token_ids, run.tokenizer)
             for s, r, g in zip(batch.samples, batch.results, batch.gens, strict=True)])
@@ -353,7 +362,7 @@ def train_step(run: Run, st: PPOState, exp: dict) -> dict[str, float]:
             n_tok = all_reduce_sum(torch.tensor(float(exp["mask"][mini].sum())), run.world)
             for idx in group_chunks(mini, exp["group"], int(run.cfg.train.micro_batch_size)):
                 _micro_step(run, st, exp, idx, float(n_tok), stats)
-            max_norm = run.cfg.optim.get("max_grad_norm")
+            max_norm = run.cfg.optim.max_grad_norm
             norms["policy"].append(finish_grads(policy_params, run.world, max_norm))
             norms["value"].append(finish_grads(st.critic.params(), run.world, max_norm))
             run.optimizer.step()
@@ -481,7 +490,7 @@ def _step_metrics(run: Run, st: PPOState, t: dict) -> dict[str, float]:
         return out
     if run.cfg.algo.ent_coef:  # the entropy is only computed for the bonus
         out["loss/entropy"] = t["entropy"]
-    if run.cfg.reward.get("normalize"):
+    if run.cfg.reward.normalize:
         out |= {"reward/running_mean": st.moments.mean, "reward/running_std": st.moments.var ** 0.5}
     return out | {
         "loss/pg": t["pg"], "loss/vf": t["vf"],
