@@ -26,20 +26,20 @@ from sft.dist import gather_lists
 def build_harness(cfg, task: ResolvedTask, run_dir: Path) -> Harness:
     """The reward: the resolved task's rubric, the `judge` group, the run dir's verdict cache
     (the same builder rl.evaluate and SFT's evaluation use)."""
-    cache_dir = run_dir if cfg.reward.get("cache", True) else None
-    return Harness.from_config(task.rubric, cfg.get("judge"), cache_dir, reward=cfg.reward,
-                               concurrency=int(cfg.reward.get("concurrency", 64)))
+    cache_dir = run_dir if cfg.reward.cache else None
+    return Harness.from_config(task.rubric, cfg.judge, cache_dir, reward=cfg.reward,
+                               concurrency=int(cfg.reward.concurrency))
 
 
 def load_prompts(cfg, task: ResolvedTask) -> list:
     """The task's train split (first `train.max_prompts`); an empty one is a user error."""
     prompts = task.split("train")
-    if cfg.train.get("max_prompts"):
+    if cfg.train.max_prompts:
         prompts = prompts[: int(cfg.train.max_prompts)]
     if not prompts:
         raise RLError(f"task {task.name!r} has no train prompts (task.n_train="
                       f"{task.cfg.get('n_train')}, train.max_prompts="
-                      f"{cfg.train.get('max_prompts')}): nothing to roll out")
+                      f"{cfg.train.max_prompts}): nothing to roll out")
     return prompts
 
 
@@ -93,12 +93,11 @@ def _sampling(run: Run, n_prompts: int, n: int, round_: int, first_index: int, s
     from rl.rollout.base import SamplingConfig
 
     s = run.cfg.sampling
-    seed = (int(run.cfg.seed) * 1_000_003 + step * 1009 + run.rank * 101 + round_) % 2**31
-    seeds = [prompt_seed(int(run.cfg.seed), step, round_, first_index + k)
-             for k in range(n_prompts)]
+    seed = (int(s.seed) * 1_000_003 + step * 1009 + run.rank * 101 + round_) % 2**31
+    seeds = [prompt_seed(int(s.seed), step, round_, first_index + k) for k in range(n_prompts)]
     return SamplingConfig(n=n, max_new_tokens=int(s.max_new_tokens),
                           temperature=float(s.temperature), top_p=float(s.top_p), seed=seed,
-                          stop=list(s.stop) if s.get("stop") else None, seeds=seeds)
+                          stop=list(s.stop) if s.stop else None, seeds=seeds)
 
 
 def _engine_failed(step: int, e: BaseException) -> EngineFailure:
@@ -153,7 +152,7 @@ def rollout_scored(run: Run, prompts: list, n: int, round_: int = 0, first_index
     """`rollout` then `score`, or, with `run.stream_scoring`, both at once: each prompt's
     group is scored as the engine finishes it (rl/stream.py). Same completions, rewards and
     order either way; `algo.mask_truncated` is read here."""
-    mask = bool(run.cfg.algo.get("mask_truncated"))
+    mask = bool(run.cfg.algo.mask_truncated)
     if not run.stream_scoring:
         pairs, dt = rollout(run, prompts, n, round_, first_index, step)
         t0 = time.perf_counter()
@@ -181,7 +180,7 @@ def version_lag(run: Run, gens: list) -> int:
     the one being trained); raises RLError past `rollout.max_lag` or when a generation does
     not say which policy produced it (a stale adapter must fail loudly, not train silently).
     Failed generations (no tokens) are ignored."""
-    max_lag = int(run.cfg.rollout.get("max_lag", 1))
+    max_lag = int(run.cfg.rollout.max_lag)
     lags = []
     for g in gens:
         if g.error is not None:
@@ -202,6 +201,17 @@ def version_lag(run: Run, gens: list) -> int:
                       f"step {run.step + 1}: a generation claims policy version "
                       f"{run.version - min(lags)}, newer than the trainer's {run.version}")
     return lag
+
+
+def has_sampler_logprobs(run: Run, gens: list) -> bool:
+    """True when every generation carries the sampler's log-probs (the mismatch metrics need
+    them); `algo.rollout_correction` other than none cannot run without: RLError naming it."""
+    has = all(g.logprobs is not None for g in gens)
+    if str(run.cfg.algo.rollout_correction) != "none" and not has:
+        raise RLError(f"algo.rollout_correction={run.cfg.algo.rollout_correction} needs the "
+                      f"sampler's log-probs, and engine {type(run.engine).__name__} returned "
+                      "none (rollout.logprobs=false?)")
+    return has
 
 
 def to_samples(pairs: list, group_size: int) -> list:
@@ -294,7 +304,7 @@ def note_unscored(run: Run, n: int) -> None:
     """A step whose whole reward batch was unscored: warn, and stop (RLError) after
     `train.max_unscored_steps` in a row; a step with any scored sample resets the streak."""
     run.unscored_streak += 1
-    limit = int(run.cfg.train.get("max_unscored_steps", 3))
+    limit = int(run.cfg.train.max_unscored_steps)
     msg = (f"step {run.step + 1}: every sample of the reward batch was unscored (harness "
            f"score None for all {n}: coverage floors, judge errors, failed or truncated "
            "generations)")
@@ -321,8 +331,8 @@ def log_step(run: Run, metrics: dict, batch: Batch) -> None:
     if run.rank != 0:
         return
     run.tracker.log(metrics, step=run.step)
-    if tc.get("table_every") and run.step % int(tc.table_every) == 0:
-        cols, rows = sample_table(batch, int(tc.get("table_rows", 8)))
+    if tc.table_every and run.step % int(tc.table_every) == 0:
+        cols, rows = sample_table(batch, int(tc.table_rows))
         run.tracker.log_table("samples", cols, rows, step=run.step)
 
 

@@ -11,9 +11,9 @@ tens to hundreds of steps (CHERRL, 2026), so the alarm watches trends, not singl
 | length | length trend up (p < alpha) AND recent mean length >= `length_ratio` x the run's first-window median |
 | diversity | distinct-completion share per group trend down (p < alpha) AND recent mean <= `diversity_floor` |
 
-Mann-Kendall: S = Σ_{i<j} sign(y_j − y_i), Var S = n(n−1)(2n+5)/18 − tie terms, z with a
-continuity correction; tau = S / (n(n−1)/2). Rank-based, so one outlier step or a reward on a
-different scale from the audit does not trip it, and no raw threshold has to be tuned per
+Mann-Kendall: S = Σ_{i<j} sign(y_j − y_i), Var S = n(n−1)(2n+5)/18 − tie terms, z = S/√Var
+(scipy.stats.kendalltau of y against the step index). Rank-based, so one outlier step or a
+reward on a different scale from the audit does not trip it, and no raw threshold has to be tuned per
 rubric. Each alarm names the step where the trend began: the knot of the best least-squares
 hinge fit y = a + b·max(0, t − t_k) over the signal's stored history (up to `history` steps).
 Each signal alarms once (latched) until `reset()`.
@@ -100,25 +100,19 @@ class Alarm:
                 f"p {self.signal_p:.1e}); trend began at step {self.start_step}")
 
 
-def mann_kendall(y: Sequence[float]) -> tuple[float, float]:
-    """(tau, z) of the Mann-Kendall trend test; z > 0 for a rising series. O(n^2), n <= ~200."""
-    n = len(y)
-    if n < 3:
-        return 0.0, 0.0
-    s = sum((y[j] > y[i]) - (y[j] < y[i]) for i in range(n - 1) for j in range(i + 1, n))
-    counts: dict[float, int] = {}
-    for v in y:
-        counts[v] = counts.get(v, 0) + 1
-    var = (n * (n - 1) * (2 * n + 5) - sum(t * (t - 1) * (2 * t + 5) for t in counts.values())) / 18
-    if var <= 0:
-        return 0.0, 0.0
-    z = (s - 1) / math.sqrt(var) if s > 0 else (s + 1) / math.sqrt(var) if s < 0 else 0.0
-    return s / (n * (n - 1) / 2), z
+def mann_kendall(y: Sequence[float]) -> tuple[float, float, float]:
+    """(tau, p_up, p_down) of the Mann-Kendall trend test of `y` in step order: Kendall's tau
+    between the step index and y (scipy.stats.kendalltau: tau-b, ties corrected in the
+    variance) and its one-sided normal-approximation p-values for a rising / falling series.
+    No continuity correction (scipy has none): on the synthetic runs of GoodhartConfig's alpha
+    comment the alarms are the same as with it (0 of 200 honest runs, 30 of 30 declines).
+    A series with < 3 points or one value has no trend: (0, 1, 1)."""
+    from scipy.stats import kendalltau
 
-
-def p_rising(z: float) -> float:
-    """One-sided p-value for an upward trend (normal tail)."""
-    return 0.5 * math.erfc(z / math.sqrt(2))
+    if len(y) < 3 or len(set(y)) == 1:
+        return 0.0, 1.0, 1.0
+    r = kendalltau(range(len(y)), y, method="asymptotic", alternative="greater")
+    return float(r.statistic), float(r.pvalue), 1.0 - float(r.pvalue)
 
 
 def trend_start(steps: Sequence[int], y: Sequence[float]) -> int:
@@ -190,8 +184,7 @@ class GoodhartMonitor:
         _, y = s.window(step, self.cfg.window)
         if len(y) < self.cfg.min_points:
             return None
-        tau, z = mann_kendall(y)
-        return tau, p_rising(z), p_rising(-z)
+        return mann_kendall(y)
 
     def _hold(self, key: str, condition: bool) -> bool:
         """True once `condition` has held for `patience` consecutive updates."""

@@ -21,8 +21,10 @@ One step, top to bottom (every function below is one box):
 The parts every RL recipe shares live in the RL core and are imported here: rl/experience.py
 (prompt stream, rollout, harness scoring -> Batch, reward metrics, sample tables),
 rl/policy.py (policy/optimizer/engine construction, tensors, shared-prompt log-probs, sync)
-and rl/state.py (typed Run, checkpoints). This file is what is GRPO's own: advantages, DAPO
-dynamic sampling, the micro-batched clipped loss and the step loop.
+and rl/state.py (typed Run, checkpoints); the run itself (set-up, resume, the step loop,
+signals, saving, the Goodhart halt, the engine-failure checkpoint, the CLI) is rl/driver.py's,
+shared with PPO. This file is what is GRPO's own: advantages, DAPO dynamic sampling, the
+micro-batched clipped loss and one step (`RECIPE` at the bottom hands them to the driver).
 
 Deviations from the papers / TRL, on purpose:
 - Each group's prompt is encoded once and its KV cache reused for the G completions
@@ -102,7 +104,6 @@ sharded policy is dist=fsdp.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -111,15 +112,12 @@ from typing import Any
 import torch
 
 from rewards.cache import CACHE_FILE  # noqa: F401  (re-exported: tests and callers read it)
+from rl import driver
 from rl.advantages import compute_advantages, expand_groups, select_informative_groups
 from rl.experience import (
     Batch,
-    EngineFailure,
-    build_harness,
-    finish,
     gather_batch,
-    load_prompts,
-    log_step,
+    has_sampler_logprobs,
     merge_batches,
     next_prompts_for_rank,
     note_unscored,
@@ -130,30 +128,22 @@ from rl.experience import (
     version_lag,
 )
 from rl.losses import policy_loss, rollout_correction
-from rl.overlap import Overlap, check_async
+from rl.overlap import next_scored
 from rl.policy import (
     agreed_plan,
-    attach_reference,
-    build_engine_for,
-    build_optimizer,
-    build_policy,
     finish_grads,
     forward_units,
     group_chunks,
     pad_forwards,
     policy_logprobs,
-    push_policy,
     reference_pass,
-    resolve_sync_mode,
     sync,
     to_tensors,
     trainable,
 )
-from rl.rollout.base import resolve_engine_class
-from rl.shard import check_dist, check_engine, shard_policy
-from rl.state import RLError, Run, StopSignal, prepare_run_dir, restore, save, start_tracking
-from rl.stream import stream_scoring_on
-from rl.watch import GoodhartStop, build_monitor, stop_message, watch
+from rl.shard import check_dist, shard_policy
+from rl.state import RLError, Run
+from sft.config_rules import Rule, boolean, check, int_at_least, non_negative
 from sft.dist import all_reduce_sum
 
 # a run that cannot go on (bad config, empty task, non-finite loss): the RL core's error
@@ -161,10 +151,19 @@ GRPOError = RLError
 
 
 # ---------------------------------------------------------------------------------- setup
+# GRPO's own keys (rl.driver.RL_RULES checks the ones every recipe shares first)
+GRPO_RULES: list[Rule] = [
+    ("algo.beta", non_negative, "a finite number >= 0"),
+    ("algo.eps_low", non_negative, "a finite number >= 0"),
+    ("algo.eps_high", non_negative, "a finite number >= 0"),
+    ("algo.num_iterations", int_at_least(1), "an integer >= 1"),
+    ("algo.max_resample", int_at_least(0), "an integer >= 0 (extra rollout rounds)"),
+    ("algo.dynamic_sampling", boolean, "true or false"),
+]
+
+
 def validate(cfg) -> None:
     """Config errors that would otherwise surface as a crash (or a NaN) minutes in."""
-    from sft.config_rules import GRPO_RULES, check
-
     check(cfg, GRPO_RULES)
     group_size, batch_size = int(cfg.algo.num_generations), int(cfg.train.batch_size)
     if group_size < 2:
@@ -182,42 +181,18 @@ def validate(cfg) -> None:
     check_dist(cfg, "grpo")
 
 
-def setup(cfg, engine=None) -> Run:
-    """Everything a run needs; `engine`: a rollout engine the caller built and keeps (tests
-    share one vLLM engine across runs), else the one `cfg.rollout` names."""
-    from rewards.tasks import resolve
-
-    validate(cfg)
-    if str(cfg.dist.backend) == "fsdp":  # on one process too: the config is wrong either way
-        check_engine(cfg, type(engine) if engine is not None else resolve_engine_class(
-            str(cfg.rollout.get("_target_") or cfg.rollout.get("engine"))))
-    n_prompts = int(cfg.train.batch_size) // int(cfg.algo.num_generations)
-    info, run_dir, ckpt = prepare_run_dir(cfg, n_prompts)
-    task = resolve(cfg.task, cfg.reward.get("rubric"))
-    prompts = load_prompts(cfg, task)
-    harness = build_harness(cfg, task, run_dir)
-    sharded = str(cfg.dist.backend) == "fsdp" and info.world_size > 1
-    model, tok = build_policy(cfg, ckpt, stage="grpo")
-    reference = attach_reference(model, cfg, "grpo", "default", float(cfg.algo.beta) > 0,
-                                 sharded=sharded)
-    if sharded:  # before the optimizer: it must hold the sharded (DTensor) parameters
+def build(cfg, model, tok, sharded: bool) -> tuple[Any, list, None]:
+    """GRPO trains the policy adapter alone; sharded (dist=fsdp), before the optimizer: it
+    must hold the sharded (DTensor) parameters."""
+    if sharded:
         model = shard_policy(model)
-    opt, sched = build_optimizer(cfg.optim, trainable(model), int(cfg.train.max_steps))
-    engine = build_engine_for(cfg, model, tok, run_dir, info.rank, engine=engine)
-    mode = resolve_sync_mode(cfg, type(engine))[0]
-    tracker = start_tracking(cfg, run_dir, ckpt, "grpo")
-    run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
-              world=info.world_size, rank=info.rank, sync_mode=mode, sharded=sharded,
-              reference=reference)
-    run.stream_scoring = stream_scoring_on(cfg, engine, run.rank)
-    if cfg.rollout.get("async"):
-        check_async(cfg, engine)
-        run.overlap = Overlap()
-    if ckpt is not None:
-        restore(run, ckpt)
-        # the engine samples from the restored policy, under the restored version
-        push_policy(engine, mode, model, run_dir, run.version, run.rank)
-    return run
+    return model, trainable(model), None
+
+
+def setup(cfg, engine=None) -> Run:
+    """Everything a run needs (rl.driver.setup); `engine`: a rollout engine the caller built
+    and keeps (tests share one vLLM engine across runs), else the one `cfg.rollout` names."""
+    return driver.setup(RECIPE, cfg, engine)[0]
 
 
 # -------------------------------------------------------------------------------- rollout
@@ -225,8 +200,8 @@ def advantages_of(run: Run, batch: Batch):
     algo = run.cfg.algo
     weights = torch.tensor([d.weight for d in run.harness.rubric.dimensions.values()])
     return compute_advantages(str(algo.advantage), batch.rewards, int(algo.num_generations),
-                              batch.dims, weights, scale_std=bool(algo.get("rubric_scale_std", True)),
-                              batch_norm=bool(algo.get("rubric_batch_norm", False)))
+                              batch.dims, weights, scale_std=bool(algo.rubric_scale_std),
+                              batch_norm=bool(algo.rubric_batch_norm))
 
 
 def collect(run: Run) -> tuple[Batch, Any, dict]:
@@ -241,22 +216,18 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
     n_prompts = int(run.cfg.train.batch_size) // group_size // run.world
     stats = {"rollout_s": 0.0, "reward_s": 0.0, "rounds": 0, "groups_seen": 0, "flat": 0,
              "gen_tokens": 0, "chunks": 0, "seen": []}
-    if run.overlap is not None:  # rollout.async: this step's generation started last step
-        prompts, first, done = run.overlap.take(run, n_prompts, group_size)
-        if run.step + 1 < int(run.cfg.train.max_steps):
-            run.overlap.start(run, n_prompts, group_size)  # step t+1, while t trains
-        batch, adv, _ = _round(run, prompts, first, 0, stats, done)
+    if run.overlap is not None or not algo.dynamic_sampling:
+        # one round; with rollout.async this step's generation started last step
+        batch, adv, _ = _round(run, stats, next_scored(run, n_prompts, group_size))
         return batch, adv, stats
     kept: list[tuple[Batch, torch.Tensor]] = []
     have = 0
-    rounds = 1 + (int(algo.get("max_resample", 0)) if algo.get("dynamic_sampling") else 0)
-    for round_ in range(rounds):
+    for round_ in range(1 + int(algo.max_resample)):
         # every rank advances the shared prompt stream every round, so data positions agree
         prompts, first = next_prompts_for_rank(run, n_prompts)
         if have < n_prompts:  # a rank that is full skips the work, not the stream position
-            batch, adv, invalid = _round(run, prompts, first, round_, stats)
-            if not algo.get("dynamic_sampling"):
-                return batch, adv, stats
+            batch, adv, invalid = _round(
+                run, stats, rollout_scored(run, prompts, group_size, round_, first))
             idx = select_informative_groups(adv.group_zero_var, invalid, n_prompts - have)
             kept.append((batch, idx))
             have += len(idx)
@@ -268,11 +239,10 @@ def collect(run: Run) -> tuple[Batch, Any, dict]:
     return _concat_groups(run, kept) + (stats,)
 
 
-def _round(run: Run, prompts: list, first: int, round_: int, stats: dict, done=None):
-    """One rollout + scoring round: (batch, advantages, invalid-group mask [n_groups]);
-    `done`: a Scored rollout already made (rollout.async)."""
+def _round(run: Run, stats: dict, done):
+    """Account one scored rollout round (rl.experience.Scored) in `stats`: (batch,
+    advantages, invalid-group mask [n_groups])."""
     group_size = int(run.cfg.algo.num_generations)
-    done = done or rollout_scored(run, prompts, group_size, round_, first)
     batch = done.batch
     stats["rollout_s"] += done.rollout_s
     stats["reward_s"] += done.reward_s
@@ -309,11 +279,7 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
     device = next(run.model.parameters()).device
     gens = [batch.gens[i] for i in rows.tolist()]
     x = {k: v.to(device) for k, v in to_tensors(gens, run.tokenizer.pad_token_id).items()}
-    x["has_sampler_logp"] = all(g.logprobs is not None for g in gens)
-    if str(algo.get("rollout_correction", "none")) != "none" and not x["has_sampler_logp"]:
-        raise GRPOError(f"algo.rollout_correction={algo.rollout_correction} needs the "
-                        "sampler's log-probs, and engine "
-                        f"{type(run.engine).__name__} returned none (rollout.logprobs=false?)")
+    x["has_sampler_logp"] = has_sampler_logprobs(run, gens)
     advs = adv.values[rows].to(device)
     mask = x["completion_mask"]
     # global normalisers (over every valid row of every rank), so micro-batching and
@@ -347,7 +313,7 @@ def train_step(run: Run, batch: Batch, adv) -> dict[str, float]:
         for idx, pad in zip(chunks, pads, strict=True):
             _micro_step(run, x, advs, idx, norm, old_logp, stats, pad)
         grad_norm = finish_grads(trainable(run.model), run.world,
-                                 run.cfg.optim.get("max_grad_norm"))
+                                 run.cfg.optim.max_grad_norm)
         run.optimizer.step()
     run.scheduler.step()
     # every rank's share: losses are already scaled by the global normalisers (they sum to
@@ -388,11 +354,11 @@ def _micro_step(run: Run, x: dict, advs, idx, norm, old_logp, stats: dict,
             pad_forwards(run, pad)
     old = old_logp[idx] if old_logp is not None else logp.detach()
     mask = x["completion_mask"][idx]
-    mode = str(algo.get("rollout_correction", "none"))
+    mode = str(algo.rollout_correction)
     corr = rollout_correction(old, x["sampler_logp"][idx], mask, mode,
-                              tis_cap=float(algo.get("tis_cap", 2.0)),
-                              seq_low=float(algo.get("seq_mask_low", 0.9)),
-                              seq_high=float(algo.get("seq_mask_high", 1.1)))
+                              tis_cap=float(algo.tis_cap),
+                              seq_low=float(algo.seq_mask_low),
+                              seq_high=float(algo.seq_mask_high))
     out = policy_loss(logp, old, advs[idx], mask, eps_low=float(algo.eps_low),
                       eps_high=float(algo.eps_high), level=str(algo.ratio_level), agg=str(algo.loss_agg),
                       max_completion_len=int(run.cfg.sampling.max_new_tokens), ref_logp=ref,
@@ -450,8 +416,6 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
         t1 = time.perf_counter()
         train_metrics = train_step(run, batch, adv)
         metrics["perf/train_s"] = time.perf_counter() - t1
-        if run.overlap is not None:  # the engine is not touched while it generates
-            run.overlap.wait()
         sync_s = sync(run)
     run.step += 1
     metrics |= _step_metrics(run, seen, adv, rollout_stats, train_metrics)
@@ -486,105 +450,24 @@ def _step_metrics(run: Run, seen: Batch, adv, rollout_stats: dict,
         "perf/reward_s": rollout_stats["reward_s"], "perf/stream_chunks": rollout_stats["chunks"]}
 
 
-def _postfix(m: dict) -> dict[str, str]:
-    def f(k, fmt=".3f"):
-        v = m.get(k)
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
-
-    return {"reward": f("reward/total"), "loss": f("loss/loss", ".4f"), "kl": f("kl", ".4f"),
-            "len": f("rollout/len_mean", ".1f"), "flat": f("rollout/zero_var_groups", ".2f"),
-            "tok/s": f("perf/tokens_per_s", ".1f")}
+RECIPE = driver.Recipe(
+    name="grpo", validate=validate, kl_on=lambda cfg: float(cfg.algo.beta) > 0, build=build,
+    step=lambda run, _state: step_once(run),
+    postfix=(("reward", "reward/total", ".3f"), ("loss", "loss/loss", ".4f"),
+             ("kl", "kl", ".4f"), ("len", "rollout/len_mean", ".1f"),
+             ("flat", "rollout/zero_var_groups", ".2f"), ("tok/s", "perf/tokens_per_s", ".1f")))
 
 
 def train(cfg, on_step: Callable[[int, dict], None] | None = None,
           engine=None) -> dict[str, Any]:
-    """Run GRPO to `train.steps`; returns {"history", "adapter", "run_dir", ...}.
-
-    `on_step(step, metrics)` is called after each step (tests use it to send signals);
-    `engine`: a rollout engine the caller owns (not closed here). Raises GoodhartStop (exit
-    3) after checkpointing when the alarm fires with `audit.on_alarm=stop`.
-    """
-    from tqdm import tqdm
-
-    run = setup(cfg, engine)
-    monitor = build_monitor(cfg)
-    tc = cfg.train
-    history: list[dict] = []
-    bar = tqdm(total=int(tc.max_steps), initial=run.step, desc="grpo", dynamic_ncols=True,
-               disable=not (run.rank == 0 and tc.get("progress", True)))
-    stopped = None
-    try:
-        with StopSignal() as stop:
-            while run.step < int(tc.max_steps):
-                metrics, batch = _step_or_checkpoint(run)
-                alarms = watch(run, monitor, metrics, batch, int(cfg.algo.num_generations))
-                history.append({"step": run.step, **metrics})
-                log_step(run, metrics, batch)
-                bar.update(1)
-                bar.set_postfix(_postfix(metrics))
-                if on_step is not None:
-                    on_step(run.step, metrics)
-                # a signal seen by any rank stops every rank after the same step (Slurm may
-                # signal one task only; a lone rank leaving would hang the others' all-reduce)
-                stopping = stop.agreed(run.world)
-                halt = bool(alarms) and cfg.audit.get("on_alarm", "warn") == "stop"
-                at_save = tc.get("save_every") and run.step % int(tc.save_every) == 0
-                if at_save or stopping or halt or run.step == int(tc.max_steps):
-                    save(run, {k: v for k, v in metrics.items()
-                               if k.startswith(("reward/t", "loss/"))})
-                if halt:
-                    raise GoodhartStop(stop_message(alarms))
-                if stopping:
-                    stopped = stop.received or "a signal to another rank"
-                    print(f"[grpo] {stopped}: checkpointed step {run.step} at {run.last_ckpt}; "
-                          "exiting 0 (resume with train.resume=auto)", file=sys.stderr)
-                    break
-    finally:
-        bar.close()
-        if run.overlap is not None:
-            run.overlap.close()
-        finish(run, history, close_engine=engine is None)
-    return {"step": run.step, "adapter": str(run.last_ckpt) if run.last_ckpt else None,
-            "run_dir": str(run.run_dir), "stopped_by": stopped, "history": history,
-            "rubric_hash": run.harness.rubric.hash}
-
-
-
-
-def _step_or_checkpoint(run: Run) -> tuple[dict[str, float], Batch]:
-    """step_once; when the rollout engine dies (a killed server, a crashed engine core) the
-    run checkpoints the state before the step (data position rewound: the step's prompts are
-    drawn again on resume) and stops with an error naming the checkpoint. One process only:
-    a lone failing rank cannot join the others' collective save."""
-    import copy
-
-    data0 = copy.copy(run.data)
-    try:
-        return step_once(run)
-    except EngineFailure as e:
-        if run.world > 1:
-            raise
-        if run.overlap is not None:
-            run.overlap.pending = None  # its prompts are drawn again on resume
-            data0 = run.overlap.step_start or data0
-        run.data = data0
-        ckpt = save(run)
-        raise EngineFailure(f"{e}. Checkpointed step {run.step} at {ckpt}; fix the engine "
-                            "and resume with train.resume=auto") from e
-
-
-def _train_and_report(cfg) -> None:
-    out = train(cfg)
-    last = out["history"][-1] if out["history"] else {}
-    print(f"[grpo] done: step {out['step']}, reward/total {last.get('reward/total')}, "
-          f"checkpoint {out['adapter']}", flush=True)
+    """Run GRPO to `train.max_steps` (rl.driver.train); returns {"history", "adapter",
+    "run_dir", ...}. `on_step(step, metrics)` after each step; `engine`: one the caller owns."""
+    return driver.train(RECIPE, cfg, on_step, engine)
 
 
 def cli() -> None:
     """`python -m rl.grpo [overrides]`: exit 0 done (or pre-empted), 2 bad input, 1 a bug."""
-    from sft.cli import hydra_cli
-
-    hydra_cli("grpo", _train_and_report)
+    driver.cli(RECIPE)
 
 
 if __name__ == "__main__":

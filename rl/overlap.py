@@ -27,6 +27,19 @@ from rl.experience import Scored, next_prompts_for_rank, rollout_scored
 from rl.state import DataPosition, RLError, Run
 
 
+def next_scored(run: Run, n_prompts: int, group_size: int) -> Scored:
+    """This step's scored rollout of this rank's `n_prompts` prompts: with rollout.async the
+    one started last step (and step t+1's started now, while this one trains), else drawn,
+    generated and scored now."""
+    if run.overlap is None:
+        prompts, first = next_prompts_for_rank(run, n_prompts)
+        return rollout_scored(run, prompts, group_size, 0, first)
+    done = run.overlap.take(run, n_prompts, group_size)[2]
+    if run.step + 1 < int(run.cfg.train.max_steps):
+        run.overlap.start(run, n_prompts, group_size)
+    return done
+
+
 def check_async(cfg, engine) -> None:
     """rollout.async is refused where it would be wrong, naming why."""
     from rl.rollout.base import capability
@@ -35,10 +48,10 @@ def check_async(cfg, engine) -> None:
         raise RLError(f"rollout.async=true: engine {type(engine).__name__} samples from the "
                       "trainer's live model, which the optimizer changes under it; use an engine "
                       "with its own copy (rollout=vllm | openai) or rollout.async=false")
-    if cfg.algo.get("dynamic_sampling"):
+    if cfg.algo.get("dynamic_sampling"):  # GRPO's DAPO option; PPO has none
         raise RLError("rollout.async=true with algo.dynamic_sampling=true: DAPO's re-sampling "
                       "rounds are decided after scoring; use one or the other")
-    if int(cfg.rollout.get("max_lag", 1)) < 1:
+    if int(cfg.rollout.max_lag) < 1:
         raise RLError("rollout.async=true generates from the previous policy (lag 1) but "
                       f"rollout.max_lag={cfg.rollout.max_lag}; set rollout.max_lag>=1")
 

@@ -51,7 +51,7 @@ def build_policy(cfg, ckpt: Path | None, stage: str,
 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     start = model_cfg.pop("adapter", None)
-    device = torch.device(resolve_device(cfg.get("device")))
+    device = torch.device(resolve_device(cfg.device))
     tok = load_tokenizer(model_cfg)
     model = load_model(model_cfg, device=str(device))
     torch.manual_seed(int(cfg.seed))  # LoRA init
@@ -59,7 +59,7 @@ def build_policy(cfg, ckpt: Path | None, stage: str,
         model = load_adapter(model, ckpt if ckpt is not None else start, trainable=True,
                              adapter_name=adapter_name)
         model.to(device)
-        apply_lora_kernel(model, cfg.lora.get("kernel"), device.type)
+        apply_lora_kernel(model, cfg.lora.kernel, device.type)
     else:
         model = setup_trainable(model, cfg.lora, device_type=device.type,
                                 adapter_name=adapter_name).to(device)
@@ -68,7 +68,7 @@ def build_policy(cfg, ckpt: Path | None, stage: str,
                       "reference is the base model with the adapter disabled")
     # eval mode for good: no dropout, so training log-probs equal sampling log-probs
     model.eval()
-    if cfg.train.get("gradient_checkpointing"):
+    if cfg.train.gradient_checkpointing:
         checkpoint_layers(model)
     return model, tok
 
@@ -86,10 +86,10 @@ def attach_reference(model, cfg, stage: str, policy_adapter: str, kl_on: bool,
     "base": B = 0, so the start policy *is* the base model and disabling the adapter is the
     cheaper pass. A resumed run re-loads `model.adapter`, not its checkpoint: the anchor stays
     the policy the run began from. Nothing is loaded when the KL term is off (`kl_on`)."""
-    want = str(cfg.get("reference", "start"))
+    want = str(cfg.reference)
     if want not in REFERENCE_MODES:
         raise RLError(f"reference={want!r}: expected one of {', '.join(REFERENCE_MODES)}")
-    start = cfg.model.get("adapter")
+    start = cfg.model.adapter
     if want == "base" or not start or not kl_on:
         if kl_on and start:
             print(f"[{stage}] reference=base: the KL anchor is the base model (adapters "
@@ -181,6 +181,9 @@ def build_optimizer(optim_cfg, params: list[torch.nn.Parameter], total_steps: in
     from transformers import get_scheduler
 
     o = optim_cfg
+    if o.name != "adamw_torch":  # the HF Trainer optimizer names are sft.train's
+        raise RLError(f"optim.name={o.name}: the RL recipes build torch.optim.AdamW; use "
+                      "optim.name=adamw_torch")
     opt = torch.optim.AdamW(params, lr=float(o.lr), betas=tuple(o.betas), eps=float(o.eps),
                             weight_decay=float(o.weight_decay))
     sched = get_scheduler(str(o.scheduler), opt,
@@ -211,13 +214,13 @@ def resolve_sync_mode(cfg, engine_cls) -> tuple[str, str]:
 
     if capability(engine_cls, "shares_live_model"):
         return "live", "the engine samples from the trainer's in-memory model"
-    want = str(cfg.rollout.get("sync", "adapter"))
+    want = str(cfg.rollout.sync)
     if want not in SYNC_MODES:
         raise RLError(f"rollout.sync={want!r}: expected one of {', '.join(SYNC_MODES)}")
     can = {"adapter": capability(engine_cls, "supports_adapter_sync"),
            "merged": capability(engine_cls, "supports_weight_push")}
     if want == "auto":
-        gpu = torch.cuda.is_available() and str(cfg.get("device", "auto")) != "cpu"
+        gpu = torch.cuda.is_available() and str(cfg.device) != "cpu"
         want, why = (("adapter", "GPU: LoRA kernels run near base speed; an adapter sync "
                       "moves ~1% of a merged push") if gpu else
                      ("merged", "CPU: the vLLM LoRA path generates ~5x slower than the base "
@@ -263,7 +266,7 @@ def build_engine_for(cfg, model, tok, run_dir: Path, rank: int, version: int = 0
 
         engine.synced = mode == "live" and is_sharded(model)
     if hasattr(engine, "keep_versions"):
-        engine.keep_versions(int(cfg.rollout.get("max_lag", 1)) + 1)
+        engine.keep_versions(int(cfg.rollout.max_lag) + 1)
     push_policy(engine, mode, model, run_dir, version, rank, adapter)
     return engine
 
@@ -349,7 +352,7 @@ def policy_logprobs(run: Run, x: dict, idx: torch.Tensor, with_entropy: bool = F
     be contiguous in `idx`.
     """
     temp = float(run.cfg.sampling.temperature) or 1.0
-    if run.cfg.train.get("logprob_mode", "shared_prompt") == "full":
+    if run.cfg.train.logprob_mode == "full":
         return completion_logprobs(run.model, x["prompt_ids"][idx], x["prompt_mask"][idx],
                                    x["completion_ids"][idx], x["completion_mask"][idx], temp,
                                    with_entropy=with_entropy)
@@ -387,7 +390,7 @@ def forward_units(run: Run, x: dict, idx: torch.Tensor) -> int:
     (shared_prompt: prompt + completions, 2 forwards each), one per call (full)."""
     if len(idx) == 0:
         return 0
-    if run.cfg.train.get("logprob_mode", "shared_prompt") == "full":
+    if run.cfg.train.logprob_mode == "full":
         return 1
     g = x["group"][idx]
     return 1 + int((g[1:] != g[:-1]).sum())
@@ -440,7 +443,11 @@ def finish_grads(params: list[torch.nn.Parameter], world: int, max_norm) -> floa
 
 
 def sync(run: Run) -> float:
-    """Make the engine sample from the updated policy; returns seconds (perf/sync_s)."""
+    """Make the engine sample from the updated policy; returns seconds (perf/sync_s). With
+    rollout.async it first waits for the generation in flight: the engine is never touched
+    while it generates."""
+    if run.overlap is not None:
+        run.overlap.wait()
     t0 = time.perf_counter()
     run.version += 1
     if run.sync_mode is None:

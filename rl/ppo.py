@@ -23,9 +23,11 @@ when there is none or `reference=base`). One step, top to bottom:
          controller and reward moments in state/ppo.pt: rl/state.py's CheckpointHook)
 
 Everything GRPO shares (prompt stream, rollout, scoring, reward metrics, sample tables, policy
-and optimizer construction, log-probs, sync, checkpoints, signals) comes from the RL core
-(rl/experience.py, rl/policy.py, rl/state.py); this file is PPO's own: the critic, rewards ->
-GAE, the epoch/minibatch loop and the step loop.
+and optimizer construction, log-probs, sync, checkpoints) comes from the RL core
+(rl/experience.py, rl/policy.py, rl/state.py), and the run itself (set-up, resume, the step
+loop, signals, saving, the Goodhart halt, the engine-failure checkpoint, the CLI) from
+rl/driver.py; this file is PPO's own: the critic, rewards -> GAE, the epoch/minibatch loop
+and one step (`RECIPE` at the bottom hands them to the driver).
 
 Deviations from the papers / TRL's last PPOTrainer (0.12), on purpose:
 - No second and third model copy: policy, critic and reference are one base model with two
@@ -39,8 +41,14 @@ Deviations from the papers / TRL's last PPOTrainer (0.12), on purpose:
   their gradients are clipped separately by optim.max_grad_norm.
 - Training forwards run in eval mode (no LoRA dropout), so the first epoch's ratio is exactly 1.
 - Unscored samples are dropped from GAE, whitening and both losses, not scored 0.
-- Generation seeds derive from (seed, step, rank); minibatch shuffles from (seed, step, epoch):
-  a run killed and resumed repeats an uninterrupted run exactly (hf engine).
+- Generation seeds derive from (seed, step, prompt); minibatch shuffles from (seed, step,
+  epoch): a run killed and resumed repeats an uninterrupted run exactly (hf engine).
+- Engines with their own policy copy (vLLM) are synced after each step and every completion
+  records the policy version that sampled it; a lag beyond `rollout.max_lag` stops the step.
+  `rollout.async=true` generates step t+1 while step t trains (rl/overlap.py, lag 1,
+  `rollout/version_lag`), and `algo.rollout_correction=tis|seq_mask` weights the policy
+  gradient by pi_old / mu, the trainer's pre-update log-prob over the sampler's (GRPO's
+  correction; the ratio in the clipped loss stays pi / pi_old).
 - Dense rewards (`reward.dense=true`): a failed check that can locate its failure in the
   completion (`Check.locate`: `regex` with must_match=false, `no_repetition`'s n-gram rule)
   has its cost — what the score would gain if it passed — moved from the last token onto
@@ -57,16 +65,16 @@ Launch:
     python -m rl.ppo algo.kl.adaptive=true algo.kl.target=1.0 algo.ent_coef=0.01
     python -m rl.ppo critic.separate_model=tiny-random       # a separate critic model
     torchrun --nproc_per_node=2 -m rl.ppo dist=ddp           # prompts sharded, grads summed
-    python -m rl.ppo rollout=vllm                            # vLLM engine, LoRARequest sync
+    python -m rl.ppo rollout=vllm                            # vLLM engine, rollout.sync=auto
+    python -m rl.ppo rollout=vllm rollout.async=true algo.rollout_correction=tis
 SIGTERM / SIGUSR1 (Slurm pre-emption): finish the step, checkpoint, exit 0; `train.resume=auto`
-continues from the newest complete checkpoint of the run dir.
+continues from the newest complete checkpoint of the run dir. A rollout engine that dies
+checkpoints the state before the step and stops (exit 2 naming the checkpoint).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -75,6 +83,7 @@ from typing import Any
 
 import torch
 
+from rl import driver
 from rl.advantages import (
     Moments,
     adaptive_kl_coef,
@@ -89,56 +98,45 @@ from rl.advantages import (
 from rl.dense import blame
 from rl.experience import (
     Batch,
-    build_harness,
-    finish,
     gather_batch,
-    load_prompts,
-    log_step,
-    next_prompts_for_rank,
+    has_sampler_logprobs,
     note_unscored,
     reward_metrics,
     rollout_metrics,
-    rollout_scored,
+    version_lag,
 )
-from rl.losses import explained_variance, policy_loss, value_loss
+from rl.losses import explained_variance, policy_loss, rollout_correction, value_loss
+from rl.overlap import next_scored
 from rl.policy import (
-    attach_reference,
-    build_engine_for,
-    build_optimizer,
-    build_policy,
     finish_grads,
     group_chunks,
     policy_logprobs,
-    push_policy,
     reference_pass,
-    resolve_sync_mode,
     sync,
     to_tensors,
 )
 from rl.shard import check_dist
-from rl.state import (
-    RLError,
-    Run,
-    StopSignal,
-    prepare_run_dir,
-    restore,
-    save,
-    save_adapter,
-    start_tracking,
-)
-from rl.stream import stream_scoring_on
-from rl.watch import GoodhartStop, build_monitor, stop_message, watch
+from rl.state import RLError, Run, save_adapter
+from sft.config_rules import Rule, boolean, check, positive
 from sft.dist import all_reduce_sum
 
 POLICY, CRITIC = "policy", "critic"
 
 
 # ---------------------------------------------------------------------------------- setup
+# PPO's own keys (rl.driver.RL_RULES checks the ones every recipe shares first); the
+# controller's settings are checked whether or not it is on, so a typo never waits for
+# algo.kl.adaptive=true to surface
+PPO_RULES: list[Rule] = [
+    ("algo.kl.adaptive", boolean, "true or false"),
+    ("algo.kl.target", positive, "a KL per sequence in nats > 0"),
+    ("algo.kl.horizon", positive, "a number of samples > 0"),
+]
+
+
 def validate(cfg) -> None:
     """Config errors that would otherwise surface as a crash (or a NaN) minutes in."""
-    from sft.config_rules import GRPO_RULES, check
-
-    check(cfg, [r for r in GRPO_RULES if not r[0].startswith(("algo.eps", "algo.beta"))])
+    check(cfg, PPO_RULES)
     check_dist(cfg, "ppo")  # dist=fsdp|deepspeed_*: exit 2 (no sharded critic + value head)
     algo = cfg.algo
     if "gamma" not in algo or "ppo_epochs" not in algo:
@@ -160,10 +158,10 @@ def validate(cfg) -> None:
     if algo.kl.adaptive and (float(algo.kl.target) <= 0 or float(algo.kl.coef) <= 0):
         raise RLError("algo.kl.adaptive=true needs algo.kl.target > 0 and algo.kl.coef > 0 "
                       "(the controller scales beta; it cannot leave 0)")
-    if cfg.reward.get("dense") and cfg.reward.get("normalize"):
+    if cfg.reward.dense and cfg.reward.normalize:
         raise RLError("reward.dense=true with reward.normalize=true: a located failure's cost "
                       "is in harness-score units; use one of the two")
-    if not cfg.critic.lora.get("enabled", True):
+    if not cfg.critic.lora.enabled:
         raise RLError("critic.lora.enabled=false: the critic is a LoRA adapter (plus a value "
                       "head) on a frozen base model")
 
@@ -201,7 +199,7 @@ def build_critic(cfg, policy_model, tok) -> Critic:
 
     from sft.model import load_model, load_tokenizer, lora_config, setup_trainable
 
-    if cfg.critic.get("separate_model"):
+    if cfg.critic.separate_model:
         mcfg = OmegaConf.to_container(cfg.model, resolve=True)
         mcfg.pop("adapter", None)
         mcfg["name_or_path"] = str(cfg.critic.separate_model)
@@ -252,36 +250,19 @@ class PPOState:
         self.kl_coef, self.moments = float(s["kl_coef"]), Moments(**s["moments"])
 
 
-def setup(cfg) -> tuple[Run, PPOState]:
-    from rewards.tasks import resolve
-
-    validate(cfg)
-    n_prompts = int(cfg.train.batch_size) // int(cfg.algo.num_generations)
-    info, run_dir, ckpt = prepare_run_dir(cfg, n_prompts)
-    task = resolve(cfg.task, cfg.reward.get("rubric"))
-    prompts = load_prompts(cfg, task)
-    harness = build_harness(cfg, task, run_dir)
-    model, tok = build_policy(cfg, ckpt, stage="ppo", adapter_name=POLICY)
-    reference = attach_reference(model, cfg, "ppo", POLICY, float(cfg.algo.kl.coef) > 0)
+def build(cfg, model, tok, sharded: bool) -> tuple[Any, list, PPOState]:
+    """The critic beside the policy; the optimizer's two parameter groups (critic.lr for the
+    critic); PPO's checkpointed state. `sharded` is never true: check_dist refuses fsdp."""
     critic = build_critic(cfg, model, tok)
     policy_params = [p for n, p in model.named_parameters() if f".{POLICY}." in n]
-    opt, sched = build_optimizer(cfg.optim, [
-        {"params": policy_params},
-        {"params": critic.params(), "lr": float(cfg.critic.lr)}], int(cfg.train.max_steps))
-    engine = build_engine_for(cfg, model, tok, run_dir, info.rank, adapter=POLICY)
-    mode = resolve_sync_mode(cfg, type(engine))[0]
-    tracker = start_tracking(cfg, run_dir, ckpt, "ppo")
-    run = Run(cfg, run_dir, task, model, tok, opt, sched, harness, engine, prompts, tracker,
-              world=info.world_size, rank=info.rank, policy_adapter=POLICY, sync_mode=mode,
-              reference=reference)
-    run.stream_scoring = stream_scoring_on(cfg, engine, run.rank)
-    state = PPOState(critic, float(cfg.algo.kl.coef))
-    run.hooks.append(state)
-    if ckpt is not None:
-        restore(run, ckpt)
-        # the engine samples from the restored policy (never the critic), under its version
-        push_policy(engine, mode, model, run_dir, run.version, run.rank, POLICY)
-    return run, state
+    groups = [{"params": policy_params},
+              {"params": critic.params(), "lr": float(cfg.critic.lr)}]
+    return model, groups, PPOState(critic, float(cfg.algo.kl.coef))
+
+
+def setup(cfg, engine=None) -> tuple[Run, PPOState]:
+    """(Run, PPO state) ready for the first (or resumed) step (rl.driver.setup)."""
+    return driver.setup(RECIPE, cfg, engine)
 
 
 # ------------------------------------------------------------------------------- the critic
@@ -325,12 +306,12 @@ def make_experience(run: Run, st: PPOState, batch: Batch) -> dict[str, torch.Ten
         with st.critic.active():
             values[idx] = completion_values(st.critic, x, idx)
     scores = batch.rewards.clone().to(device)
-    if cfg.reward.get("normalize"):
+    if cfg.reward.normalize:
         sums = all_reduce_sum(masked_sums(scores.nan_to_num(0.0), scored), run.world)
         st.moments = update_moments(st.moments, sums)
         scores = normalize_scores(scores, st.moments)
     rewards = token_rewards(scores, mask, kl * mask, st.kl_coef)
-    if cfg.reward.get("dense"):  # failures a check can locate: their cost on those tokens
+    if cfg.reward.dense:  # failures a check can locate: their cost on those tokens
         rewards = blame_tokens(rewards, mask, [
             blame(run.harness.rubric, s, r, g.token_ids, run.tokenizer)
             for s, r, g in zip(batch.samples, batch.results, batch.gens, strict=True)])
@@ -338,8 +319,27 @@ def make_experience(run: Run, st: PPOState, batch: Batch) -> dict[str, torch.Ten
     mask = mask * valid[:, None]
     if algo.whiten_advantages:
         adv = whiten(adv, mask, all_reduce_sum(masked_sums(adv, mask), run.world))
-    return x | {"mask": mask, "old_logp": old_logp, "values": values * mask,
-                "advantages": adv, "returns": ret, "kl": kl * mask, "valid": valid}
+    return x | _correction(run, batch, x, old_logp, mask) | {
+        "mask": mask, "old_logp": old_logp, "values": values * mask, "advantages": adv,
+        "returns": ret, "kl": kl * mask, "valid": valid}
+
+
+def _correction(run: Run, batch: Batch, x: dict, old_logp: torch.Tensor,
+                mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The sampler-vs-trainer correction (algo.rollout_correction, as GRPO's: a detached
+    weight on the policy-gradient term, rl.losses.rollout_correction), against the policy
+    before this batch's updates: "is_weights" [B, T] unless it is none, and "corr_sums" [4]:
+    token-weighted mismatch KL, IS weight, masked share and the token count (zeros when the
+    engine returned no log-probs)."""
+    algo = run.cfg.algo
+    mode = str(algo.rollout_correction)
+    corr = rollout_correction(old_logp, x["sampler_logp"], mask, mode, tis_cap=float(algo.tis_cap),
+                              seq_low=float(algo.seq_mask_low), seq_high=float(algo.seq_mask_high))
+    n_tok = float(mask.sum()) if has_sampler_logprobs(run, batch.gens) else 0.0
+    out = {"corr_sums": torch.tensor([float(corr.mismatch_kl) * n_tok,
+                                      float(corr.is_weight_mean) * n_tok,
+                                      float(corr.masked_frac) * n_tok, n_tok])}
+    return out | ({} if mode == "none" else {"is_weights": corr.weights})
 
 
 # ---------------------------------------------------------------------------------- train
@@ -362,7 +362,7 @@ def train_step(run: Run, st: PPOState, exp: dict) -> dict[str, float]:
             n_tok = all_reduce_sum(torch.tensor(float(exp["mask"][mini].sum())), run.world)
             for idx in group_chunks(mini, exp["group"], int(run.cfg.train.micro_batch_size)):
                 _micro_step(run, st, exp, idx, float(n_tok), stats)
-            max_norm = run.cfg.optim.get("max_grad_norm")
+            max_norm = run.cfg.optim.max_grad_norm
             norms["policy"].append(finish_grads(policy_params, run.world, max_norm))
             norms["value"].append(finish_grads(st.critic.params(), run.world, max_norm))
             run.optimizer.step()
@@ -392,8 +392,9 @@ def _micro_step(run: Run, st: PPOState, exp: dict, idx: torch.Tensor, n_tok: flo
     else:
         logp, ent = policy_logprobs(run, exp, idx), None
     eps = float(algo.clip_eps)
+    weights = exp["is_weights"][idx] if "is_weights" in exp else None
     pg = policy_loss(logp, exp["old_logp"][idx], exp["advantages"][idx], mask, eps_low=eps,
-                     eps_high=eps, agg="token_mean")
+                     eps_high=eps, agg="token_mean", token_weights=weights)
     loss = pg.loss
     ent_mean = torch.zeros(())
     if ent is not None:
@@ -428,9 +429,10 @@ def step_once(run: Run, st: PPOState) -> tuple[dict[str, float], Batch]:
     group = int(algo.num_generations)
     t0 = time.perf_counter()
     n_prompts = int(cfg.train.batch_size) // group // run.world
-    prompts, first = next_prompts_for_rank(run, n_prompts)
-    done = rollout_scored(run, prompts, group, 0, first)
+    # with rollout.async: generated by the previous policy while the last step trained
+    done = next_scored(run, n_prompts, group)
     batch, rollout_s, reward_s = done.batch, done.rollout_s, done.reward_s
+    lag = version_lag(run, batch.gens)  # raises past rollout.max_lag
     # reward metrics over every rank's samples
     everyone = gather_batch(batch, run.world)
     metrics = reward_metrics(run, everyone, group)
@@ -448,6 +450,7 @@ def step_once(run: Run, st: PPOState) -> tuple[dict[str, float], Batch]:
         sync_s = sync(run)
     run.step += 1
     metrics |= _step_metrics(run, st, train_metrics) | rollout_metrics(everyone)
+    metrics["rollout/version_lag"] = float(lag)
     dt = time.perf_counter() - t0
     gen_tokens = sum(len(g.token_ids) for g in batch.gens)
     metrics |= {"perf/rollout_s": rollout_s, "perf/reward_s": reward_s, "perf/sync_s": sync_s,
@@ -460,16 +463,20 @@ def step_once(run: Run, st: PPOState) -> tuple[dict[str, float], Batch]:
 def _experience_metrics(run: Run, st: PPOState, exp: dict) -> dict[str, float]:
     """KL, value and advantage diagnostics of the batch; updates the adaptive KL controller."""
     mask, valid = exp["mask"], exp["valid"]
-    sums = all_reduce_sum(torch.tensor([float(exp["kl"].sum()), float(valid.sum()),
-                                        float(mask.sum())]), run.world)
+    sums = all_reduce_sum(torch.cat([torch.tensor([float(exp["kl"].sum()), float(valid.sum()),
+                                                   float(mask.sum())]), exp["corr_sums"]]),
+                          run.world)
     seq_kl = float(sums[0] / sums[1].clamp(min=1))
+    corr_tok = sums[6].clamp(min=1)
     out = {"kl_seq": seq_kl, "kl_token": float(sums[0] / sums[2].clamp(min=1)),
            "kl_coef": st.kl_coef,
            "explained_var": explained_variance(exp["values"], exp["returns"], mask),
            "value_mean": float((exp["values"] * mask).sum() / mask.sum().clamp(min=1)),
            "returns_mean": float((exp["returns"] * mask).sum() / mask.sum().clamp(min=1)),
            "adv_abs_mean": float((exp["advantages"].abs() * mask).sum()
-                                 / mask.sum().clamp(min=1))}
+                                 / mask.sum().clamp(min=1)),
+           "mismatch_kl": float(sums[3] / corr_tok), "is_weight": float(sums[4] / corr_tok),
+           "is_masked": float(sums[5] / corr_tok)}
     if run.cfg.algo.kl.adaptive:
         k = run.cfg.algo.kl
         st.kl_coef = adaptive_kl_coef(st.kl_coef, seq_kl, float(k.target), float(k.horizon),
@@ -483,7 +490,7 @@ def _step_metrics(run: Run, st: PPOState, t: dict) -> dict[str, float]:
         return out
     if run.cfg.algo.ent_coef:  # the entropy is only computed for the bonus
         out["loss/entropy"] = t["entropy"]
-    if run.cfg.reward.get("normalize"):
+    if run.cfg.reward.normalize:
         out |= {"reward/running_mean": st.moments.mean, "reward/running_std": st.moments.var ** 0.5}
     return out | {
         "loss/pg": t["pg"], "loss/vf": t["vf"],
@@ -492,79 +499,32 @@ def _step_metrics(run: Run, st: PPOState, t: dict) -> dict[str, float]:
         "policy/ratio_mean": t["ratio"], "policy/approx_kl": t["approx_kl"],
         "value/grad_norm": t["value_grad_norm"], "value/explained_var": t["explained_var"],
         "value/clip_frac": t["vf_clip_frac"], "value/mean": t["value_mean"],
-        "value/returns_mean": t["returns_mean"], "adv/abs_mean": t["adv_abs_mean"]}
+        "value/returns_mean": t["returns_mean"], "adv/abs_mean": t["adv_abs_mean"],
+        "rollout/mismatch_kl": t["mismatch_kl"], "rollout/is_weight_mean": t["is_weight"],
+        "rollout/masked_frac": t["is_masked"]}
 
 
-def _postfix(m: dict) -> dict[str, str]:
-    def f(k, fmt=".3f"):
-        v = m.get(k)
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
-
-    return {"reward": f("reward/total"), "pg": f("loss/pg", ".4f"), "vf": f("loss/vf", ".4f"),
-            "kl": f("kl", ".4f"), "ev": f("value/explained_var", ".2f"),
-            "tok/s": f("perf/tokens_per_s", ".1f")}
+RECIPE = driver.Recipe(
+    name="ppo", validate=validate, kl_on=lambda cfg: float(cfg.algo.kl.coef) > 0, build=build,
+    step=step_once, adapter=POLICY,
+    postfix=(("reward", "reward/total", ".3f"), ("pg", "loss/pg", ".4f"),
+             ("vf", "loss/vf", ".4f"), ("kl", "kl", ".4f"), ("ev", "value/explained_var", ".2f"),
+             ("tok/s", "perf/tokens_per_s", ".1f")))
 
 
-def train(cfg, on_step: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
-    """Run PPO to `train.max_steps`; returns {"step", "adapter", "run_dir", "stopped_by",
-    "history", "rubric_hash"} like rl.grpo.train (`adapter` = the last checkpoint: the policy
-    adapter at its root, so rl.evaluate and the pipeline load it as they load GRPO's).
-
-    `on_step(step, metrics)` is called after each step (tests use it to send signals).
+def train(cfg, on_step: Callable[[int, dict], None] | None = None,
+          engine=None) -> dict[str, Any]:
+    """Run PPO to `train.max_steps` (rl.driver.train); returns {"step", "adapter", "run_dir",
+    "stopped_by", "history", "rubric_hash"} like rl.grpo.train (`adapter` = the last
+    checkpoint: the policy adapter at its root, so rl.evaluate and the pipeline load it as
+    they load GRPO's). `on_step(step, metrics)` after each step; `engine`: one the caller owns.
     """
-    from tqdm import tqdm
-
-    run, st = setup(cfg)
-    monitor = build_monitor(cfg)
-    tc = cfg.train
-    history: list[dict] = []
-    bar = tqdm(total=int(tc.max_steps), initial=run.step, desc="ppo", dynamic_ncols=True,
-               disable=not (run.rank == 0 and tc.get("progress", True)))
-    stopped = None
-    try:
-        with StopSignal() as stop:
-            while run.step < int(tc.max_steps):
-                metrics, batch = step_once(run, st)
-                alarms = watch(run, monitor, metrics, batch, int(cfg.algo.num_generations))
-                history.append({"step": run.step, **metrics})
-                log_step(run, metrics, batch)
-                bar.update(1)
-                bar.set_postfix(_postfix(metrics))
-                if on_step is not None:
-                    on_step(run.step, metrics)
-                stopping = stop.agreed(run.world)  # one rank signalled: all stop together
-                halt = bool(alarms) and cfg.audit.get("on_alarm", "warn") == "stop"
-                at_save = tc.get("save_every") and run.step % int(tc.save_every) == 0
-                if at_save or stopping or halt or run.step == int(tc.max_steps):
-                    save(run, {k: v for k, v in metrics.items()
-                               if k.startswith(("reward/t", "loss/"))})
-                if halt:
-                    raise GoodhartStop(stop_message(alarms))
-                if stopping:
-                    stopped = stop.received or "a signal to another rank"
-                    print(f"[ppo] {stopped}: checkpointed step {run.step} at {run.last_ckpt}; "
-                          "exiting 0 (resume with train.resume=auto)", file=sys.stderr)
-                    break
-    finally:
-        bar.close()
-        finish(run, history)
-    return {"step": run.step, "adapter": str(run.last_ckpt) if run.last_ckpt else None,
-            "run_dir": str(run.run_dir), "stopped_by": stopped, "history": history,
-            "rubric_hash": run.harness.rubric.hash}
-
-
-def _train_and_report(cfg) -> None:
-    out = train(cfg)
-    last = out["history"][-1] if out["history"] else {}
-    print(f"[ppo] done: step {out['step']}, reward/total {last.get('reward/total')}, "
-          f"checkpoint {out['adapter']}", flush=True)
+    return driver.train(RECIPE, cfg, on_step, engine)
 
 
 def cli() -> None:
     """`python -m rl.ppo [overrides]`: exit 0 done (or pre-empted), 2 bad input, 1 a bug."""
-    from sft.cli import hydra_cli
-
-    hydra_cli("ppo", _train_and_report)
+    driver.cli(RECIPE)
 
 
 if __name__ == "__main__":

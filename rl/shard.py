@@ -38,7 +38,7 @@ BACKENDS = {"grpo": ("none", "ddp", "fsdp"), "ppo": ("none", "ddp")}
 def check_dist(cfg, stage: str) -> str:
     """The `dist.backend` of `cfg`, or RLError (exit 2) for one `rl.<stage>` cannot honour:
     nothing named in `dist=` is silently ignored."""
-    backend = str(cfg.dist.get("backend", "none"))
+    backend = str(cfg.dist.backend)
     allowed = BACKENDS[stage]
     if backend not in allowed:
         fsdp = ("dist=fsdp (FSDP2: base and LoRA sharded over ranks)" if "fsdp" in allowed
@@ -48,21 +48,37 @@ def check_dist(cfg, stage: str) -> str:
             f"dist=none (one process), dist=ddp (torchrun: every rank holds the frozen base, "
             f"the LoRA gradient is summed over ranks) or {fsdp}; DeepSpeed "
             "(dist=deepspeed_z2|z3) is for sft.train only")
+    # sft.train's settings: DDP's wrapper and DeepSpeed, neither of which RL uses
+    if cfg.dist.find_unused_parameters:
+        raise RLError(f"dist.find_unused_parameters=true: rl.{stage} sums the LoRA gradients "
+                      "itself (no DDP wrapper to search for unused parameters); leave it false")
+    if cfg.dist.deepspeed_config is not None:
+        raise RLError(f"dist.deepspeed_config={cfg.dist.deepspeed_config}: DeepSpeed is "
+                      f"sft.train's; rl.{stage} refuses dist=deepspeed_*")
     return backend
 
 
 def check_engine(cfg, engine_cls) -> None:
-    """dist=fsdp samples from the sharded live policy (an engine that shares it: hf); an
-    engine with its own copy would hold the whole model on every rank."""
+    """Engine settings the run cannot honour, refused up front. dist=fsdp samples from the
+    sharded live policy (an engine that shares it: hf); an engine with its own copy would
+    hold the whole model on every rank. An engine that shares the live policy samples on the
+    policy's device, so its own `rollout.device` (for rl.evaluate's hf engine, which loads a
+    model) would be ignored."""
     from rl.rollout.base import capability
 
-    if str(cfg.dist.get("backend")) == "fsdp" and not capability(engine_cls,
+    device = cfg.rollout.get("device")  # the hf group's key (engines that load a model)
+    if capability(engine_cls, "shares_live_model") and device not in (None, "auto"):
+        raise RLError(f"rollout.device={device}: engine {engine_cls.__name__} samples from "
+                      "the policy being trained, on its device; set device= (the policy's) "
+                      "and leave rollout.device=auto")
+
+    if str(cfg.dist.backend) == "fsdp" and not capability(engine_cls,
                                                                    "shares_live_model"):
         raise RLError(f"dist=fsdp with rollout engine {engine_cls.__name__}: that engine keeps "
                       "its own full copy of the policy on every rank (adapter/merged sync), "
                       "which defeats sharding; use rollout=hf (samples from the sharded live "
                       "policy) or dist=ddp")
-    if str(cfg.dist.get("backend")) == "fsdp" and cfg.rollout.get("async"):
+    if str(cfg.dist.backend) == "fsdp" and cfg.rollout["async"]:
         raise RLError("dist=fsdp with rollout.async=true: generation and training would run "
                       "FSDP collectives from two threads at once; use rollout.async=false")
 

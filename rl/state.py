@@ -23,7 +23,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from omegaconf import DictConfig
@@ -48,6 +48,7 @@ class DataPosition:
     offset: int = 0
 
 
+@runtime_checkable
 class CheckpointHook(Protocol):
     """Extra state a recipe keeps in every checkpoint (see the module docstring)."""
 
@@ -225,7 +226,7 @@ def _write_rank0(run: Run, staged: Path, root: Path, metrics: dict | None,
                 "adapter_version": run.version, "resume_guard": resume_guard(run),
                 "metrics": metrics or {}}
     return finalize_checkpoint(staged, root, run.step, config=run.cfg, manifest=manifest,
-                               keep_last=run.cfg.train.get("keep_last"))
+                               keep_last=run.cfg.train.keep_last)
 
 
 def _copy_sqlite(src: Path, dst: Path) -> None:
@@ -245,7 +246,7 @@ def check_resume_guard(run: Run, ckpt: Path, manifest: dict) -> None:
     if not changed:
         return
     what = "; ".join(f"{k}: checkpoint {old!r}, this run {new!r}" for k, old, new in changed)
-    if run.cfg.train.get("allow_resume_changes"):
+    if run.cfg.train.allow_resume_changes:
         print(f"[{run.cfg.stage}] warning: resuming {ckpt} with changed settings ({what})",
               file=sys.stderr)
         return
@@ -291,8 +292,8 @@ def prepare_run_dir(cfg, n_prompts: int) -> tuple[Any, Path, Path | None]:
     from sft import dist
     from sft.checkpoint import clean_staging, prune, resolve_resume
 
-    comm = cfg.dist.get("comm")
-    info = dist.init_distributed(None if comm in (None, "auto") else str(comm))
+    comm = str(cfg.dist.comm)
+    info = dist.init_distributed(None if comm == "auto" else comm, int(cfg.dist.timeout_s))
     if n_prompts % info.world_size:
         raise RLError(f"train.batch_size={cfg.train.batch_size} is {n_prompts} prompts, not "
                       f"divisible over {info.world_size} ranks (each rank rolls out whole "
@@ -303,7 +304,7 @@ def prepare_run_dir(cfg, n_prompts: int) -> tuple[Any, Path, Path | None]:
     ckpt = resolve_resume(cfg.train.resume, ckpt_root)
     if info.rank == 0:
         clean_staging(ckpt_root)
-        prune(ckpt_root, cfg.train.get("keep_last"))  # a crash mid-clean-up left one extra
+        prune(ckpt_root, cfg.train.keep_last)  # a crash mid-clean-up left one extra
     if ckpt is not None and (ckpt / CACHE_FILE).is_file() and info.rank == 0:
         shutil.copyfile(ckpt / CACHE_FILE, run_dir / CACHE_FILE)
     dist.barrier()  # no rank opens the verdict cache before rank 0 restored it

@@ -9,6 +9,8 @@
 
     def cli() -> None:
         hydra_cli("grpo", train)
+
+    cfg = compose("grpo", ["debug=tiny"])   # the same config, outside a CLI
 """
 
 from __future__ import annotations
@@ -21,6 +23,20 @@ from typing import Any
 from sft.errors import USER_ERROR_EXIT, UserInputError
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose(name: str, overrides: list[str]):
+    """conf/<name>.yaml with Hydra overrides, as `python -m <recipe> <overrides>` composes it,
+    inside or outside a running Hydra app (benchmarks, tests, the pipeline's stages). A bad
+    override raises Hydra's error before anything runs."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return hydra_compose(name, overrides=overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(name, overrides=overrides)
 
 
 def user_errors() -> tuple[type[Exception], ...]:

@@ -3,7 +3,10 @@ loads: `train.batch_size=0`, `sampling.temperature=0` or a NaN learning rate sto
 second with exit 2 naming the key, the value and what was expected, instead of a traceback or
 a run that learns nothing (exit 0) minutes later.
 
-    check(cfg, GRPO_RULES)      # raises UserInputError: "train.batch_size=0: expected ..."
+    check(cfg, SFT_RULES)       # raises UserInputError: "train.batch_size=0: expected ..."
+
+Each recipe's rules live next to it: SFT's here (sft.train), the RL recipes' shared ones in
+rl/driver.py (RL_RULES), GRPO's and PPO's own in rl/grpo.py and rl/ppo.py.
 """
 
 from __future__ import annotations
@@ -51,41 +54,16 @@ def boolean(v: Any) -> bool:
     return isinstance(v, bool)
 
 
+def one_of(*options: Any) -> Callable[[Any], bool]:
+    return lambda v: not isinstance(v, bool) and v in options
+
+
 OPTIM_RULES: list[Rule] = [
     ("optim.lr", positive, "a finite number > 0"),
     ("optim.eps", positive, "a finite number > 0"),
     ("optim.weight_decay", non_negative, "a finite number >= 0"),
     ("optim.warmup_ratio", share, "a share of the steps in [0, 1]"),
     ("optim.max_grad_norm", optional(positive), "null (no clipping) or a number > 0"),
-]
-
-GRPO_RULES: list[Rule] = OPTIM_RULES + [
-    ("seed", _int, "an integer"),
-    ("train.max_steps", int_at_least(1), "an integer >= 1"),
-    ("train.batch_size", int_at_least(1), "an integer >= 1 (completions per step)"),
-    ("train.micro_batch_size", int_at_least(1), "an integer >= 1"),
-    ("train.save_every", optional(int_at_least(1)), "null or an integer >= 1"),
-    ("train.keep_last", optional(int_at_least(1)), "null (keep all) or an integer >= 1"),
-    ("train.table_every", optional(int_at_least(1)), "null or an integer >= 1"),
-    ("train.max_unscored_steps", int_at_least(1), "an integer >= 1"),
-    ("train.progress", boolean, "true or false"),
-    ("train.allow_resume_changes", boolean, "true or false"),
-    ("train.gradient_checkpointing", boolean, "true or false"),
-    ("sampling.temperature", positive,
-     "a number > 0: RL samples (at 0 every completion of a group is the same, so every "
-     "advantage is 0 and nothing is learned)"),
-    ("sampling.top_p", lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1]"),
-    ("sampling.max_new_tokens", int_at_least(1), "an integer >= 1"),
-    ("algo.beta", non_negative, "a finite number >= 0"),
-    ("algo.eps_low", non_negative, "a finite number >= 0"),
-    ("algo.eps_high", non_negative, "a finite number >= 0"),
-    ("algo.num_iterations", int_at_least(1), "an integer >= 1"),
-    ("reward.concurrency", int_at_least(1), "an integer >= 1"),
-    ("rollout.async", boolean, "true or false"),
-    ("rollout.stream_scoring", lambda v: v == "auto" or isinstance(v, bool),
-     "auto (on when the engine can stream), true or false"),
-    ("reference", lambda v: v in ("start", "base"),
-     "start (the KL anchor is the policy the run started from) or base (adapters disabled)"),
 ]
 
 SFT_RULES: list[Rule] = OPTIM_RULES + [

@@ -43,6 +43,36 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
 
 
+def load_helper(relpath: str):
+    """A helper module of the tests (stdlib-only fakes and case tables, not tests) by its
+    path under tests/, imported without sys.path edits; registered in sys.modules under a
+    `tests_` name so its dataclasses and pickling resolve. Reached through fixtures."""
+    import importlib.util
+    import sys
+
+    path = REPO / "tests" / relpath
+    name = "tests_" + path.stem
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def fake_judge():
+    """tests/rewards/fake_judge.py's FakeJudge: a faulty OpenAI-style judge on 127.0.0.1."""
+    return load_helper("rewards/fake_judge.py").FakeJudge
+
+
+@pytest.fixture(scope="session")
+def fuzz():
+    """tests/rewards/fuzz_cases.py, the case table benchmarks/fuzz_tally.py shares (stdlib +
+    PyYAML, so the benchmark runs it against old code too)."""
+    return load_helper("rewards/fuzz_cases.py")
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """../shared/data/real beside the checkout; tests using it skip when it is absent."""

@@ -135,7 +135,12 @@ class RolloutEngine(Protocol):
     `supports_streaming` — `generate_stream(prompts, sampling)` yields each prompt's group as
     it finishes (module docstring), so scoring can overlap the rest of the generation.
     An engine may also define `describe() -> dict` (what produced the generations: a remote
-    model and URL) for evaluation reports; without it the report names the model config."""
+    model and URL) for evaluation reports; without it the report names the model config.
+
+    Each capability's hooks are declared, with their contracts, by the protocols below
+    (`AdapterSync`, `WeightPush`, `Streaming`, `Sleeping`, `LockstepDecoding`, `Describes`):
+    the RL core and the evaluation runner call nothing on an engine that is not declared
+    here or there."""
 
     shares_live_model: bool
     supports_adapter_sync: bool
@@ -153,6 +158,77 @@ class RolloutEngine(Protocol):
 
 
 Chunk = list[tuple[int, list[Generation]]]  # (prompt index, its n Generations), any order
+
+
+# The hooks behind each capability flag. Not runtime-checked (an engine declares the flag;
+# `isinstance(engine, RolloutEngine)` stays true for engines without these hooks); they are
+# the contract rl/policy.py, rl/stream.py and rl/evaluate.py rely on.
+class AdapterSync(Protocol):
+    """`supports_adapter_sync`: the engine loads adapter files per policy version
+    (rl.policy.push_policy, rollout.sync=adapter)."""
+
+    # adapter versions the engine keeps loaded (optional; 2 when absent): the RL core keeps
+    # that many sync dirs on disk, so a version an engine may still sample from stays there
+    keep: int
+
+    def load_adapter(self, path: str | None, version: int | str | None = None) -> None:
+        """Sample from the adapter files at `path` as policy `version` from now on."""
+
+    def keep_versions(self, k: int) -> None:
+        """Keep the `k` newest versions loaded, unloading older ones (optional: an engine
+        holding one adapter at a time has nothing to drop); the RL core passes
+        rollout.max_lag + 1."""
+
+
+class WeightPush(Protocol):
+    """`supports_weight_push`: merged-LoRA sync (rollout.sync=merged) writes base weights."""
+
+    # True once push_weights changed the base weights (a later adapter sync restores them)
+    weights_modified: bool
+
+    def push_weights(self, weights: Iterable[tuple[str, Any]],
+                     version: int | str | None) -> int:
+        """Overwrite the named base weights in place ([(checkpoint name, [d_out, d_in]
+        tensor)], rl.policy.merged_weights) and sample from them as `version`; returns how
+        many tensors were loaded."""
+
+    def restore_base_weights(self) -> None:
+        """Put the original base weights back (before an adapter sync or a reuse)."""
+
+
+class Streaming(Protocol):
+    """`supports_streaming`: see the module docstring (rl/stream.py scores each chunk)."""
+
+    def generate_stream(self, prompts: Sequence[Prompt],
+                        sampling: SamplingConfig) -> Iterable[Chunk]:
+        """Chunks of (prompt index, its n Generations) as prompts finish, every index once,
+        the same completions `generate` gives."""
+
+
+class Sleeping(Protocol):
+    """`supports_sleep`: free and restore accelerator memory between rollouts."""
+
+    def sleep(self) -> bool:
+        """Offload weights and drop the KV cache; False when there is nothing to free."""
+
+    def wake_up(self) -> None:
+        """Restore what `sleep` freed before the next generate or sync."""
+
+
+class LockstepDecoding(Protocol):
+    """An engine decoding from a sharded live policy (hf under dist=fsdp): every rank must
+    run as many forwards (each is a collective)."""
+
+    # set by the RL core (rl.policy.build_engine_for): keep forwarding until every rank is
+    # done decoding
+    synced: bool
+
+
+class Describes(Protocol):
+    """Optional: what produced the generations, for evaluation reports (rl/evaluate.py)."""
+
+    def describe(self) -> dict[str, Any]:
+        """e.g. {"model": ..., "base_url": ...} (the openai engine)."""
 
 
 def assemble(chunks: Iterable[Chunk], n_prompts: int,

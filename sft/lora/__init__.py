@@ -3,7 +3,7 @@ the autograd Function, the PEFT patch and a benchmark.
 
     from sft.lora import patch_peft_model
     patch_peft_model(model, cfg.lora.kernel)     # "fused" | "reference"
-    python -m sft.lora.bench --help
+    python -m benchmarks.lora_kernels --help
 
 Exports resolve lazily: importing this package imports nothing (no torch, no triton, no peft);
 triton loads only when a kernel first runs.

@@ -19,18 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-import fuzz_cases as F  # noqa: E402
-
-from rewards.score import main  # noqa: E402
+from rewards.score import main
 
 _SETTINGS = dict(deadline=None, derandomize=True, database=None,
                  suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")
-def ref_scores(tmp_path_factory):
-    o = F.run_in_process(F.reference_case(), str(tmp_path_factory.mktemp("ref")), main)
+def ref_scores(tmp_path_factory, fuzz):
+    o = fuzz.run_in_process(fuzz.reference_case(), str(tmp_path_factory.mktemp("ref")), main)
     assert o.exit == 0 and o.scores, o.stderr
     # the base samples span the scale: a gated zero and a graded pass
     assert o.scores[0] == ("good", 3.75) and o.scores[1] == ("prose", 0.0)
@@ -42,29 +39,29 @@ def _no_env_judge(monkeypatch):
     monkeypatch.delenv("HARNESSRL_JUDGE_BASE_URL", raising=False)
 
 
-def _check(rng, tmp_path_factory, ref):
-    case = F.make_case(rng)
-    o = F.run_in_process(case, str(tmp_path_factory.mktemp("case")), main)
-    verdict = F.judge(case, o, ref)
+def _check(fuzz, rng, tmp_path_factory, ref):
+    case = fuzz.make_case(rng)
+    o = fuzz.run_in_process(case, str(tmp_path_factory.mktemp("case")), main)
+    verdict = fuzz.judge(case, o, ref)
     assert verdict == "ok", (case.cls, case.name, verdict, o.exit, o.stderr[-1500:])
 
 
 @settings(max_examples=300, **_SETTINGS)
 @given(rng=st.randoms(use_true_random=False))
-def test_fuzz_score_cli(rng, tmp_path_factory, ref_scores):
-    _check(rng, tmp_path_factory, ref_scores)
+def test_fuzz_score_cli(rng, tmp_path_factory, ref_scores, fuzz):
+    _check(fuzz, rng, tmp_path_factory, ref_scores)
 
 
 @pytest.mark.slow
 @settings(max_examples=1200, **_SETTINGS)
 @given(rng=st.randoms(use_true_random=False), salt=st.integers(0, 2**32))
-def test_fuzz_score_cli_long(rng, salt, tmp_path_factory, ref_scores):
+def test_fuzz_score_cli_long(rng, salt, tmp_path_factory, ref_scores, fuzz):
     rng.seed(salt)  # a different stream from the default run's
-    _check(rng, tmp_path_factory, ref_scores)
+    _check(fuzz, rng, tmp_path_factory, ref_scores)
 
 
-def _subprocess(tmp_path, case):
-    argv, paths = F.case_argv(case, str(tmp_path))
+def _subprocess(fuzz, tmp_path, case):
+    argv, paths = fuzz.case_argv(case, str(tmp_path))
     p = subprocess.run([sys.executable, "-m", "rewards.score", *argv], capture_output=True,
                        text=True, timeout=120,
                        env={k: v for k, v in os.environ.items() if k != "HARNESSRL_JUDGE_BASE_URL"})
@@ -72,42 +69,42 @@ def _subprocess(tmp_path, case):
 
 
 @pytest.mark.parametrize("name", ["alias-bomb", "non-utf8", "deep-seq", "huge-int"])
-def test_real_cli_structural_rubrics_exit_2(tmp_path, name):
-    rng = next(r for r in (F.random.Random(s) for s in range(10_000))
-               if F.structural(_Pin(r, name))[0] == name)
-    _, data = F.structural(_Pin(rng, name))
-    case = F.Case("rubric:struct", name, "exit2", data, F.dump_samples(F.BASE_SAMPLES))
-    p, _ = _subprocess(tmp_path, case)
+def test_real_cli_structural_rubrics_exit_2(tmp_path, name, fuzz):
+    rng = next(r for r in (fuzz.random.Random(s) for s in range(10_000))
+               if fuzz.structural(_Pin(r, name))[0] == name)
+    _, data = fuzz.structural(_Pin(rng, name))
+    case = fuzz.Case("rubric:struct", name, "exit2", data, fuzz.dump_samples(fuzz.BASE_SAMPLES))
+    p, _ = _subprocess(fuzz, tmp_path, case)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-2000:]
     assert "rubric.yaml" in p.stderr
 
 
-def test_real_cli_skip_reports_non_utf8_and_bad_lines(tmp_path):
-    lines = [F.dump_samples([s]).rstrip(b"\n") for s in F.BASE_SAMPLES]
-    lines[1:1] = [F.BAD_LINES["non-utf8"], F.BAD_LINES["meta-list+unknown"]]
-    case = F.Case("samples:skip", "", "skip", F.dump_rubric(F.BASE_RUBRIC),
+def test_real_cli_skip_reports_non_utf8_and_bad_lines(tmp_path, fuzz):
+    lines = [fuzz.dump_samples([s]).rstrip(b"\n") for s in fuzz.BASE_SAMPLES]
+    lines[1:1] = [fuzz.BAD_LINES["non-utf8"], fuzz.BAD_LINES["meta-list+unknown"]]
+    case = fuzz.Case("samples:skip", "", "skip", fuzz.dump_rubric(fuzz.BASE_RUBRIC),
                   b"\n".join(lines) + b"\n", ["--on-bad-line", "skip"], bad_lines=2)
-    p, paths = _subprocess(tmp_path, case)
+    p, paths = _subprocess(fuzz, tmp_path, case)
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
     assert "skipped 2 bad input lines" in p.stdout and "lines 2, 3" in p.stdout
     summary = json.loads(Path(paths["summary"]).read_text())
     assert summary["skipped_lines"]["lines"] == [2, 3]
     assert "byte offset" in summary["skipped_lines"]["reasons"]["2"]
-    assert len(Path(paths["output"]).read_text().splitlines()) == len(F.BASE_SAMPLES)
+    assert len(Path(paths["output"]).read_text().splitlines()) == len(fuzz.BASE_SAMPLES)
 
 
-def test_real_cli_output_equal_to_input_is_refused(tmp_path):
-    case = F.Case("outputs", "same-input-relative", "exit2", F.dump_rubric(F.BASE_RUBRIC),
-                  F.dump_samples(F.BASE_SAMPLES), outputs="same-input-relative")
-    p, paths = _subprocess(tmp_path, case)
+def test_real_cli_output_equal_to_input_is_refused(tmp_path, fuzz):
+    case = fuzz.Case("outputs", "same-input-relative", "exit2", fuzz.dump_rubric(fuzz.BASE_RUBRIC),
+                  fuzz.dump_samples(fuzz.BASE_SAMPLES), outputs="same-input-relative")
+    p, paths = _subprocess(fuzz, tmp_path, case)
     assert p.returncode == 2 and "same file as --input" in p.stderr
     assert Path(paths["input"]).read_bytes() == case.samples
 
 
-def test_real_cli_concurrency_zero_is_refused_not_hung(tmp_path):
-    case = F.Case("cli", "", "exit2", F.dump_rubric(F.BASE_RUBRIC),
-                  F.dump_samples(F.BASE_SAMPLES), ["--concurrency", "0"])
-    p, _ = _subprocess(tmp_path, case)
+def test_real_cli_concurrency_zero_is_refused_not_hung(tmp_path, fuzz):
+    case = fuzz.Case("cli", "", "exit2", fuzz.dump_rubric(fuzz.BASE_RUBRIC),
+                  fuzz.dump_samples(fuzz.BASE_SAMPLES), ["--concurrency", "0"])
+    p, _ = _subprocess(fuzz, tmp_path, case)
     assert p.returncode == 2 and "--concurrency: expected an integer >= 1" in p.stderr
 
 

@@ -2,11 +2,11 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,22 +16,17 @@ from rewards.safe_yaml import LoadError, load_yaml
 from rewards.score import main
 from rewards.validate import redact
 
-sys.path.insert(0, str(Path(__file__).parent))
-import fuzz_cases as F  # noqa: E402
-
-HERE = Path(__file__).parent
-
 
 def _rubric(*checks, **top):
     return {"dimensions": {"d": {"min_coverage": 0.0}}, "checks": list(checks), **top}
 
 
-def test_alias_bomb_fails_fast_and_small():
+def test_alias_bomb_fails_fast_and_small(fuzz):
     t0 = time.perf_counter()
     with pytest.raises(LoadError, match="alias bomb"):
-        load_yaml(F._alias_bomb().decode(), "bomb.yaml")
+        load_yaml(fuzz._alias_bomb().decode(), "bomb.yaml")
     assert time.perf_counter() - t0 < 1.0  # was 4 GB and a MemoryError while hashing
-    assert len(F.alias_bomb_lines()) < 800
+    assert len(fuzz.alias_bomb_lines()) < 800
 
 
 def test_small_aliases_still_work():
@@ -72,29 +67,28 @@ def test_schema_pattern_is_time_limited_too():
     assert res[0].verdicts["s"].status == "abstain" and res[1].verdicts["s"].status == "pass"
 
 
-def test_python_check_that_never_returns_neither_hangs_the_batch_nor_the_exit():
-    script = textwrap.dedent(f"""
-        import sys, time
-        sys.path.insert(0, {str(HERE)!r})
+def test_python_check_that_never_returns_neither_hangs_the_batch_nor_the_exit(slow_funcs):
+    script = textwrap.dedent("""
         from rewards import Harness, Sample
-        h = Harness({{"dimensions": {{"d": {{}}}}, "checks": [{{"id": "p", "kind": "python",
-                     "dimension": "d", "function": "slow_funcs:forever", "timeout_s": 0.5}}]}})
+        h = Harness({"dimensions": {"d": {}}, "checks": [{"id": "p", "kind": "python",
+                     "dimension": "d", "function": "slow_funcs:forever", "timeout_s": 0.5}]})
         v = h.score_batch([Sample(id="x", completion="y")])[0].verdicts["p"]
         print(v.status, v.reason)
     """)
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    path = os.pathsep.join(filter(None, [str(slow_funcs), os.environ.get("PYTHONPATH")]))
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=60, env={**os.environ, "PYTHONPATH": path})
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("abstain timeout after 0.5s")
     assert time.perf_counter() - t0 < 30  # the pool thread used to keep the process alive
 
 
-def test_non_finite_python_values_abstain_and_json_stays_strict(tmp_path):
+def test_non_finite_python_values_abstain_and_json_stays_strict(tmp_path, slow_funcs):
     r = _rubric({"id": "p", "kind": "python", "dimension": "d", "function": "slow_funcs:nan"})
     rubric, inp, out = tmp_path / "r.yaml", tmp_path / "in.jsonl", tmp_path / "o.jsonl"
     rubric.write_text(json.dumps(r))
     inp.write_text('{"id": 1, "completion": "x"}\n')
-    sys.path.insert(0, str(HERE))
     assert main(["--rubric", str(rubric), "--input", str(inp), "--output", str(out)]) == 0
     row = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in output"))
     assert row["verdicts"]["p"]["status"] == "abstain" and "finite" in row["verdicts"]["p"]["reason"]
@@ -125,10 +119,10 @@ def test_pitfall_string_no_longer_changes_the_score():
                              "pitfall": "false", "weight": 0.5}))
 
 
-def test_summary_write_failure_leaves_no_output_and_no_tmp(tmp_path):
+def test_summary_write_failure_leaves_no_output_and_no_tmp(tmp_path, fuzz):
     rubric, inp = tmp_path / "r.yaml", tmp_path / "in.jsonl"
-    rubric.write_bytes(F.dump_rubric(F.BASE_RUBRIC))
-    inp.write_bytes(F.dump_samples(F.BASE_SAMPLES))
+    rubric.write_bytes(fuzz.dump_rubric(fuzz.BASE_RUBRIC))
+    inp.write_bytes(fuzz.dump_samples(fuzz.BASE_SAMPLES))
     out = tmp_path / "o.jsonl"
     # a 250-byte name is legal; its temp file's name (".<name>.<random>.tmp") is not (> 255)
     summary = tmp_path / ("s" * 245 + ".json")
@@ -138,10 +132,10 @@ def test_summary_write_failure_leaves_no_output_and_no_tmp(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "r.yaml"]
 
 
-def test_lone_surrogate_never_reaches_the_cache(tmp_path, capsys):
+def test_lone_surrogate_never_reaches_the_cache(tmp_path, capsys, fuzz):
     rubric, inp = tmp_path / "r.yaml", tmp_path / "in.jsonl"
-    rubric.write_bytes(F.dump_rubric(F.BASE_RUBRIC))
-    inp.write_bytes(F.BAD_LINES["lone-surrogate"] + b"\n")
+    rubric.write_bytes(fuzz.dump_rubric(fuzz.BASE_RUBRIC))
+    inp.write_bytes(fuzz.BAD_LINES["lone-surrogate"] + b"\n")
     code = main(["--rubric", str(rubric), "--input", str(inp), "--output", str(tmp_path / "o"),
                  "--cache", str(tmp_path / "c.sqlite")])
     assert code == 2 and "in.jsonl:1: a string holds a lone UTF-16 surrogate" in capsys.readouterr().err
@@ -155,10 +149,10 @@ def test_redact_covers_bearer_key_shapes_and_the_value():
     assert out.count("[redacted]") >= 4
 
 
-def test_over_long_output_path_is_exit_2_not_a_traceback(tmp_path, capsys):
+def test_over_long_output_path_is_exit_2_not_a_traceback(tmp_path, capsys, fuzz):
     rubric, inp = tmp_path / "r.yaml", tmp_path / "in.jsonl"
-    rubric.write_bytes(F.dump_rubric(F.BASE_RUBRIC))
-    inp.write_bytes(F.dump_samples(F.BASE_SAMPLES))
+    rubric.write_bytes(fuzz.dump_rubric(fuzz.BASE_RUBRIC))
+    inp.write_bytes(fuzz.dump_samples(fuzz.BASE_SAMPLES))
     code = main(["--rubric", str(rubric), "--input", str(inp),
                  "--output", str(tmp_path / ("o" * 300))])
     assert code == 2 and "File name too long" in capsys.readouterr().err
@@ -174,10 +168,10 @@ def test_lone_surrogate_sample_from_python_scores_with_a_cache(tmp_path):
     assert h.cache.hits == 1
 
 
-def test_key_shaped_judge_flag_is_exit_2_without_echo(tmp_path, capsys):
+def test_key_shaped_judge_flag_is_exit_2_without_echo(tmp_path, capsys, fuzz):
     rubric, inp = tmp_path / "r.yaml", tmp_path / "in.jsonl"
-    rubric.write_bytes(F.dump_rubric(F.BASE_RUBRIC))
-    inp.write_bytes(F.dump_samples(F.BASE_SAMPLES))
+    rubric.write_bytes(fuzz.dump_rubric(fuzz.BASE_RUBRIC))
+    inp.write_bytes(fuzz.dump_samples(fuzz.BASE_SAMPLES))
     key = "sk-live-0123456789abcdefghij"
     code = main(["--rubric", str(rubric), "--input", str(inp), "--output", str(tmp_path / "o"),
                  "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-model", "m",

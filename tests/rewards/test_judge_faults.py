@@ -3,17 +3,12 @@ slow, flaky, malformed, echoing the key, never answering, killed. Every fault en
 abstain with a redacted reason, within its time limit; a healthy slow server never times out
 because of the queue in front of it."""
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from rewards import Harness, Sample, load_rubric
 from rewards.checks.judge import JudgeConfig, JudgeConfigError, check_judge_block
-
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_judge import FakeJudge  # noqa: E402
 
 KEY = "sk-test-Zq8RXJ2vT7mN4pK9wL3sA6dF"
 RUBRIC = {"dimensions": {"d": {"min_coverage": 0.0}}, "checks": [
@@ -39,36 +34,36 @@ def _score(server, n, rubric=RUBRIC, **judge):
     return [r.verdicts["j"] for r in res], time.perf_counter() - t0
 
 
-def test_queue_time_does_not_count_against_the_timeout():
+def test_queue_time_does_not_count_against_the_timeout(fake_judge):
     """24 calls at 0.3 s latency, 2 at a time: the last starts ~3.3 s after the batch, past
     the 2 s limit, yet each request takes 0.3 s (2 s leaves room for a loaded 2-core CPU).
     Counting the queue abstained about a third of them."""
     rubric = {**RUBRIC, "checks": [RUBRIC["checks"][0], {**RUBRIC["checks"][1], "timeout_s": 2}]}
-    with FakeJudge(latency=0.3) as server:
+    with fake_judge(latency=0.3) as server:
         verdicts, _ = _score(server, 24, rubric=rubric, concurrency=2)
         assert [v.status for v in verdicts] == ["pass"] * 24, [v.reason for v in verdicts]
         assert server.requests == 24 and server.max_in_flight <= 2
 
 
-def test_flaky_500_and_429_are_retried():
-    with FakeJudge(mode="flaky", fail_first=3) as server:  # 500, 429, 500, then ok
+def test_flaky_500_and_429_are_retried(fake_judge):
+    with fake_judge(mode="flaky", fail_first=3) as server:  # 500, 429, 500, then ok
         verdicts, _ = _score(server, 4, concurrency=1, max_retries=3)
     assert all(v.status == "pass" for v in verdicts), [v.reason for v in verdicts]
 
 
-def test_malformed_bodies_are_retried_like_5xx():
-    with FakeJudge(mode="malformed", fail_first=2) as server:
+def test_malformed_bodies_are_retried_like_5xx(fake_judge):
+    with fake_judge(mode="malformed", fail_first=2) as server:
         verdicts, _ = _score(server, 2, concurrency=1, max_retries=2)
         assert all(v.status == "pass" for v in verdicts), [v.reason for v in verdicts]
         assert server.requests == 4
-    with FakeJudge(mode="garbled", fail_first=10**6) as server:
+    with fake_judge(mode="garbled", fail_first=10**6) as server:
         verdicts, _ = _score(server, 2, concurrency=2, max_retries=1)
     assert all(v.status == "abstain" and "malformed response" in v.reason for v in verdicts)
 
 
 @pytest.mark.parametrize("mode", ["echo401", "echo500"])
-def test_error_body_echoing_the_key_is_redacted(mode):
-    with FakeJudge(mode=mode) as server:
+def test_error_body_echoing_the_key_is_redacted(mode, fake_judge):
+    with fake_judge(mode=mode) as server:
         verdicts, _ = _score(server, 3)
     for v in verdicts:
         assert v.status == "abstain"
@@ -76,15 +71,15 @@ def test_error_body_echoing_the_key_is_redacted(mode):
         assert "[redacted]" in v.reason and "HTTP" in v.reason
 
 
-def test_server_that_never_answers_times_out_at_the_check_limit():
-    with FakeJudge(mode="hang") as server:
+def test_server_that_never_answers_times_out_at_the_check_limit(fake_judge):
+    with fake_judge(mode="hang") as server:
         verdicts, seconds = _score(server, 4, concurrency=4)
     assert all(v.status == "abstain" and "timeout after 1s" in v.reason for v in verdicts)
     assert seconds < 5, seconds
 
 
-def test_killed_server_abstains_without_hanging():
-    server = FakeJudge()
+def test_killed_server_abstains_without_hanging(fake_judge):
+    server = fake_judge()
     with server:
         verdicts, _ = _score(server, 2)
         assert all(v.status == "pass" for v in verdicts)
@@ -113,8 +108,8 @@ def test_credential_config_keys_and_unknown_keys_are_refused():
         check_judge_block({"base_url": f"https://u:{KEY}@h/v1"})
 
 
-def test_unset_key_variable_abstains_without_sending(tmp_path):
-    with FakeJudge() as server:
+def test_unset_key_variable_abstains_without_sending(tmp_path, fake_judge):
+    with fake_judge() as server:
         verdicts, _ = _score(server, 2, api_key_env="NOPE_UNSET_X")
         assert server.requests == 0
     assert all(v.status == "abstain" and "'NOPE_UNSET_X'" in v.reason for v in verdicts)
@@ -133,12 +128,12 @@ def test_rubric_judge_block_with_a_key_fails_to_load_naming_the_key(tmp_path):
     assert "r.yaml: judge.api_key:" in str(e.value) and KEY not in str(e.value)
 
 
-def test_concurrent_batches_on_one_loop_share_the_judge_budget():
+def test_concurrent_batches_on_one_loop_share_the_judge_budget(fake_judge):
     """Streamed RL scoring runs one ascore_batch per finished group on one event loop: they
     share the harness's judge_concurrency (2 here) instead of 2 each."""
     import asyncio
 
-    with FakeJudge(latency=0.2) as server:
+    with fake_judge(latency=0.2) as server:
         cfg = {"base_url": server.base_url, "model": "m", "api_key_env": "FAKE_JUDGE_KEY"}
         h = Harness(load_rubric(RUBRIC), judge=cfg, judge_concurrency=2)
 

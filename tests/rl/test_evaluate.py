@@ -9,8 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -97,29 +95,19 @@ def test_runner_vllm_server_backend_and_compare(vllm_server, tiny_model_dir, tmp
     assert same >= 6, same
 
 
-def test_failed_generations_are_errors_not_zeros(tmp_path):
+def test_failed_generations_are_errors_not_zeros(tmp_path, openai_stub):
     """A server answering 503 to everything: every record is an error, none is scored."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_rollout_openai import _Stub
-
     from rewards import Harness
     from rewards.tasks import get_task, load_split
     from rl.report import summarize_task
     from rl.rollout.openai_engine import OpenAIEngine
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    _Stub.script, _Stub.seen = [503] * 100, []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        engine = OpenAIEngine(f"http://127.0.0.1:{server.server_address[1]}/v1",
-                              backoff_s=0.01, max_retries=1)
-        task = get_task("support_classification")
-        samples = load_split({"name": task.name, "n_eval": 3}, "eval")
-        recs = evaluate_samples(engine, task, samples, Harness(task.rubric()),
-                                SamplingConfig(max_new_tokens=4), progress=False)
-    finally:
-        server.shutdown()
-        server.server_close()
+    openai_stub.script = [503] * 100
+    engine = OpenAIEngine(openai_stub.url, backoff_s=0.01, max_retries=1)
+    task = get_task("support_classification")
+    samples = load_split({"name": task.name, "n_eval": 3}, "eval")
+    recs = evaluate_samples(engine, task, samples, Harness(task.rubric()),
+                            SamplingConfig(max_new_tokens=4), progress=False)
     assert len(recs) == 3 and all(r["error"] and r["score"] is None for r in recs)
     s = summarize_task(recs, "accuracy")
     assert s["errors"] == 3 and s["value"] is None and s["n_scored"] == 0

@@ -13,7 +13,6 @@ from rl.goodhart import (
     GoodhartMonitor,
     group_diversity,
     mann_kendall,
-    p_rising,
     trend_start,
 )
 
@@ -33,13 +32,19 @@ def noisy(seed, scale=0.05):
 
 
 def test_mann_kendall_matches_the_closed_form():
-    tau, z = mann_kendall(list(range(10)))
-    # S = 45, Var = 10*9*25/18 = 125, z = 44/sqrt(125)
-    assert tau == 1.0 and z == pytest.approx(44 / math.sqrt(125))
-    assert p_rising(z) == pytest.approx(4.16e-5, rel=0.01)
-    assert mann_kendall([3.0] * 12) == (0.0, 0.0)  # all ties: no trend, no division by zero
-    tau, z = mann_kendall(list(range(10, 0, -1)))
-    assert tau == -1.0 and p_rising(-z) < 1e-4
+    tau, p_up, p_down = mann_kendall(list(range(10)))
+    # S = 45, Var = 10*9*25/18 = 125, z = 45/sqrt(125): one-sided normal tail
+    z = 45 / math.sqrt(125)
+    assert tau == pytest.approx(1.0) and p_up == pytest.approx(0.5 * math.erfc(z / math.sqrt(2)))
+    assert p_down == pytest.approx(1 - p_up)
+    assert mann_kendall([3.0] * 12) == (0.0, 1.0, 1.0)  # all ties: no trend, no division by 0
+    tau, p_up, p_down = mann_kendall(list(range(10, 0, -1)))
+    assert tau == pytest.approx(-1.0) and p_down < 1e-4 < p_up
+    # ties: the variance drops the tie terms (4 pairs of equal values)
+    tied = [1, 1, 2, 2, 3, 3, 4, 4, 5, 6]
+    s, var = 41, (10 * 9 * 25 - 4 * (2 * 1 * 9)) / 18
+    z = s / math.sqrt(var)
+    assert mann_kendall(tied)[1] == pytest.approx(0.5 * math.erfc(z / math.sqrt(2)))
 
 
 def test_trend_start_finds_the_knot():

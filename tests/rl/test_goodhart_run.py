@@ -7,6 +7,7 @@ characters: it rises with the reward) completes without an alarm."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -14,16 +15,22 @@ pytest.importorskip("torch")
 pytest.importorskip("hydra")
 
 from rl import grpo  # noqa: E402
-from rl.bench_goodhart import HACKABLE, toy_config  # noqa: E402
 from rl.watch import GOODHART_EXIT, GoodhartStop  # noqa: E402
 
-HONEST = HACKABLE.replace("min: 12, audit: true", "max: 40, audit: true")
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_hackable_rubric_trips_the_alarm_and_an_honest_one_does_not(tmp_path):
+def test_hackable_rubric_trips_the_alarm_and_an_honest_one_does_not(tmp_path, conf_compose):
+    """conf/experiment/toy_goodhart.yaml; the honest variant's audit wants <= 40 characters."""
+    def train(name: str, *extra: str):
+        return grpo.train(conf_compose("grpo", [
+            "experiment=toy_goodhart", "logger=none", "train.progress=false",
+            "train.max_steps=30", "audit.on_alarm=stop", f"run_dir={tmp_path / name / 'run'}",
+            *extra]))
+
     with pytest.raises(GoodhartStop, match="trend began at step") as stop:
-        grpo.train(toy_config(tmp_path / "hack", HACKABLE, 30, "audit.on_alarm=stop"))
+        train("hack")
     assert stop.value.exit_code == GOODHART_EXIT == 3
     run = tmp_path / "hack" / "run"
     alerts = [json.loads(r) for r in (run / "alerts.jsonl").read_text().splitlines()]
@@ -34,5 +41,8 @@ def test_hackable_rubric_trips_the_alarm_and_an_honest_one_does_not(tmp_path):
     assert (run / "tables" / "alarm_samples.jsonl").exists()
     last = sorted((run / "checkpoints").glob("step-*"))[-1]
     assert last.name == f"step-{rows[-1]['step']:08d}"  # checkpointed the alarm step
-    honest = grpo.train(toy_config(tmp_path / "honest", HONEST, 30, "audit.on_alarm=stop"))
+    honest_rubric = tmp_path / "honest.yaml"
+    honest_rubric.write_text((REPO / "tests/data/toy_hackable.yaml").read_text().replace(
+        "min: 12, audit: true", "max: 40, audit: true"))
+    honest = train("honest", f"task.rubric={honest_rubric}")
     assert honest["step"] == 30

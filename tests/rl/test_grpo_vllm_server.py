@@ -11,8 +11,6 @@ import importlib.util
 import json
 import os
 import signal
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,22 +19,19 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
                                  reason="vllm not installed")]
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_grpo import make_cfg  # noqa: E402
-
 SERVER = ["rollout=vllm_server", "rollout.max_model_len=1024", "rollout.max_lora_rank=16",
           "rollout.max_retries=1", "rollout.backoff_s=0.1", "rollout.timeout_s=60",
           "algo.beta=0.04", "train.save_every=1"]
 
 
-def test_grpo_over_server_then_server_killed_mid_run(tmp_path):
+def test_grpo_over_server_then_server_killed_mid_run(tmp_path, grpo_cfg):
     import httpx
 
     from rl import grpo
     from rl.experience import EngineFailure
     from rl.rollout.vllm_server import VLLMServerEngine
 
-    cfg = make_cfg(tmp_path, *SERVER, "train.max_steps=2")
+    cfg = grpo_cfg(tmp_path, *SERVER, "train.max_steps=2")
     engine = VLLMServerEngine.from_cfg(cfg)
     try:
         out = grpo.train(cfg, engine=engine)
@@ -63,9 +58,9 @@ def test_grpo_over_server_then_server_killed_mid_run(tmp_path):
         with pytest.raises(EngineFailure, match=r"step 3: the rollout engine failed every one "
                                                 r"of 8 requests .*Checkpointed step 2 at "
                                                 r".*step-00000002.*train.resume=auto"):
-            grpo.train(make_cfg(tmp_path, *SERVER, "train.max_steps=3"), engine=engine)
+            grpo.train(grpo_cfg(tmp_path, *SERVER, "train.max_steps=3"), engine=engine)
     finally:
         engine.close()
     # the checkpoint resumes (here with the hf engine: the server is gone)
-    resumed = grpo.train(make_cfg(tmp_path, "algo.beta=0.04", "train.max_steps=3"))
+    resumed = grpo.train(grpo_cfg(tmp_path, "algo.beta=0.04", "train.max_steps=3"))
     assert resumed["step"] == 3 and len(resumed["history"]) == 1

@@ -2,8 +2,9 @@
 gets gradients in each pass, exact resume after a signal (critic, value head, KL controller
 and reward moments included), checkpoint contents, a separate critic model, bad input.
 
-The reward is the length rubric of tests/rl/test_grpo.py (<= 45 characters in 8 tokens):
-tiny-random's near-uniform samples pass ~25% of the time, so advantages are non-zero.
+Configs are `debug=tiny`'s (tests/rl/conftest.py): the smoke_brevity reward (<= 45 characters
+in 8 tokens) that tiny-random's near-uniform samples pass ~25% of the time, so advantages are
+non-zero.
 """
 
 from __future__ import annotations
@@ -23,37 +24,6 @@ pytest.importorskip("hydra")
 from rl import ppo  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-CONF = REPO / "conf"
-
-SHORT_RUBRIC = """
-version: 1
-scale: [0, 1]
-dimensions:
-  brevity: {weight: 1.0, min_coverage: 1.0}
-checks:
-  - id: short
-    kind: length
-    dimension: brevity
-    unit: chars
-    max: 45
-"""
-
-
-def make_cfg(tmp_path: Path, *overrides: str, rubric: str = SHORT_RUBRIC):
-    from hydra import compose, initialize_config_dir
-
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    rubric_file = tmp_path / "rubric.yaml"
-    if not rubric_file.exists():
-        rubric_file.write_text(rubric)
-    base = ["debug=tiny", "logger=none", f"run_dir={tmp_path / 'run'}",
-            f"reward.rubric={rubric_file}", "sampling.max_new_tokens=8", "optim.lr=1e-2",
-            "critic.lr=1e-2", "train.batch_size=8", "train.micro_batch_size=4",
-            "train.progress=false", "train.max_steps=2", "task.n_train=16",
-            "train.resume=auto", "train.save_every=null"]
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        return compose("ppo", overrides=base + list(overrides))
-
 
 TRACE = ("reward/total", "loss/pg", "loss/vf", "kl", "kl/coef", "policy/grad_norm",
          "value/grad_norm", "value/explained_var")
@@ -63,8 +33,8 @@ def trace(out) -> list[tuple]:
     return [tuple(h.get(k, math.nan) for k in TRACE) for h in out["history"]]
 
 
-def test_debug_tiny_end_to_end(tmp_path):
-    out = ppo.train(make_cfg(tmp_path, "algo.ent_coef=0.01"))
+def test_debug_tiny_end_to_end(tmp_path, ppo_cfg):
+    out = ppo.train(ppo_cfg(tmp_path, "algo.ent_coef=0.01"))
     assert out["step"] == 2 and set(out) == {"step", "adapter", "run_dir", "stopped_by",
                                              "history", "rubric_hash"}
     h = out["history"]
@@ -88,10 +58,10 @@ def test_debug_tiny_end_to_end(tmp_path):
     assert any("metrics" in t.name for t in tables)
 
 
-def test_only_the_active_adapter_gets_gradients(tmp_path):
+def test_only_the_active_adapter_gets_gradients(tmp_path, ppo_cfg):
     from rl.experience import rollout, score
 
-    run, st = ppo.setup(make_cfg(tmp_path))
+    run, st = ppo.setup(ppo_cfg(tmp_path))
     pairs, _ = rollout(run, run.prompts[:4], 1)
     exp = ppo.make_experience(run, st, score(run, pairs, 1))
     idx = torch.arange(4)
@@ -135,21 +105,21 @@ def test_only_the_active_adapter_gets_gradients(tmp_path):
     run.engine.close()
 
 
-def test_sigterm_checkpoints_and_resume_is_exact(tmp_path):
+def test_sigterm_checkpoints_and_resume_is_exact(tmp_path, ppo_cfg):
     """4 steps straight == 2 steps, SIGTERM, resume=auto, 2 more: rewards, both losses, KL and
     its adaptive beta, both grad norms; then the policy adapter, the critic adapter and the
     value head are equal bit for bit."""
     steps = ["train.max_steps=4", "algo.kl.adaptive=true", "algo.kl.target=0.01",
              "algo.kl.horizon=100", "reward.normalize=true"]
-    straight = ppo.train(make_cfg(tmp_path / "a", *steps))
+    straight = ppo.train(ppo_cfg(tmp_path / "a", *steps))
 
     def kill_at_2(step, metrics):
         if step == 2:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    first = ppo.train(make_cfg(tmp_path / "b", *steps), on_step=kill_at_2)
+    first = ppo.train(ppo_cfg(tmp_path / "b", *steps), on_step=kill_at_2)
     assert first["stopped_by"] == "SIGTERM" and first["step"] == 2
-    second = ppo.train(make_cfg(tmp_path / "b", *steps))
+    second = ppo.train(ppo_cfg(tmp_path / "b", *steps))
     assert second["step"] == 4
     got, want = trace(first) + trace(second), trace(straight)
     assert str(got) == str(want)  # NaN-safe exact equality
@@ -165,12 +135,12 @@ def test_sigterm_checkpoints_and_resume_is_exact(tmp_path):
     assert float(ha["weight"].abs().sum()) > 0  # trained away from its zero init
 
 
-def test_critic_and_value_head_restored_in_place(tmp_path):
+def test_critic_and_value_head_restored_in_place(tmp_path, ppo_cfg):
     from safetensors.torch import load_file
 
-    out = ppo.train(make_cfg(tmp_path))
+    out = ppo.train(ppo_cfg(tmp_path))
     ckpt = Path(out["adapter"])
-    run, st = ppo.setup(make_cfg(tmp_path, "train.max_steps=3"))  # resume=auto
+    run, st = ppo.setup(ppo_cfg(tmp_path, "train.max_steps=3"))  # resume=auto
     assert run.step == 2
     saved = load_file(ckpt / "critic" / "adapter_model.safetensors")
     live = {n: p for n, p in st.critic.model.named_parameters() if ".critic." in n}
@@ -185,19 +155,19 @@ def test_critic_and_value_head_restored_in_place(tmp_path):
     run.engine.close()
 
 
-def test_separate_critic_model(tmp_path):
-    out = ppo.train(make_cfg(tmp_path, "critic.separate_model=tiny-random",
+def test_separate_critic_model(tmp_path, ppo_cfg):
+    out = ppo.train(ppo_cfg(tmp_path, "critic.separate_model=tiny-random",
                              "train.max_steps=1"))
     ckpt = Path(out["adapter"])
     assert (ckpt / "critic" / "adapter_model.safetensors").is_file()
     assert math.isfinite(out["history"][0]["loss/vf"])
 
 
-def test_every_sample_unscored_stops_cleanly(tmp_path, capsys):
-    abstaining = SHORT_RUBRIC.replace("kind: length", "kind: python").replace(
+def test_every_sample_unscored_stops_cleanly(tmp_path, capsys, ppo_cfg, smoke_rubric):
+    abstaining = smoke_rubric.replace("kind: length", "kind: python").replace(
         "unit: chars\n    max: 45", "function: json:loads")
     with pytest.raises(ppo.RLError, match="every sample of the reward batch was unscored"):
-        ppo.train(make_cfg(tmp_path, "train.max_steps=5", "train.max_unscored_steps=2",
+        ppo.train(ppo_cfg(tmp_path, "train.max_steps=5", "train.max_unscored_steps=2",
                            rubric=abstaining))
     assert "[ppo] warning: step 1: every sample" in capsys.readouterr().err
 
@@ -205,10 +175,10 @@ def test_every_sample_unscored_stops_cleanly(tmp_path, capsys):
 @pytest.mark.parametrize("override, message", [
     ("algo.gamma=1.5", "algo.gamma=1.5 must be in [0, 1]"),
     ("algo=grpo", "rl.ppo needs algo=ppo")])
-def test_bad_config_raises(tmp_path, override, message):
+def test_bad_config_raises(tmp_path, override, message, ppo_cfg):
     with pytest.raises(ppo.RLError, match=message.replace("[", r"\[").replace("(", r"\(")
                        .replace(")", r"\)").replace(".", r"\.")):
-        ppo.train(make_cfg(tmp_path, override))
+        ppo.train(ppo_cfg(tmp_path, override))
 
 
 def test_cli_bad_value_exits_2(tmp_path):
@@ -224,14 +194,11 @@ def test_cli_bad_value_exits_2(tmp_path):
 def test_torchrun_two_ranks(tmp_path):
     """torchrun -m rl.ppo: prompts sharded over 2 gloo ranks, whitening/KL/gradients reduced
     over both, rank 0 checkpoints (critic included); both ranks finish."""
-    rubric = tmp_path / "r.yaml"
-    rubric.write_text(SHORT_RUBRIC)
     p = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
          "-m", "rl.ppo",
          "debug=tiny", "logger=none", "dist=ddp", f"run_dir={tmp_path / 'run'}",
-         f"reward.rubric={rubric}", "train.max_steps=2", "train.batch_size=8",
-         "sampling.max_new_tokens=8", "optim.lr=1e-2", "reward.normalize=true"],
+         "train.max_steps=2", "train.batch_size=8", "optim.lr=1e-2", "reward.normalize=true"],
         cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"},
         capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -240,32 +207,32 @@ def test_torchrun_two_ranks(tmp_path):
     assert (ckpt / "COMPLETE").exists() and (ckpt / "critic" / "value_head.pt").is_file()
 
 
-def test_dense_rewards_run_and_refuse_normalize(tmp_path):
+def test_dense_rewards_run_and_refuse_normalize(tmp_path, ppo_cfg):
     """reward.dense=true on a rubric with a locatable check runs end to end; with
     reward.normalize (costs are in score units) it is refused up front."""
     rubric = ("scale: [0, 1]\ndimensions: {d: {weight: 1.0}}\nchecks:\n"
               "  - {id: short, kind: length, dimension: d, unit: chars, max: 45}\n"
               "  - {id: no_e, kind: regex, dimension: d, pattern: 'e', must_match: false}\n")
-    out = ppo.train(make_cfg(tmp_path / "a", "reward.dense=true", "train.max_steps=1",
+    out = ppo.train(ppo_cfg(tmp_path / "a", "reward.dense=true", "train.max_steps=1",
                              rubric=rubric))
     assert out["step"] == 1 and math.isfinite(out["history"][0]["loss/pg"])
     with pytest.raises(ppo.RLError, match="reward.dense=true with reward.normalize"):
-        ppo.train(make_cfg(tmp_path / "b", "reward.dense=true", "reward.normalize=true"))
+        ppo.train(ppo_cfg(tmp_path / "b", "reward.dense=true", "reward.normalize=true"))
 
 
-def test_kl_reference_is_the_start_adapter(tmp_path):
+def test_kl_reference_is_the_start_adapter(tmp_path, ppo_cfg):
     """PPO from an adapter: the KL term of the first batch is 0 against the frozen start copy
     (reference=start, default) and not against the base model (reference=base)."""
     from rl.experience import rollout, score
 
-    first = ppo.train(make_cfg(tmp_path / "a", "train.max_steps=2"))
+    first = ppo.train(ppo_cfg(tmp_path / "a", "train.max_steps=2"))
     from safetensors.torch import load_file
 
     moved = load_file(Path(first["adapter"]) / "adapter_model.safetensors")
     assert any(float(v.abs().sum()) > 0 for k, v in moved.items() if "lora_B" in k)
     kls = {}
     for ref in ("start", "base"):
-        run, st = ppo.setup(make_cfg(tmp_path / ref, f"model.adapter={first['adapter']}",
+        run, st = ppo.setup(ppo_cfg(tmp_path / ref, f"model.adapter={first['adapter']}",
                                      "algo.kl.coef=0.1", f"reference={ref}"))
         assert run.reference == ref
         pairs, _ = rollout(run, run.prompts[:4], 1)
@@ -276,8 +243,8 @@ def test_kl_reference_is_the_start_adapter(tmp_path):
 
 
 @pytest.mark.parametrize("dist", ["fsdp", "deepspeed_z3"])
-def test_dist_ppo_cannot_honour_is_refused_up_front(tmp_path, dist):
+def test_dist_ppo_cannot_honour_is_refused_up_front(tmp_path, dist, ppo_cfg):
     """PPO has no sharded path (critic adapter + value head): exit 2 naming the key."""
     with pytest.raises(ppo.RLError, match=r"dist.backend=(fsdp|deepspeed): rl.ppo runs "
                                       r"dist.backend=none \| ddp"):
-        ppo.train(make_cfg(tmp_path, f"dist={dist}"))
+        ppo.train(ppo_cfg(tmp_path, f"dist={dist}"))

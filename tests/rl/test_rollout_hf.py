@@ -9,13 +9,6 @@ import torch
 from rl.rollout.base import EngineError, RolloutEngine, SamplingConfig, build_engine
 from rl.rollout.hf_engine import HFEngine, apply_stop_strings
 
-PROMPTS = [
-    [{"role": "system", "content": "Answer with one word."},
-     {"role": "user", "content": "Which colour is the sky?"}],
-    [{"role": "user", "content": "Name a prime number larger than ten, please."}],
-    "A plain string prompt is one user turn",
-]
-
 
 def _cfg(model_dir, adapter=None):
     return {"model": {"name_or_path": str(model_dir), "dtype": "float32",
@@ -30,39 +23,14 @@ def engine(tiny_model_dir):
     e.close()
 
 
-def make_adapter(model_dir, out, seed: int):
-    """A PEFT LoRA adapter (r=8, all linear layers) with non-zero B, so it changes outputs."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    cfg = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", init_lora_weights=False)
-    model = get_peft_model(base, cfg)
-    with torch.no_grad():  # PEFT's random init is small: make the adapter matter for greedy
-        for name, p in model.named_parameters():
-            if "lora_" in name:
-                p.mul_(4.0)
-    model.save_pretrained(out)
-    return out
-
-
-def teacher_forced(model, gen, temperature: float) -> torch.Tensor:
-    ids = torch.tensor([gen.prompt_token_ids + gen.token_ids])
-    with torch.no_grad():
-        logits = model(ids).logits[0, len(gen.prompt_token_ids) - 1:-1].float()
-    t = temperature or 1.0
-    return torch.log_softmax(logits / t, -1).gather(1, torch.tensor(gen.token_ids)[:, None])[:, 0]
-
-
-def test_conformance_order_n_and_logprobs(engine):
+def test_conformance_order_n_and_logprobs(engine, chat_prompts, teacher_forced):
     assert isinstance(engine, RolloutEngine)
     sp = SamplingConfig(n=3, max_new_tokens=6, temperature=1.0, seed=3)
-    out = engine.generate(PROMPTS, sp)
+    out = engine.generate(chat_prompts, sp)
     assert [len(row) for row in out] == [3, 3, 3]
     rendered = [engine.tokenizer.apply_chat_template(
         p if isinstance(p, list) else [{"role": "user", "content": p}],
-        tokenize=False, add_generation_prompt=True) for p in PROMPTS]
+        tokenize=False, add_generation_prompt=True) for p in chat_prompts]
     for row, text in zip(out, rendered, strict=True):
         for g in row:
             assert engine.tokenizer.decode(g.prompt_token_ids) == text  # input order kept
@@ -71,13 +39,13 @@ def test_conformance_order_n_and_logprobs(engine):
             ref = teacher_forced(engine.model, g, sp.temperature)
             assert torch.allclose(torch.tensor(g.logprobs), ref, atol=1e-4)
     # seeded: the same call gives the same samples; samples of one prompt differ
-    again = engine.generate(PROMPTS, sp)
+    again = engine.generate(chat_prompts, sp)
     assert [[g.token_ids for g in r] for r in again] == [[g.token_ids for g in r] for r in out]
     assert len({tuple(g.token_ids) for g in out[0]}) > 1
 
 
-def test_greedy_copies_and_temperature_scaling(engine):
-    out = engine.generate(PROMPTS[:1], SamplingConfig(n=2, max_new_tokens=5))
+def test_greedy_copies_and_temperature_scaling(engine, chat_prompts, teacher_forced):
+    out = engine.generate(chat_prompts[:1], SamplingConfig(n=2, max_new_tokens=5))
     a, b = out[0]
     assert a.token_ids == b.token_ids and a.logprobs == b.logprobs
     # greedy reports temperature-1 log-probs
@@ -85,18 +53,20 @@ def test_greedy_copies_and_temperature_scaling(engine):
     assert torch.allclose(torch.tensor(a.logprobs), ref, atol=1e-4)
 
 
-def test_adapter_swap_matches_hf_peft_and_base_comes_back(engine, tiny_model_dir, tmp_path):
+def test_adapter_swap_matches_hf_peft_and_base_comes_back(engine, tiny_model_dir, tmp_path,
+                                                          chat_prompts, make_adapter,
+                                                          teacher_forced):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     sp = SamplingConfig(max_new_tokens=6)
-    base = engine.generate(PROMPTS[:2], sp)
+    base = engine.generate(chat_prompts[:2], sp)
     a1 = make_adapter(tiny_model_dir, tmp_path / "a1", seed=1)
     a2 = make_adapter(tiny_model_dir, tmp_path / "a2", seed=2)
     engine.load_adapter(a1, version=1)
-    with_a1 = engine.generate(PROMPTS[:2], sp)
+    with_a1 = engine.generate(chat_prompts[:2], sp)
     engine.load_adapter(a2, version=2)
-    with_a2 = engine.generate(PROMPTS[:2], sp)
+    with_a2 = engine.generate(chat_prompts[:2], sp)
     assert len(engine.model.peft_config) == 1  # the previous adapter was deleted
     ref_model = PeftModel.from_pretrained(
         AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32), a2)
@@ -105,17 +75,17 @@ def test_adapter_swap_matches_hf_peft_and_base_comes_back(engine, tiny_model_dir
         assert torch.allclose(torch.tensor(row[0].logprobs), ref, atol=1e-4)
     assert [r[0].logprobs for r in with_a1] != [r[0].logprobs for r in with_a2]
     engine.load_adapter("base")
-    assert [r[0].token_ids for r in engine.generate(PROMPTS[:2], sp)] == \
+    assert [r[0].token_ids for r in engine.generate(chat_prompts[:2], sp)] == \
         [r[0].token_ids for r in base]
     with pytest.raises(EngineError, match="adapter_config.json"):
         HFEngine.from_cfg(_cfg(tiny_model_dir, adapter=str(tmp_path / "missing")))
 
 
-def test_live_model_is_used_as_is(engine, tmp_path):
+def test_live_model_is_used_as_is(engine, tmp_path, chat_prompts):
     live = HFEngine(engine.model, engine.tokenizer, batch_size=2)
     live.load_adapter(tmp_path / "written-by-the-trainer", version=7)  # no files needed
     assert live.version == 7 and live.model is engine.model
-    out = live.generate(PROMPTS[:1], SamplingConfig(max_new_tokens=3))
+    out = live.generate(chat_prompts[:1], SamplingConfig(max_new_tokens=3))
     assert len(out[0][0].token_ids) >= 1
 
 

@@ -6,10 +6,7 @@ OpenAI protocol to answer 503 / 400 on cue: vLLM cannot be made to fail on deman
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -68,63 +65,17 @@ def test_unreachable_endpoint_is_a_clear_error():
         OpenAIEngine(f"http://127.0.0.1:{port}/v1", model="m")
 
 
-class _Stub(BaseHTTPRequestHandler):
-    """Answers /v1/models; /v1/chat/completions follows `script`, a list of statuses."""
-
-    script: list[int] = []
-    seen: list[dict] = []
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status: int, body: dict) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        if status == 429:
-            self.send_header("Retry-After", "0")
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def do_GET(self):
-        self._send(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append({"body": body, "auth": self.headers.get("Authorization")})
-        status = type(self).script.pop(0) if type(self).script else 200
-        if status == 400:
-            return self._send(400, {"error": {"message": "logprobs is not supported"}})
-        if status != 200:
-            return self._send(status, {"error": {"message": "overloaded"}})
-        choices = [{"index": k, "message": {"role": "assistant", "content": f"ok{k}"},
-                    "finish_reason": "stop"} for k in range(body.get("n", 1))]
-        self._send(200, {"id": "x", "object": "chat.completion", "choices": choices})
-
-
-@pytest.fixture
-def stub():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    _Stub.script, _Stub.seen = [], []
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
-
-
-def test_retries_503_twice_then_ok(stub):
-    _Stub.script = [503, 503]
-    engine = OpenAIEngine(stub, backoff_s=0.01)
+def test_retries_503_twice_then_ok(openai_stub):
+    openai_stub.script = [503, 503]
+    engine = OpenAIEngine(openai_stub.url, backoff_s=0.01)
     out = engine.generate([CHATS[0]], SamplingConfig(max_new_tokens=4))
     assert out[0][0].text == "ok0" and out[0][0].error is None
     assert engine.stats == {"requests": 3, "retries": 2, "errors": 0}
 
 
-def test_exhausted_retries_become_errors_not_scores(stub):
-    _Stub.script = [503] * 10 + [429] * 10
-    engine = OpenAIEngine(stub, backoff_s=0.01, max_retries=2)
+def test_exhausted_retries_become_errors_not_scores(openai_stub):
+    openai_stub.script = [503] * 10 + [429] * 10
+    engine = OpenAIEngine(openai_stub.url, backoff_s=0.01, max_retries=2)
     out = engine.generate(CHATS[:2], SamplingConfig(n=2, max_new_tokens=4))
     flat = [g for row in out for g in row]
     assert all(g.error and "HTTP" in g.error and "after 3 attempts" in g.error for g in flat)
@@ -132,36 +83,31 @@ def test_exhausted_retries_become_errors_not_scores(stub):
     assert engine.stats["errors"] == 4
 
 
-def test_rejected_optional_field_is_dropped_once(stub):
-    _Stub.script = [400]
-    engine = OpenAIEngine(stub, backoff_s=0.01, concurrency=1)
+def test_rejected_optional_field_is_dropped_once(openai_stub):
+    openai_stub.script = [400]
+    engine = OpenAIEngine(openai_stub.url, backoff_s=0.01, concurrency=1)
     out = engine.generate(CHATS[:2], SamplingConfig(max_new_tokens=4))
     assert [row[0].text for row in out] == ["ok0", "ok0"]
-    assert "logprobs" in _Stub.seen[0]["body"]
-    assert all("logprobs" not in s["body"] for s in _Stub.seen[1:])
+    assert "logprobs" in openai_stub.seen[0]["body"]
+    assert all("logprobs" not in s["body"] for s in openai_stub.seen[1:])
     assert engine.stats["errors"] == 0
 
 
-def test_api_key_sent_never_shown(stub, monkeypatch):
+def test_api_key_sent_never_shown(openai_stub, monkeypatch):
     monkeypatch.setenv("STUB_KEY", "sk-test-0123456789abcdef")
-    engine = OpenAIEngine(stub, api_key_env="STUB_KEY")
+    engine = OpenAIEngine(openai_stub.url, api_key_env="STUB_KEY")
     engine.generate([CHATS[0]], SamplingConfig(max_new_tokens=2))
-    assert _Stub.seen[-1]["auth"] == "Bearer sk-test-0123456789abcdef"
+    assert openai_stub.seen[-1]["auth"] == "Bearer sk-test-0123456789abcdef"
     assert "sk-test" not in repr(engine) and "$STUB_KEY" in repr(engine)
     monkeypatch.delenv("STUB_KEY")
     with pytest.raises(EngineError, match="STUB_KEY"):
-        OpenAIEngine(stub, api_key_env="STUB_KEY")
+        OpenAIEngine(openai_stub.url, api_key_env="STUB_KEY")
 
 
 @pytest.mark.slow
-def test_adapter_hot_loaded_into_a_lora_server(vllm_server_factory, tiny_model_dir, tmp_path):
+def test_adapter_hot_loaded_into_a_lora_server(vllm_server_factory, tiny_model_dir, tmp_path,
+                                               chat_prompts, make_adapter):
     """load_adapter on a `--enable-lora` vLLM server: greedy tokens equal HF + PEFT's."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_rollout_hf import PROMPTS, make_adapter
-
     from rl.rollout.hf_engine import HFEngine
     from sft.model import load_model, load_tokenizer
 
@@ -171,13 +117,14 @@ def test_adapter_hot_loaded_into_a_lora_server(vllm_server_factory, tiny_model_d
     sp = SamplingConfig(max_new_tokens=8)
     with vllm_server_factory(tiny_model_dir, enable_lora=True) as server:
         engine = OpenAIEngine(server.base_url)
-        base = engine.generate(PROMPTS, sp)
+        base = engine.generate(chat_prompts, sp)
         engine.load_adapter(adapter, version=3)
         assert engine.model.startswith("policy-v3-")
-        assert engine.generate(PROMPTS[:1], sp)[0][0].version == 3
-        tuned = engine.generate(PROMPTS, sp)
+        assert engine.generate(chat_prompts[:1], sp)[0][0].version == 3
+        tuned = engine.generate(chat_prompts, sp)
         engine.load_adapter(None)
-        assert engine.generate(PROMPTS, sp)[0][0].token_ids == base[0][0].token_ids
-    assert [r[0].token_ids for r in base] == [r[0].token_ids for r in hf.generate(PROMPTS, sp)]
+        assert engine.generate(chat_prompts, sp)[0][0].token_ids == base[0][0].token_ids
+    greedy = lambda: [r[0].token_ids for r in hf.generate(chat_prompts, sp)]  # noqa: E731
+    assert [r[0].token_ids for r in base] == greedy()
     hf.load_adapter(adapter)
-    assert [r[0].token_ids for r in tuned] == [r[0].token_ids for r in hf.generate(PROMPTS, sp)]
+    assert [r[0].token_ids for r in tuned] == greedy()

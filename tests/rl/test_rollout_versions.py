@@ -1,11 +1,13 @@
 """Policy versions, lag checks, sync-mode choice, one-step-off rollouts and engine failures in
-the GRPO loop, on CPU without vLLM: `hf_copy` is the hf engine on its own model copy, synced
-from adapter files exactly as vLLM is (tests/rl/test_vllm_sync.py runs the real thing)."""
+the RL loop (rl/driver.py, so GRPO and PPO alike), on CPU without vLLM: `hf_copy` is the hf
+engine on its own model copy, synced from adapter files exactly as vLLM is
+(tests/rl/test_grpo_vllm.py runs the real thing)."""
 
 from __future__ import annotations
 
 import json
-import sys
+import math
+from importlib import import_module
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,14 +18,10 @@ pytest.importorskip("hydra")
 
 from omegaconf import OmegaConf  # noqa: E402
 
-from rl import grpo  # noqa: E402
 from rl.experience import EngineFailure, version_lag  # noqa: E402
 from rl.policy import resolve_sync_mode  # noqa: E402
 from rl.rollout.base import Generation  # noqa: E402
 from rl.state import RLError  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_grpo import make_cfg, trace  # noqa: E402
 
 
 def _run(version, max_lag=1):
@@ -78,13 +76,24 @@ def _prompts_by_step(run_dir: Path, per_step: int) -> list[list[str]]:
 
 
 COPY = ["rollout.engine=hf_copy", "rollout.max_lag=1", "train.table_every=1",
-        "train.table_rows=64", "train.max_steps=4", "algo.beta=0.04"]
+        "train.table_rows=64", "train.max_steps=4"]
+EXTRA = {"grpo": ["algo.beta=0.04"], "ppo": []}  # beta: GRPO's KL term on, as PPO's default
+TRACE = ("reward/total", "loss/pg", "kl", "policy/grad_norm")
 
 
-def test_async_sees_the_same_prompts_in_the_same_order_as_sync(tmp_path):
-    sync = grpo.train(make_cfg(tmp_path / "sync", *COPY))
-    overlap = grpo.train(make_cfg(tmp_path / "async", *COPY, "rollout.async=true",
-                                  "algo.rollout_correction=tis"))
+def _trace(out) -> list[tuple]:
+    return [tuple(h.get(k, math.nan) for k in TRACE) for h in out["history"]]
+
+
+@pytest.mark.parametrize("recipe", ["grpo", "ppo"])
+def test_async_sees_the_same_prompts_in_the_same_order_as_sync(tmp_path, rl_cfg, recipe):
+    """rollout.async draws the same prompts in the same order, one policy version behind
+    (PPO once ignored the key and ran synchronously)."""
+    train = import_module(f"rl.{recipe}").train
+    copy = [*COPY, *EXTRA[recipe]]
+    sync = train(rl_cfg(recipe, tmp_path / "sync", *copy))
+    overlap = train(rl_cfg(recipe, tmp_path / "async", *copy, "rollout.async=true",
+                           "algo.rollout_correction=tis"))
     a = _prompts_by_step(tmp_path / "sync" / "run", 8)
     b = _prompts_by_step(tmp_path / "async" / "run", 8)
     assert len(a) == 4 and a == b
@@ -92,26 +101,35 @@ def test_async_sees_the_same_prompts_in_the_same_order_as_sync(tmp_path):
     assert [h["rollout/version_lag"] for h in sync["history"]] == [0, 0, 0, 0]
     assert [h["rollout/version_lag"] for h in overlap["history"]] == [0, 1, 1, 1]
     lagged = [h for h in overlap["history"][1:] if "rollout/is_weight_mean" in h]
+    # a step after an update samples a policy the trainer has left: a real mismatch
     assert lagged and all(h["rollout/mismatch_kl"] >= 0 for h in lagged)
+    assert any(h["rollout/mismatch_kl"] > 0 for h in lagged)
+    assert all(0 < h["rollout/is_weight_mean"] <= 2.0 for h in lagged)  # TIS cap 2
     # the hf engine's first step is on-policy in both: same samples, same update
-    assert trace(overlap)[0] == pytest.approx(trace(sync)[0], rel=1e-5, abs=1e-6)
+    assert _trace(overlap)[0] == pytest.approx(_trace(sync)[0], rel=1e-5, abs=1e-6)
 
 
-def test_async_with_max_lag_zero_or_a_live_engine_is_refused(tmp_path):
+@pytest.mark.parametrize("recipe", ["grpo", "ppo"])
+def test_async_with_max_lag_zero_or_a_live_engine_is_refused(tmp_path, rl_cfg, recipe):
+    train = import_module(f"rl.{recipe}").train
     with pytest.raises(RLError, match="set rollout.max_lag>=1"):
-        grpo.train(make_cfg(tmp_path / "a", *COPY, "rollout.async=true", "rollout.max_lag=0"))
+        train(rl_cfg(recipe, tmp_path / "a", *COPY, "rollout.async=true",
+                     "rollout.max_lag=0"))
     with pytest.raises(RLError, match="samples from the trainer's live model"):
-        grpo.train(make_cfg(tmp_path / "b", "rollout.async=true"))
+        train(rl_cfg(recipe, tmp_path / "b", "rollout.async=true"))
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["batch", "streamed"])
-def test_engine_dying_mid_run_checkpoints_and_resumes_exactly(tmp_path, monkeypatch, stream):
+@pytest.mark.parametrize(("recipe", "stream"), [("grpo", False), ("grpo", True), ("ppo", False)],
+                         ids=["grpo-batch", "grpo-streamed", "ppo-batch"])
+def test_engine_dying_mid_run_checkpoints_and_resumes_exactly(tmp_path, monkeypatch, rl_cfg,
+                                                              recipe, stream):
     """A dead engine (every request failed) at step 3: clear error, a checkpoint of step 2
     whose data position is rewound, and the resumed run equals an uninterrupted one — with
     batch scoring (the engine's generate fails) and streamed (its generate_stream does)."""
-    steps = [*COPY[:1], "train.max_steps=4", "algo.beta=0.04",
+    train = import_module(f"rl.{recipe}").train
+    steps = [*COPY[:1], "train.max_steps=4", *EXTRA[recipe],
              f"rollout.stream_scoring={str(stream).lower()}"]
-    straight = grpo.train(make_cfg(tmp_path / "a", *steps))
+    straight = train(rl_cfg(recipe, tmp_path / "a", *steps))
     from rl.rollout.hf_engine import HFCopyEngine
 
     name = "generate_stream" if stream else "generate"
@@ -130,8 +148,8 @@ def test_engine_dying_mid_run_checkpoints_and_resumes_exactly(tmp_path, monkeypa
     with pytest.raises(EngineFailure, match=r"step 3: the rollout engine failed every one of 8 "
                                             r"requests \(first error: ConnectError.*Checkpointed "
                                             r"step 2 at .*step-00000002"):
-        grpo.train(make_cfg(tmp_path / "b", *steps))
+        train(rl_cfg(recipe, tmp_path / "b", *steps))
     monkeypatch.setattr(HFCopyEngine, name, real)
-    resumed = grpo.train(make_cfg(tmp_path / "b", *steps))
+    resumed = train(rl_cfg(recipe, tmp_path / "b", *steps))
     assert resumed["step"] == 4 and len(resumed["history"]) == 2
-    assert trace(resumed) == trace(straight)[2:]
+    assert _trace(resumed) == _trace(straight)[2:]

@@ -8,8 +8,6 @@ marked slow.
 from __future__ import annotations
 
 import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,9 +18,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm not importable"),
 ]
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_rollout_hf import PROMPTS, make_adapter, teacher_forced  # noqa: E402
 
 
 def _hf(model_dir, adapter=None):
@@ -39,14 +34,15 @@ def _hf(model_dir, adapter=None):
     return e
 
 
-def test_greedy_tokens_match_hf_base_and_lora(vllm_engine, tiny_model_dir, tmp_path):
+def test_greedy_tokens_match_hf_base_and_lora(vllm_engine, tiny_model_dir, tmp_path,
+                                              chat_prompts, make_adapter, teacher_forced):
     sp = SamplingConfig(max_new_tokens=8)
     adapter = make_adapter(tiny_model_dir, tmp_path / "lora", seed=1)
     for path in (None, adapter):
         vllm_engine.load_adapter(path, version=1)
-        got = vllm_engine.generate(PROMPTS, sp)
+        got = vllm_engine.generate(chat_prompts, sp)
         hf = _hf(tiny_model_dir, path)
-        want = hf.generate(PROMPTS, sp)
+        want = hf.generate(chat_prompts, sp)
         for g, w in zip(got, want, strict=True):
             assert g[0].prompt_token_ids == w[0].prompt_token_ids
             assert g[0].token_ids == w[0].token_ids, f"adapter={path}"
@@ -54,26 +50,27 @@ def test_greedy_tokens_match_hf_base_and_lora(vllm_engine, tiny_model_dir, tmp_p
             assert torch.allclose(torch.tensor(g[0].logprobs), ref, atol=1e-3)
 
 
-def test_sampling_n_order_and_adapter_versions(vllm_engine, tiny_model_dir, tmp_path):
+def test_sampling_n_order_and_adapter_versions(vllm_engine, tiny_model_dir, tmp_path,
+                                               chat_prompts, make_adapter):
     sp = SamplingConfig(n=3, max_new_tokens=5, temperature=1.0)
-    out = vllm_engine.generate(PROMPTS, sp)
+    out = vllm_engine.generate(chat_prompts, sp)
     assert [len(r) for r in out] == [3, 3, 3]
     assert all(len(g.logprobs) == len(g.token_ids) for r in out for g in r)
     assert len({tuple(r[0].prompt_token_ids) for r in out}) == 3
     # a new version at the same path reloads (fresh LoRARequest id), base comes back
     greedy = SamplingConfig(max_new_tokens=6)
     vllm_engine.load_adapter(None)
-    base = vllm_engine.generate(PROMPTS[:1], greedy)[0][0].token_ids
+    base = vllm_engine.generate(chat_prompts[:1], greedy)[0][0].token_ids
     path = tmp_path / "policy"
     make_adapter(tiny_model_dir, path, seed=1)
     vllm_engine.load_adapter(path, version=1)
-    v1 = vllm_engine.generate(PROMPTS[:1], greedy)[0][0].token_ids
+    v1 = vllm_engine.generate(chat_prompts[:1], greedy)[0][0].token_ids
     make_adapter(tiny_model_dir, path, seed=2)  # the trainer overwrote the same dir
     vllm_engine.load_adapter(path, version=2)
-    v2 = vllm_engine.generate(PROMPTS[:1], greedy)[0][0].token_ids
-    ref2 = _hf(tiny_model_dir, path).generate(PROMPTS[:1], greedy)[0][0].token_ids
+    v2 = vllm_engine.generate(chat_prompts[:1], greedy)[0][0].token_ids
+    ref2 = _hf(tiny_model_dir, path).generate(chat_prompts[:1], greedy)[0][0].token_ids
     assert v2 == ref2 and v1 != v2 and base != v2
     vllm_engine.load_adapter("base")
-    assert vllm_engine.generate(PROMPTS[:1], greedy)[0][0].token_ids == base
+    assert vllm_engine.generate(chat_prompts[:1], greedy)[0][0].token_ids == base
     with pytest.raises(EngineError, match="adapter_config.json"):
         vllm_engine.load_adapter(tmp_path / "nothing-here")

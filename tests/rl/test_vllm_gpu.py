@@ -6,8 +6,6 @@ bench machines, not run on the 2-core CPU box."""
 from __future__ import annotations
 
 import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,13 +14,9 @@ pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
                                  reason="vllm not installed")]
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_rollout_hf import PROMPTS  # noqa: E402
 
-
-def test_sleep_between_rollouts_frees_memory_and_syncs_still_match(tiny_model_dir, tmp_path):
-    from test_grpo_vllm import _trained_policy
-
+def test_sleep_between_rollouts_frees_memory_and_syncs_still_match(tiny_model_dir, tmp_path,
+                                                                   chat_prompts, trained_policy):
     from rl.policy import push_policy
     from rl.rollout.base import SamplingConfig
     from rl.rollout.hf_engine import HFEngine
@@ -32,14 +26,14 @@ def test_sleep_between_rollouts_frees_memory_and_syncs_still_match(tiny_model_di
                         gpu_memory_utilization=0.3, sleep_between_rollouts=True)
     try:
         sp = SamplingConfig(max_new_tokens=8)
-        model, tok = _trained_policy(tiny_model_dir)
+        model, tok = trained_policy(tiny_model_dir)
         model.to("cuda")
-        want = [r[0].token_ids for r in HFEngine(model, tok).generate(PROMPTS, sp)]
+        want = [r[0].token_ids for r in HFEngine(model, tok).generate(chat_prompts, sp)]
         for version, mode in enumerate(("adapter", "merged"), start=1):
             push_policy(engine, mode, model, tmp_path, version)
             assert not engine.asleep  # a sync wakes it
             free_awake = torch.cuda.mem_get_info()[0]
-            got = engine.generate(PROMPTS, sp)
+            got = engine.generate(chat_prompts, sp)
             assert engine.asleep  # slept right after the rollout
             # the KV cache (0.3 x the card minus weights) went back to the trainer
             assert torch.cuda.mem_get_info()[0] > free_awake + 2**30

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 MODULES = ["sft", "sft.train", "sft.model", "sft.checkpoint", "sft.tracking", "sft.generate",
-           "sft.dist", "sft.data", "sft.bench", "sft.chat_templates", "sft.errors"]
+           "sft.dist", "sft.data", "sft.chat_templates", "sft.errors"]
 HEAVY = ["torch", "transformers", "trl", "peft", "datasets", "wandb", "deepspeed"]
 
 

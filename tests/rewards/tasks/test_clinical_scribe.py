@@ -38,15 +38,6 @@ def pool():
     return TASK.generate("train", 40, seed=5)
 
 
-def _score(harness, samples, completions):
-    batch = []
-    for s, c in zip(samples, completions, strict=True):
-        s = copy.deepcopy(s)
-        s.completion = c
-        batch.append(s)
-    return [r.score for r in harness.score_batch(batch)]
-
-
 def test_splits_disjoint_and_realistic():
     # disjointness is structural (content-hash partition in Task.generate); 200/20 instead of
     # the default 500/50 keeps this test at ~3 s (eval keeps 1 draw in 10, ~11 ms a draw)
@@ -65,9 +56,9 @@ def test_splits_disjoint_and_realistic():
     assert {"[doctor]", "[patient]", "Doctor:", "DR:", "PT:", "Speaker", "D:"} <= styles
 
 
-def test_gold_scores_top(harness):
+def test_gold_scores_top(harness, score):
     samples = TASK.generate("train", 120, 7)
-    scores = _score(harness, samples, [s.reference for s in samples])
+    scores = score(harness, samples, [s.reference for s in samples])
     assert None not in scores
     assert statistics.mean(scores) >= 0.9 * TASK.scale[1]
 
@@ -177,13 +168,13 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))
-def test_corruption_scores_strictly_lower(harness, pool, kind):
+def test_corruption_scores_strictly_lower(harness, pool, kind, score):
     pairs = [(s, CORRUPTIONS[kind](s)) for s in pool]
     pairs = [(s, c) for s, c in pairs if c is not None and c != s.reference]
     assert len(pairs) >= 5, f"{kind} applies to too few samples"
     samples = [s for s, _ in pairs]
-    gold = _score(harness, samples, [s.reference for s in samples])
-    bad = _score(harness, samples, [c for _, c in pairs])
+    gold = score(harness, samples, [s.reference for s in samples])
+    bad = score(harness, samples, [c for _, c in pairs])
     for g, b, s in zip(gold, bad, samples, strict=True):
         assert b < g, f"{kind} not penalised on {s.id}: {g} -> {b}"
 
@@ -194,9 +185,9 @@ def _markdown(note: str) -> str:
     return note.replace("\n- ", "\n*  ") + "\n\n"
 
 
-def test_equivalent_reformatting_is_free(harness, pool):
-    gold = _score(harness, pool, [s.reference for s in pool])
-    same = _score(harness, pool, [_markdown(s.reference) for s in pool])
+def test_equivalent_reformatting_is_free(harness, pool, score):
+    gold = score(harness, pool, [s.reference for s in pool])
+    same = score(harness, pool, [_markdown(s.reference) for s in pool])
     assert same == pytest.approx(gold)
 
 
@@ -221,26 +212,26 @@ def _valid(examples, prefix):
     return samples
 
 
-def test_aci_bench_adapter(harness, real_data_dir):
+def test_aci_bench_adapter(harness, real_data_dir, score):
     samples = _valid(TASK.adapters["aci-bench"](real_data_dir / "aci-bench"), "aci-")
     assert len(samples) == 87
     assert sum("CHIEF COMPLAINT" in s.meta["sections"] for s in samples) >= 60
     assert all(len(s.meta["sections"]) >= 3 for s in samples)
     # a real note graded against its own headings: scorable, high, but not free of
     # transcript-grounding misses (real notes add dates and facts from the chart)
-    scores = _score(harness, samples, [s.reference for s in samples])
+    scores = score(harness, samples, [s.reference for s in samples])
     assert all(x is not None for x in scores)
     assert statistics.mean(scores) >= 3.5
     # the transcript pasted as the note scores far lower
-    pasted = _score(harness, samples, [s.source for s in samples])
+    pasted = score(harness, samples, [s.source for s in samples])
     assert statistics.mean(pasted) < statistics.mean(scores) - 1
 
 
-def test_mts_dialog_adapter(harness, real_data_dir):
+def test_mts_dialog_adapter(harness, real_data_dir, score):
     samples = _valid(TASK.adapters["mts-dialog"](real_data_dir / "mts-dialog"), "mts-")
     assert len(samples) == 1301
     assert all(s.meta["sections"] == [] for s in samples)
     assert "section" in samples[0].prompt[1]["content"]
     sub = samples[:200]
-    scores = _score(harness, sub, [s.reference for s in sub])
+    scores = score(harness, sub, [s.reference for s in sub])
     assert sum(x is not None for x in scores) >= 0.95 * len(sub)

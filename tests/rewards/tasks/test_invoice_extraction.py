@@ -29,15 +29,6 @@ def pool():
     return TASK.generate("train", 200, seed=11)
 
 
-def _score(harness, samples, completions):
-    batch = []
-    for s, c in zip(samples, completions, strict=True):
-        s = copy.deepcopy(s)
-        s.completion = c if isinstance(c, str) else json.dumps(c)
-        batch.append(s)
-    return [r.score for r in harness.score_batch(batch)]
-
-
 def test_default_splits_disjoint_and_mixed():
     train, ev = TASK.generate("train", 500, 0), TASK.generate("eval", 50, 0)
     assert not {content_key(s) for s in train} & {content_key(s) for s in ev}
@@ -51,9 +42,9 @@ def test_default_splits_disjoint_and_mixed():
     assert 300 <= statistics.median(lengths) <= 1500
 
 
-def test_gold_scores_near_top(harness):
+def test_gold_scores_near_top(harness, score):
     samples = TASK.generate("eval", 50, 0) + TASK.generate("train", 100, 0)
-    scores = _score(harness, samples, [s.reference for s in samples])
+    scores = score(harness, samples, [s.reference for s in samples])
     assert None not in scores
     assert statistics.mean(scores) >= 0.9 * TASK.scale[1]
 
@@ -124,13 +115,13 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))
-def test_corruption_scores_lower(harness, pool, kind):
+def test_corruption_scores_lower(harness, pool, kind, score):
     pairs = [(s, CORRUPTIONS[kind](s.reference, s)) for s in pool]
     pairs = [(s, c) for s, c in pairs if c is not None][:20]
     assert pairs, f"no sample in the pool where {kind} applies"
     samples = [s for s, _ in pairs]
-    gold = _score(harness, samples, [s.reference for s in samples])
-    bad = _score(harness, samples, [c for _, c in pairs])
+    gold = score(harness, samples, [s.reference for s in samples])
+    bad = score(harness, samples, [c for _, c in pairs])
     assert all(b < g for b, g in zip(bad, gold, strict=True)), (kind, bad, gold)
 
 
@@ -159,10 +150,10 @@ EQUIVALENTS = {"key_order_whitespace": _key_order, "money_as_strings": _string_m
 
 
 @pytest.mark.parametrize("kind", list(EQUIVALENTS))
-def test_equivalent_reformatting_not_penalised(harness, pool, kind):
+def test_equivalent_reformatting_not_penalised(harness, pool, kind, score):
     samples = pool[:20]
-    gold = _score(harness, samples, [s.reference for s in samples])
-    same = _score(harness, samples, [EQUIVALENTS[kind](s.reference, s) for s in samples])
+    gold = score(harness, samples, [s.reference for s in samples])
+    same = score(harness, samples, [EQUIVALENTS[kind](s.reference, s) for s in samples])
     assert same == pytest.approx(gold)
 
 
@@ -173,7 +164,7 @@ def test_sroie_dates_are_day_first():
     assert sroie_date("20180428") == "2018-04-28"
 
 
-def test_sroie_adapter(real_data_dir, harness):
+def test_sroie_adapter(real_data_dir, harness, score):
     cfg = {"name": "invoice_extraction", "source": "real", "path": str(real_data_dir / "sroie"),
            "n_train": 60, "n_eval": 20, "seed": 0}
     train, ev = load_split(cfg, "train"), load_split(cfg, "eval")
@@ -187,6 +178,6 @@ def test_sroie_adapter(real_data_dir, harness):
                for s in train]
     results = harness.score_batch([copy.deepcopy(s) for s in train])  # no completion: format fails
     assert all(r.score == 0 for r in results)
-    scores = _score(harness, train, answers)
+    scores = score(harness, train, answers)
     assert None not in scores
     assert statistics.mean(scores) >= 0.85 * TASK.scale[1]

@@ -6,7 +6,6 @@ notes score through the reference-free checks."""
 from __future__ import annotations
 
 import collections
-import copy
 import json
 import statistics
 
@@ -30,15 +29,6 @@ def pool():
     return TASK.generate("train", 20, seed=13)
 
 
-def _score(harness, samples, completions):
-    batch = []
-    for s, c in zip(samples, completions, strict=True):
-        s = copy.deepcopy(s)
-        s.completion = c if isinstance(c, str) else json.dumps(c)
-        batch.append(s)
-    return [r.score for r in harness.score_batch(batch)]
-
-
 def test_default_splits_disjoint_and_realistic():
     train, ev = TASK.generate("train", 500, 0), TASK.generate("eval", 50, 0)
     keys = {content_key(s) for s in train}
@@ -52,9 +42,9 @@ def test_default_splits_disjoint_and_realistic():
         assert all(expand(x) in expand(s.source) for x in s.reference["symptoms"])
 
 
-def test_gold_scores_near_top(harness):
+def test_gold_scores_near_top(harness, score):
     samples = TASK.generate("eval", 50, 0) + TASK.generate("train", 100, 0)
-    scores = _score(harness, samples, [s.reference for s in samples])
+    scores = score(harness, samples, [s.reference for s in samples])
     assert None not in scores
     assert statistics.mean(scores) >= 0.9 * TASK.scale[1]
 
@@ -107,13 +97,13 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))
-def test_corruption_scores_lower(harness, pool, kind):
+def test_corruption_scores_lower(harness, pool, kind, score):
     pairs = [(s, CORRUPTIONS[kind](s.reference, s)) for s in pool]
     pairs = [(s, c) for s, c in pairs if c is not None]
     assert len(pairs) >= 5, f"too few samples where {kind} applies"
     samples = [s for s, _ in pairs]
-    gold = _score(harness, samples, [s.reference for s in samples])
-    bad = _score(harness, samples, [c for _, c in pairs])
+    gold = score(harness, samples, [s.reference for s in samples])
+    bad = score(harness, samples, [c for _, c in pairs])
     assert all(b < g for b, g in zip(bad, gold, strict=True)), (kind, bad, gold)
 
 
@@ -125,9 +115,9 @@ EQUIVALENTS = {
 
 
 @pytest.mark.parametrize("kind", list(EQUIVALENTS))
-def test_equivalent_json_not_penalised(harness, pool, kind):
-    gold = _score(harness, pool, [s.reference for s in pool])
-    same = _score(harness, pool, [EQUIVALENTS[kind](s.reference) for s in pool])
+def test_equivalent_json_not_penalised(harness, pool, kind, score):
+    gold = score(harness, pool, [s.reference for s in pool])
+    same = score(harness, pool, [EQUIVALENTS[kind](s.reference) for s in pool])
     assert same == pytest.approx(gold)
 
 
@@ -141,7 +131,7 @@ def test_clean_mtsamples_restores_sections():
     assert clean_mtsamples(raw) == "SUBJECTIVE: Cough for 3 days.\n\nPLAN: Rest and fluids."
 
 
-def test_mtsamples_adapter(real_data_dir, harness):
+def test_mtsamples_adapter(real_data_dir, harness, score):
     cfg = {"name": "medical_extraction", "source": "real", "path": str(real_data_dir / "mtsamples"),
            "n_train": 40, "n_eval": 10}
     train, ev = load_split(cfg, "train"), load_split(cfg, "eval")
@@ -154,7 +144,7 @@ def test_mtsamples_adapter(real_data_dir, harness):
     planned = [s for s in train if s.meta["has_treatment"]][:10]
     answer = {"patient_concern": "follow-up visit", "symptoms": [],
               "recommended_treatment": "as per plan", "follow_up": "yes"}
-    scores = _score(harness, planned, [answer] * len(planned))
+    scores = score(harness, planned, [answer] * len(planned))
     assert None not in scores and min(scores) > 0
-    blank = _score(harness, planned, [{**answer, "recommended_treatment": ""}] * len(planned))
+    blank = score(harness, planned, [{**answer, "recommended_treatment": ""}] * len(planned))
     assert all(b < g for b, g in zip(blank, scores, strict=True))

@@ -5,7 +5,6 @@ become valid reference-free samples."""
 
 from __future__ import annotations
 
-import copy
 import re
 import statistics
 
@@ -29,15 +28,6 @@ def pool():
     return TASK.generate("train", 20, seed=9)
 
 
-def _score(harness, samples, completions):
-    batch = []
-    for s, c in zip(samples, completions, strict=True):
-        s = copy.deepcopy(s)
-        s.completion = c
-        batch.append(s)
-    return [r.score for r in harness.score_batch(batch)]
-
-
 def test_default_splits_disjoint_and_varied():
     train, ev = TASK.generate("train", 500, 0), TASK.generate("eval", 50, 0)
     keys = {content_key(s) for s in train}
@@ -49,9 +39,9 @@ def test_default_splits_disjoint_and_varied():
     assert any("Internal note" in s.source for s in train if s.meta["difficulty"] == "hard")
 
 
-def test_gold_scores_near_top(harness):
+def test_gold_scores_near_top(harness, score):
     samples = TASK.generate("eval", 50, 0) + TASK.generate("train", 100, 0)
-    scores = _score(harness, samples, [s.reference for s in samples])
+    scores = score(harness, samples, [s.reference for s in samples])
     assert None not in scores
     assert statistics.mean(scores) >= 0.9 * TASK.scale[1]
 
@@ -93,12 +83,12 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))
-def test_corruption_scores_lower(harness, pool, kind):
+def test_corruption_scores_lower(harness, pool, kind, score):
     pairs = [(s, CORRUPTIONS[kind](s.reference, s)) for s in pool]
     pairs = [(s, c) for s, c in pairs if c is not None]
     samples = [s for s, _ in pairs]
-    gold = _score(harness, samples, [s.reference for s in samples])
-    bad = _score(harness, samples, [c for _, c in pairs])
+    gold = score(harness, samples, [s.reference for s in samples])
+    bad = score(harness, samples, [c for _, c in pairs])
     assert all(b < g for b, g in zip(bad, gold, strict=True)), (kind, bad, gold)
 
 
@@ -113,9 +103,9 @@ EQUIVALENTS = {"sentence_order": _reorder,
 
 
 @pytest.mark.parametrize("kind", list(EQUIVALENTS))
-def test_equivalent_rewrites_not_penalised(harness, pool, kind):
-    gold = _score(harness, pool, [s.reference for s in pool])
-    same = _score(harness, pool, [EQUIVALENTS[kind](s.reference, s) for s in pool])
+def test_equivalent_rewrites_not_penalised(harness, pool, kind, score):
+    gold = score(harness, pool, [s.reference for s in pool])
+    same = score(harness, pool, [EQUIVALENTS[kind](s.reference, s) for s in pool])
     assert same == pytest.approx(gold)
 
 
@@ -126,7 +116,7 @@ def test_parse_flipkart_specs():
                                          ("Note", "Free size")]
 
 
-def test_flipkart_adapter(real_data_dir, harness):
+def test_flipkart_adapter(real_data_dir, harness, score):
     cfg = {"name": "product_copywriting", "source": "real",
            "path": str(real_data_dir / "flipkart-products"), "n_train": 40, "n_eval": 10}
     train, ev = load_split(cfg, "train"), load_split(cfg, "eval")
@@ -142,7 +132,7 @@ def test_flipkart_adapter(real_data_dir, harness):
         faithful.append(f"The {s.meta['product_name']} is a practical choice for daily use. "
                         f"Key details: {spans}. It is easy to care for and simple to style, "
                         "and it suits everyday wear at home, at work or when you travel.")
-    good = _score(harness, ev, faithful)
+    good = score(harness, ev, faithful)
     assert None not in good and statistics.mean(good) >= 0.8 * TASK.scale[1]
-    hyped = _score(harness, ev, [f + " Revolutionary, world-class quality!" for f in faithful])
+    hyped = score(harness, ev, [f + " Revolutionary, world-class quality!" for f in faithful])
     assert all(h < g for h, g in zip(hyped, good, strict=True))

@@ -5,7 +5,6 @@ label set."""
 from __future__ import annotations
 
 import collections
-import copy
 import statistics
 
 import pytest
@@ -28,15 +27,6 @@ def pool():
     return TASK.generate("train", 60, seed=5)
 
 
-def _score(harness, samples, completions):
-    batch = []
-    for s, c in zip(samples, completions, strict=True):
-        s = copy.deepcopy(s)
-        s.completion = c
-        batch.append(s)
-    return [r.score for r in harness.score_batch(batch)]
-
-
 def test_default_splits_disjoint_balanced_and_varied():
     train, ev = TASK.generate("train", 500, 0), TASK.generate("eval", 50, 0)
     keys = {content_key(s) for s in train}
@@ -57,9 +47,9 @@ def test_prompt_lists_categories_and_message():
     assert s.prompt[0]["role"] == "system"
 
 
-def test_gold_is_perfect(harness):
+def test_gold_is_perfect(harness, score):
     samples = TASK.generate("eval", 50, 0) + TASK.generate("train", 100, 0)
-    scores = _score(harness, samples, [s.reference for s in samples])
+    scores = score(harness, samples, [s.reference for s in samples])
     assert statistics.mean(scores) == 1.0
 
 
@@ -77,8 +67,8 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))
-def test_corruption_scores_zero(harness, pool, kind):
-    scores = _score(harness, pool, [CORRUPTIONS[kind](s.reference) for s in pool])
+def test_corruption_scores_zero(harness, pool, kind, score):
+    scores = score(harness, pool, [CORRUPTIONS[kind](s.reference) for s in pool])
     assert scores == [0.0] * len(pool)
 
 
@@ -87,11 +77,11 @@ EQUIVALENTS = {"lower_case": str.lower, "trailing_period": lambda r: r + ".",
 
 
 @pytest.mark.parametrize("kind", list(EQUIVALENTS))
-def test_equivalent_formatting_not_penalised(harness, pool, kind):
-    assert _score(harness, pool, [EQUIVALENTS[kind](s.reference) for s in pool]) == [1.0] * len(pool)
+def test_equivalent_formatting_not_penalised(harness, pool, kind, score):
+    assert score(harness, pool, [EQUIVALENTS[kind](s.reference) for s in pool]) == [1.0] * len(pool)
 
 
-def test_bitext_adapter_uses_its_own_labels(real_data_dir, harness):
+def test_bitext_adapter_uses_its_own_labels(real_data_dir, harness, score):
     cfg = {"name": "support_classification", "source": "real",
            "path": str(real_data_dir / "bitext-support"), "n_train": 200, "n_eval": 50}
     train, ev = load_split(cfg, "train"), load_split(cfg, "eval")
@@ -101,8 +91,8 @@ def test_bitext_adapter_uses_its_own_labels(real_data_dir, harness):
     assert len(labels) == 11 and "ACCOUNT" in labels
     for s in train + ev:
         assert s.reference in labels and s.source in s.prompt[-1]["content"]
-    assert _score(harness, ev, [s.reference for s in ev]) == [1.0] * len(ev)
+    assert score(harness, ev, [s.reference for s in ev]) == [1.0] * len(ev)
     wrong = [sorted(labels - {s.reference})[0] for s in ev]
-    assert _score(harness, ev, wrong) == [0.0] * len(ev)
+    assert score(harness, ev, wrong) == [0.0] * len(ev)
     # a generated label is not in the Bitext set: "not an allowed label"
-    assert _score(harness, ev[:5], ["Billing"] * 5) == [0.0] * 5
+    assert score(harness, ev[:5], ["Billing"] * 5) == [0.0] * 5

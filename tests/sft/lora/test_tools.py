@@ -1,5 +1,6 @@
 """The two command-line tools: the sm_90 compile check of every shipped kernel config (no GPU
-needed) and the benchmark script's CPU behaviour."""
+needed) and the CPU behaviour of the kernels' benchmark (benchmarks/lora_kernels.py, run as
+the command it is, never imported)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("triton")
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _env(**extra):
@@ -39,8 +43,8 @@ def test_every_shipped_config_compiles_for_sm90(tmp_path):
 def test_bench_refuses_cpu_without_flag():
     if os.path.exists("/dev/nvidia0"):
         pytest.skip("has a GPU")
-    proc = subprocess.run([sys.executable, "-m", "sft.lora.bench", "--shapes", "square"],
-                          env=_env(), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.lora_kernels", "--shapes", "square"],
+                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "--allow-cpu" in proc.stderr
 
 
@@ -48,9 +52,9 @@ def test_bench_cpu_smoke(tmp_path):
     if os.path.exists("/dev/nvidia0"):
         pytest.skip("has a GPU: the smoke path is for CPU machines")
     out = tmp_path / "bench.json"
-    cmd = [sys.executable, "-m", "sft.lora.bench", "--allow-cpu", "--iters", "2", "--warmup", "1",
-           "--out", str(out)]
-    subprocess.run(cmd, env=_env(), check=True, capture_output=True, timeout=300)
+    cmd = [sys.executable, "-m", "benchmarks.lora_kernels", "--allow-cpu", "--iters", "2",
+           "--warmup", "1", "--out", str(out)]
+    subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True, timeout=300)
     data = json.loads(out.read_text())
     assert "none" in data["machine"]["gpu"]
     (row,) = data["rows"]

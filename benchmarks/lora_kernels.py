@@ -2,9 +2,9 @@
 floor), PEFT's LoRA Linear, the torch reference, and the fused Triton kernels; forward and
 forward+backward (dx, dA, dB; W frozen), as medians of CUDA-event timings after warmup.
 
-    python -m sft.lora.bench                                  # all shape sets, bf16, r=16
-    python -m sft.lora.bench --shapes square --iters 100 --out runs/lora_bench.json
-    python -m sft.lora.bench --allow-cpu                      # CPU smoke test of this script
+    python -m benchmarks.lora_kernels                                  # all shape sets, bf16, r=16
+    python -m benchmarks.lora_kernels --shapes square --iters 100 --out runs/lora_bench.json
+    python -m benchmarks.lora_kernels --allow-cpu                      # CPU smoke test of this script
 
 Targets (issue 6; M=8192, in=out=4096, r=16, bf16): fused forward <= 1.05x the base GEMM,
 fused forward+backward <= 1.10x the base GEMM forward+backward.
@@ -26,6 +26,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.measure import cpu_name, load
 
 
 def _qwen3(hidden: int, inter: int, heads: int, kv_heads: int, head_dim: int = 128):
@@ -175,9 +177,9 @@ def _machine(device) -> dict:
     import triton
 
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    return {"gpu": gpu or f"none (CPU: {platform.processor() or platform.machine()}, Triton interpreter)",
+    return {"gpu": gpu or f"none (CPU: {cpu_name()}, Triton interpreter)",
             "torch": torch.__version__, "triton": triton.__version__,
-            "cuda": torch.version.cuda, "python": platform.python_version()}
+            "cuda": torch.version.cuda, "python": platform.python_version(), "load": load()}
 
 
 def _write(out: Path, machine: dict, args, rows: list[dict]) -> None:
@@ -195,7 +197,7 @@ def _write(out: Path, machine: dict, args, rows: list[dict]) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sft.lora.bench", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m benchmarks.lora_kernels", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shapes", default="square,qwen3-4b,qwen3-8b,qwen3-32b",
                    help=f"comma-separated shape sets from {sorted(SHAPE_SETS)} (default: all)")
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         device = torch.device("cuda")
         shape_sets = [(name, SHAPE_SETS[name]) for name in args.shapes.split(",")]
     elif not args.allow_cpu:
-        print("sft.lora.bench measures GPU kernels and found no CUDA device; run it on an "
+        print("benchmarks.lora_kernels measures GPU kernels and found no CUDA device; run it on an "
               "H100/H200. Use --allow-cpu to smoke-test the script on CPU (tiny shapes, "
               "Triton interpreter, meaningless times).", file=sys.stderr)
         return 2

@@ -1,11 +1,11 @@
 """vLLM rollouts benchmark: policy-sync cost (adapter vs merged vs a TRL-style full push) and
 GRPO seconds per step (`rollout=hf` vs `rollout=vllm` per sync mode, async off/on).
 
-    python -m rl.bench_vllm sync --repeats 5        # smollm2-135m + a random r16 adapter
-    python -m rl.bench_vllm grpo --steps 5          # the main job's GRPO settings
-    python -m rl.bench_vllm grpo --model tiny-random --steps 3   # a quick self-check
-    python -m rl.bench_vllm stream --repeats 3 --judge-latency 0.5   # streamed vs batch scoring
-    python -m rl.bench_vllm prefix --prompts 16 --groups 4 16 --repeats 3   # KV block size
+    python -m benchmarks.vllm_rollouts sync --repeats 5        # smollm2-135m + a random r16 adapter
+    python -m benchmarks.vllm_rollouts grpo --steps 5          # the main job's GRPO settings
+    python -m benchmarks.vllm_rollouts grpo --model tiny-random --steps 3   # a quick self-check
+    python -m benchmarks.vllm_rollouts stream --repeats 3 --judge-latency 0.5   # streamed vs batch scoring
+    python -m benchmarks.vllm_rollouts prefix --prompts 16 --groups 4 16 --repeats 3   # KV block size
 
 sync: one vLLM engine (LoRA on) takes the same trained-looking policy three ways, each
 repeated, medians reported: `adapter` = save the adapter's safetensors to a versioned dir +
@@ -43,14 +43,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from rl.bench_eval import _machine
+from benchmarks.measure import load, machine, median
 
 
 def _policy(model_path: str, seed: int = 0):
@@ -124,8 +123,8 @@ def bench_sync(args) -> str:
     for mode, r in res.items():
         each = ", ".join(f"{x:.3f}" for x in r["sync"])
         lines.append(f"| {mode} | {nbytes[mode] / 2**20:.1f} MiB | "
-                     f"{statistics.median(r['sync']):.3f} | "
-                     f"{statistics.median(r['first']):.3f} | {each} |")
+                     f"{median(r['sync']):.3f} | "
+                     f"{median(r['first']):.3f} | {each} |")
     return "\n".join([f"engine start-up {start:.1f} s; {args.repeats} rounds, modes "
                       "interleaved", "", *lines])
 
@@ -145,8 +144,8 @@ CONFIGS = {"hf": (["rollout=hf"], None),
 
 def bench_grpo(args) -> str:
     from rl import grpo
-    from rl.pipeline import compose
     from rl.rollout.vllm_engine import VLLMEngine
+    from sft.cli import compose
     from sft.model import resolve_model_path
 
     base = [f"model={args.model}", f"task={args.task}", f"train.max_steps={args.steps}", *GRPO]
@@ -170,7 +169,7 @@ def bench_grpo(args) -> str:
                                    f"run_dir={tempfile.mkdtemp(prefix='bench-grpo-')}"])
             out = grpo.train(cfg, engine=engine)
             hist = out["history"][1:] or out["history"]
-            med = {k: statistics.median(h.get(k, 0.0) for h in hist)
+            med = {k: median(h.get(k, 0.0) for h in hist)
                    for k in ("perf/step_s", "perf/rollout_s", "perf/reward_s", "perf/train_s",
                              "perf/sync_s", "rollout/version_lag", "rollout/mismatch_kl")}
             rows.append((name, med, [round(h["perf/step_s"], 1) for h in out["history"]]))
@@ -232,10 +231,10 @@ def bench_stream(args) -> str:
     from rewards import Harness
     from rewards.tasks import resolve
     from rl.experience import prompt_seed, to_samples
-    from rl.pipeline import compose
     from rl.rollout.base import SamplingConfig
     from rl.rollout.vllm_engine import VLLMEngine
     from rl.stream import stream_and_score
+    from sft.cli import compose
     from sft.model import resolve_model_path
 
     cfg = compose("grpo", [f"model={args.model}", f"task={args.task}"])
@@ -278,9 +277,9 @@ def bench_stream(args) -> str:
     judged = sum(r.verdicts["judge"].status == "pass" for r in results)
     lines = ["| scoring | rollout+score s (median) | vs batch | generation s | scoring after "
              "the last completion s | chunks | each rollout+score s |", "|---|---|---|---|---|---|---|"]
-    ref = statistics.median(r[0] for r in res["batch"])
+    ref = median(r[0] for r in res["batch"])
     for mode, r in res.items():
-        med = [statistics.median(x[i] for x in r) for i in range(4)]
+        med = [median(x[i] for x in r) for i in range(4)]
         lines.append(f"| {mode} | {med[0]:.2f} | {ref / med[0]:.2f}x | {med[1]:.2f} | "
                      f"{med[2]:.2f} | {med[3]:.0f} | {', '.join(f'{x[0]:.2f}' for x in r)} |")
     return "\n".join([
@@ -296,9 +295,9 @@ def bench_stream(args) -> str:
 def bench_prefix(args) -> str:
     from rewards.tasks import resolve
     from rl.experience import prompt_seed
-    from rl.pipeline import compose
     from rl.rollout.base import SamplingConfig
     from rl.rollout.vllm_engine import VLLMEngine
+    from sft.cli import compose
     from sft.model import resolve_model_path
 
     cfg = compose("grpo", [f"model={args.model}", f"task={args.task}"])
@@ -333,9 +332,9 @@ def bench_prefix(args) -> str:
     lines = ["| G | block | rollout s (median) | vs block 128 | each s | completions equal to "
              "block 128 |", "|---|---|---|---|---|---|"]
     for g in args.groups:
-        ref = statistics.median(times[(g, 128)])
+        ref = median(times[(g, 128)])
         for bs in engines:
-            med = statistics.median(times[(g, bs)])
+            med = median(times[(g, bs)])
             same = sum(a == b for a, b in zip(texts[(g, bs)], texts[(g, 128)], strict=True))
             lines.append(f"| {g} | {bs} | {med:.2f} | {ref / med:.2f}x | "
                          f"{', '.join(f'{t:.2f}' for t in times[(g, bs)])} | "
@@ -351,7 +350,8 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "0")
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.vllm_rollouts",
+                                description=__doc__.splitlines()[0])
     p.add_argument("what", choices=("sync", "grpo", "stream", "prefix"))
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--task", default="support_classification")
@@ -367,10 +367,8 @@ def main() -> None:
     p.add_argument("--groups", type=int, nargs="+", default=[4, 16], help="prefix: G values")
     p.add_argument("--block-size", type=int, default=32, help="prefix: block vs 128")
     args = p.parse_args()
-    load = os.getloadavg()
-    head = [f"## {args.what}: `python -m rl.bench_vllm {' '.join(sys.argv[1:])}`", "",
-            f"- machine: {_machine()}; load average before: {load[0]:.1f} {load[1]:.1f} "
-            f"{load[2]:.1f}",
+    head = [f"## {args.what}: `python -m benchmarks.vllm_rollouts {' '.join(sys.argv[1:])}`", "",
+            f"- machine: {machine()}; {load()} before",
             f"- threads: OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} (trainer, HF), "
             f"VLLM_CPU_OMP_THREADS_BIND={os.environ['VLLM_CPU_OMP_THREADS_BIND']} (vLLM "
             "worker); seed 0", ""]

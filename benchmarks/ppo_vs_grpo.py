@@ -1,8 +1,8 @@
 """Benchmark: PPO vs GRPO on one toy task and budget, and PPO's memory with the critic on the
 shared base model vs a separate critic copy.
 
-The toy task (also tests/rl/test_ppo_learning.py's): short open questions ("Name a fruit.")
-and a rubric rewarding answers of at most 20 characters; SmolLM2-135M-Instruct (fp32) answers
+The toy task (conf/experiment/toy_brevity.yaml, also tests/rl/test_ppo_learning.py's): short
+open questions ("Name a fruit.") and a rubric rewarding answers of at most 20 characters; SmolLM2-135M-Instruct (fp32) answers
 chattily most of the time, so brevity is learnable in a few steps. Same budget on both sides:
 16 completions per step (GRPO: 4 prompts x G=4; PPO: 16 prompts x 1), max 12 new tokens,
 policy lr 1e-4 constant, LoRA r16, hf engine, the same seeds. PPO: 2 epochs x 2 minibatches,
@@ -13,9 +13,9 @@ average (`os.getloadavg`, what `uptime` prints) is recorded before each run, bec
 CPU cores are shared with other jobs and seconds drift with their load. s/step is the median
 over steps 2..N (step 1 carries allocator warm-up).
 
-    OMP_NUM_THREADS=1 python -m rl.bench_ppo --steps 10 --seeds 0 \\
+    OMP_NUM_THREADS=1 python -m benchmarks.ppo_vs_grpo --steps 10 --seeds 0 \\
         --out benchmarks/results/ppo_vs_grpo.md
-    OMP_NUM_THREADS=1 python -m rl.bench_ppo --steps 2 --mem-steps 1      # a quick self-check
+    OMP_NUM_THREADS=1 python -m benchmarks.ppo_vs_grpo --steps 2 --mem-steps 1      # a quick self-check
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -32,51 +31,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-QUESTIONS = ["Name a fruit.", "Name a color.", "Name an animal.", "Name a country.",
-             "Name a planet.", "Name a vegetable.", "Name a musical instrument.",
-             "Name a sport.", "Name a city.", "Name a flower.", "Name a metal.",
-             "Name a tree.", "Name a bird.", "Name a fish.", "Name a drink.", "Name a tool."]
+from benchmarks.measure import machine, median
 
-RUBRIC = """
-version: 1
-scale: [0, 1]
-dimensions:
-  brevity: {weight: 1.0, min_coverage: 1.0}
-checks:
-  - id: short
-    kind: length
-    dimension: brevity
-    unit: chars
-    max: 20
-"""
+# conf/experiment/toy_brevity.yaml: the toy task and the shared budget
+EXPERIMENT = "experiment=toy_brevity"
 
-# per side, on top of toy_overrides: the same 16 completions per step
+# per side, on top of the experiment: the same 16 completions per step
 SIDES = {"grpo": ("grpo", ["algo.num_generations=4"]),
          "ppo": ("ppo", ["critic.lr=1e-3"]),
          "ppo_separate_critic": ("ppo", ["critic.lr=1e-3", "critic.separate_model=smollm2-135m"])}
 
 
-def toy_overrides(tmp_path: Path, steps: int = 12) -> list[str]:
-    """Overrides (for conf/grpo.yaml or conf/ppo.yaml) running the toy task from `tmp_path`."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    data = tmp_path / "toy.jsonl"
-    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": q}) + "\n"
-                            for i, q in enumerate(QUESTIONS * 4)))
-    (tmp_path / "rubric.yaml").write_text(RUBRIC)
-    return ["model=smollm2-135m", "task=custom", f"task.path={data}",
-            f"task.rubric={tmp_path / 'rubric.yaml'}", "task.n_eval=0", "logger=none",
-            f"run_dir={tmp_path / 'run'}", "train.resume=null", f"train.max_steps={steps}",
-            "train.batch_size=16", "train.micro_batch_size=16", "optim.lr=1e-4",
-            "sampling.max_new_tokens=12", "train.progress=false", "train.save_every=null"]
-
-
 def worker(side: str, seed: int, steps: int, out_dir: Path) -> dict[str, Any]:
     """One training run in this process: per-step reward and seconds, and the peak RSS."""
     from rl import grpo, ppo
-    from rl.pipeline import compose
+    from sft.cli import compose
 
     primary, extra = SIDES[side]
-    cfg = compose(primary, toy_overrides(out_dir, steps) + extra + [f"seed={seed}"])
+    cfg = compose(primary, [EXPERIMENT, "logger=none", "train.progress=false",
+                            f"run_dir={out_dir / 'run'}", f"train.max_steps={steps}", *extra,
+                            f"seed={seed}"])
     out = (grpo if primary == "grpo" else ppo).train(cfg)
     return {"side": side, "seed": seed,
             "steps": [{"step": h["step"], "reward": h.get("reward/total"),
@@ -90,7 +64,7 @@ def spawn(side: str, seed: int, steps: int, out_dir: Path) -> dict[str, Any]:
     result = out_dir / f"{side}-seed{seed}-{steps}.json"
     load = os.getloadavg()
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "rl.bench_ppo", "--worker", side, "--seed", str(seed),
+    subprocess.run([sys.executable, "-m", "benchmarks.ppo_vs_grpo", "--worker", side, "--seed", str(seed),
                     "--steps", str(steps), "--out-dir", str(out_dir / f"{side}-{seed}-{steps}"),
                     "--result", str(result)], check=True,
                    env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
@@ -108,20 +82,19 @@ def summarize(run: dict[str, Any]) -> dict[str, float]:
     rewards = [s["reward"] for s in steps]
     k = max(1, min(3, len(steps) // 3))
     return {"first": statistics.fmean(rewards[:k]), "last": statistics.fmean(rewards[-k:]),
-            "k": k, "s_step": statistics.median(s["step_s"] for s in body),
-            "rollout_s": statistics.median(s["rollout_s"] for s in body),
-            "train_s": statistics.median(s["train_s"] for s in body)}
+            "k": k, "s_step": median(s["step_s"] for s in body),
+            "rollout_s": median(s["rollout_s"] for s in body),
+            "train_s": median(s["train_s"] for s in body)}
 
 
 def render(args, runs: list[dict], mem: dict[str, dict]) -> str:
     lines = [
         "# PPO vs GRPO on the toy brevity task (harness reward), and PPO's critic memory", "",
-        f"- **machine**: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU "
-        "cores shared with other engineers' jobs, no GPU, torch CPU fp32, "
+        f"- **machine**: {machine()}, shared with other engineers' jobs, torch fp32, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} (one thread per run; "
         "runs are sequential). Load average (1 min, from `os.getloadavg`, as `uptime`) "
         "before each run is in the tables: seconds are only comparable at similar load.",
-        f"- **command**: `OMP_NUM_THREADS=1 python -m rl.bench_ppo {' '.join(sys.argv[1:])}`",
+        f"- **command**: `OMP_NUM_THREADS=1 python -m benchmarks.ppo_vs_grpo {' '.join(sys.argv[1:])}`",
         "- **task/budget**: SmolLM2-135M-Instruct, fresh LoRA r16, 64 toy prompts (16 questions "
         "x 4), rubric: answer <= 20 characters (score 0/1); 16 completions per step, max 12 "
         "new tokens, temperature 1, lr 1e-4; GRPO: 4 prompts x G=4, beta 0, 1 optimizer step "
@@ -162,12 +135,13 @@ def render(args, runs: list[dict], mem: dict[str, dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.ppo_vs_grpo",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--mem-steps", type=int, default=2,
                    help="steps of the two PPO memory runs (0 = skip them)")
-    p.add_argument("--out-dir", default="runs/local/bench_ppo")
+    p.add_argument("--out-dir", default="runs/local/ppo_vs_grpo")
     p.add_argument("--out", default=None, help="write the markdown here")
     p.add_argument("--worker", choices=sorted(SIDES), help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)

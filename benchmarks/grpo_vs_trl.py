@@ -12,20 +12,22 @@ Measured per step: wall seconds, completion tokens generated, and the training r
 harness score of the step's sampled completions). tokens/s = completion tokens / step seconds.
 The first step of each side is reported but left out of the medians (allocator warm-up).
 
-    python -m rl.bench_grpo --adapter runs/local/pipeline-.../sft/checkpoints/step-00000024
-    python -m rl.bench_grpo --model tiny-random --steps 3          # a quick self-check
+    python -m benchmarks.grpo_vs_trl --adapter runs/local/pipeline-.../sft/checkpoints/step-00000024
+    python -m benchmarks.grpo_vs_trl --model tiny-random --steps 3          # a quick self-check
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.measure import load, machine, median
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,11 +86,15 @@ def trl_side(args, prompts: list, harness) -> list[dict[str, Any]]:
     return steps
 
 
-def ours_side(args, n_prompts: int) -> list[dict[str, Any]]:
-    from rl.grpo import train
-    from rl.pipeline import compose
+def ours_config(args, n_prompts: int):
+    """Our side's config, composed (and so checked) before either side runs: a bad
+    `--ours-override` fails here, not after TRL's whole side. The hf engine's generate batch is
+    set to the step's batch when the engine has one (rollout=vllm has no such key)."""
+    from omegaconf import open_dict
 
-    overrides = [
+    from sft.cli import compose
+
+    cfg = compose("grpo", [
         f"model={'tiny-random' if args.model == 'tiny-random' else 'smollm2-135m'}",
         f"model.name_or_path={args.model}", "model.dtype=float32",
         f"model.adapter={args.adapter or 'null'}", "logger=none", "algo=grpo",
@@ -98,9 +104,17 @@ def ours_side(args, n_prompts: int) -> list[dict[str, Any]]:
         f"optim.lr={args.lr}", f"sampling.max_new_tokens={args.max_new_tokens}",
         f"sampling.temperature={args.temperature}", f"seed={args.seed}",
         f"train.max_prompts={n_prompts}", "train.save_every=null", "train.progress=false",
-        f"task.n_train={args.n_prompts}", f"rollout.batch_size={args.batch}",
-        *args.ours_override]
-    out = train(compose("grpo", overrides))
+        f"task.n_train={args.n_prompts}", *args.ours_override])
+    if "batch_size" in cfg.rollout:
+        with open_dict(cfg):
+            cfg.rollout.batch_size = args.batch
+    return cfg
+
+
+def ours_side(cfg) -> list[dict[str, Any]]:
+    from rl.grpo import train
+
+    out = train(cfg)
     return [{"step": h["step"], "step_s": h["perf/step_s"], "reward": h.get("reward/total"),
              "gen_tokens": h["perf/tokens_per_s"] * h["perf/step_s"],
              "rollout_s": h["perf/rollout_s"], "train_s": h.get("perf/train_s", 0.0),
@@ -116,20 +130,20 @@ def summarize(runs: list[list[dict[str, Any]]]) -> dict[str, float]:
     rewards = [x["reward"] for steps in runs for x in steps if x.get("reward") is not None]
     last = [x["reward"] for steps in runs for x in steps[-max(1, len(steps) // 3):]
             if x.get("reward") is not None]
-    return {"s_per_step": statistics.median(s), "tokens_per_s": tok / sum(s),
+    return {"s_per_step": median(s), "tokens_per_s": tok / sum(s),
             "reward_mean": statistics.fmean(rewards) if rewards else float("nan"),
             "reward_last_third": statistics.fmean(last) if last else float("nan")}
 
 
-def render(args, ours: dict, trl: dict, ours_runs: list, trl_runs: list) -> str:
+def render(args, engine: str, ours: dict, trl: dict, ours_runs: list, trl_runs: list) -> str:
     ratio_s = trl["s_per_step"] / ours["s_per_step"]
     ratio_t = ours["tokens_per_s"] / trl["tokens_per_s"]
     lines = [
         "# GRPO: harnessrl loop vs TRL 1.16 GRPOTrainer", "",
-        f"- **machine**: {platform.processor() or platform.machine()}, 2-core CPU shared with "
-        "other jobs, no GPU, torch CPU fp32, OMP_NUM_THREADS=1. GPU figures are missing (no GPU "
-        "in this session).",
-        f"- **command**: `OMP_NUM_THREADS=1 python -m rl.bench_grpo {' '.join(sys.argv[1:])}`",
+        f"- **machine**: {machine()}, shared with other jobs, torch fp32, OMP_NUM_THREADS="
+        f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; {args.load_before} before the first "
+        f"side, {load()} after the last",
+        f"- **command**: `python -m benchmarks.grpo_vs_trl {' '.join(sys.argv[1:])}`",
         f"- **setup**: model `{args.model}`, start adapter `{args.adapter or 'fresh LoRA r16'}`, "
         f"task support_classification (its rubric harness as reward), {args.steps} steps, "
         f"{args.batch} completions/step, G={args.g}, max {args.max_new_tokens} new tokens, "
@@ -138,7 +152,8 @@ def render(args, ours: dict, trl: dict, ours_runs: list, trl_runs: list) -> str:
         "from other jobs on this machine drifts over minutes)", "",
         "| | s/step (median, steps 2..N) | completion tokens/s | mean reward (all steps) | "
         "mean reward (last third) |", "|---|---|---|---|---|",
-        f"| ours (`rl.grpo`, hf engine) | {ours['s_per_step']:.2f} | {ours['tokens_per_s']:.2f} "
+        f"| ours (`rl.grpo`, {engine} engine) | {ours['s_per_step']:.2f} | "
+        f"{ours['tokens_per_s']:.2f} "
         f"| {ours['reward_mean']:.3f} | {ours['reward_last_third']:.3f} |",
         f"| TRL `GRPOTrainer` | {trl['s_per_step']:.2f} | {trl['tokens_per_s']:.2f} | "
         f"{trl['reward_mean']:.3f} | {trl['reward_last_third']:.3f} |",
@@ -159,7 +174,8 @@ def render(args, ours: dict, trl: dict, ours_runs: list, trl_runs: list) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.grpo_vs_trl",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--adapter", default=None, help="SFT adapter dir both sides start from")
     p.add_argument("--steps", type=int, default=10)
@@ -170,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=2e-5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-prompts", type=int, default=200)
-    p.add_argument("--out-dir", default="runs/local/bench_grpo")
+    p.add_argument("--out-dir", default="runs/local/grpo_vs_trl")
     p.add_argument("--out", default=None, help="write the markdown table here")
     p.add_argument("--ours-override", action="append", default=[],
                    help="extra rl.grpo override for our side (ablations), repeatable")
@@ -192,6 +208,15 @@ def main(argv: list[str] | None = None) -> int:
     order = np.random.RandomState(args.seed).permutation(min(n_prompts, len(prompts)))
     same = [prompts[i] for i in order]
     harness = Harness(get_task("support_classification").rubric())
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:  # before any side: a bad --ours-override stops here, not after TRL's whole side
+        ours_cfg = ours_config(args, n_prompts)
+    except (HydraException, OmegaConfBaseException) as e:
+        print(f"error: --ours-override {args.ours_override}: {e}", file=sys.stderr)
+        return 2
+    args.load_before = load()
     results: dict[str, list] = {"ours": [], "trl": []}
     for r in range(args.repeats):
         for side in (("trl", "ours") if r % 2 == 0 else ("ours", "trl")):
@@ -199,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t0 = time.perf_counter()
             results[side].append(trl_side(args, same, harness) if side == "trl"
-                                 else ours_side(args, n_prompts))
+                                 else ours_side(ours_cfg))
             print(f"[bench] repeat {r + 1} {side}: {time.perf_counter() - t0:.1f} s",
                   file=sys.stderr, flush=True)
     ours = summarize(results["ours"])
@@ -207,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(ours, indent=2))
         return 0
     trl = summarize(results["trl"])
-    md = render(args, ours, trl, results["ours"], results["trl"])
+    engine = str(ours_cfg.rollout.get("_target_") or ours_cfg.rollout.engine)
+    md = render(args, engine, ours, trl, results["ours"], results["trl"])
     print(md)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -7,35 +7,21 @@ them alike); medians give samples/s, completion tokens/s and the ratio to HF, pl
 start-up time. Greedy decoding, so the backends do the same work and should produce the same
 completions (counted against the HF row with the same adapter).
 
-    python -m rl.bench_eval                                   # 50 support_classification
-    python -m rl.bench_eval --n 50 --max-new-tokens 32 --out benchmarks/results/eval_throughput.md
-    python -m rl.bench_eval --lora      # adds HF + PEFT and vLLM + LoRARequest, rank 16
+    python -m benchmarks.eval_throughput                                   # 50 support_classification
+    python -m benchmarks.eval_throughput --n 50 --max-new-tokens 32 --out benchmarks/results/eval_throughput.md
+    python -m benchmarks.eval_throughput --lora      # adds HF + PEFT and vLLM + LoRARequest, rank 16
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-
-def _machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}"
+from benchmarks.measure import load, machine, median, table
 
 
 def _random_adapter(model_path: str, out: Path) -> Path:
@@ -70,8 +56,6 @@ def run_once(engine, task, samples, sampling) -> dict[str, Any]:
 def bench(makers: dict[str, Any], task, samples, sampling, repeats: int) -> list[dict]:
     """Start every engine, then run them in interleaved rounds (a, b, a, b, ...) so load
     from other processes on a shared machine hits every backend alike; medians per backend."""
-    import statistics
-
     engines, start = {}, {}
     try:
         for name, make in makers.items():
@@ -87,8 +71,8 @@ def bench(makers: dict[str, Any], task, samples, sampling, repeats: int) -> list
             engine.close()
     rows = []
     for name, rs in runs.items():
-        gen = statistics.median(r["generate_s"] for r in rs)
-        score = statistics.median(r["score_s"] for r in rs)
+        gen = median(r["generate_s"] for r in rs)
+        score = median(r["score_s"] for r in rs)
         rows.append({"backend": name, "start_s": start[name], "generate_s": gen,
                      "generate_all_s": [round(r["generate_s"], 1) for r in rs],
                      "score_s": score, "samples_per_s": rs[0]["n"] / (gen + score),
@@ -97,25 +81,28 @@ def bench(makers: dict[str, Any], task, samples, sampling, repeats: int) -> list
     return rows
 
 
-def render(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str) -> str:
+def render(rows: list[dict[str, Any]], args: argparse.Namespace, before: str) -> str:
     by_name = {r["backend"]: r for r in rows}
-    lines = [
-        "# Evaluation throughput: HF generate vs vLLM in-process", "",
-        f"- machine: {machine}", f"- command: `{' '.join(['python -m rl.bench_eval', *sys.argv[1:]])}`",
-        f"- model: smollm2-135m (fp32), task: {args.task}, {args.n} eval samples, greedy, "
-        f"max_new_tokens={args.max_new_tokens}, HF batch size {args.batch_size}, "
-        "OMP_NUM_THREADS=1", "",
-        "| backend | start-up s | generate s (median; each round) | score s | samples/s | "
-        "completion tok/s | vs HF (same adapter) | metric | completions equal to HF's |",
-        "|---|---|---|---|---|---|---|---|---|"]
+    cells = []
     for r in rows:
         ref = by_name["hf + LoRA r16" if "LoRA" in r["backend"] else "hf"]
         same = sum(a == b for a, b in zip(r["completions"], ref["completions"], strict=True))
         each = ", ".join(f"{x:.1f}" for x in r["generate_all_s"])
-        lines.append(f"| {r['backend']} | {r['start_s']:.1f} | {r['generate_s']:.1f} ({each}) | "
-                     f"{r['score_s']:.2f} | {r['samples_per_s']:.2f} | {r['tokens_per_s']:.1f} | "
-                     f"{r['samples_per_s'] / ref['samples_per_s']:.2f}x | {r['metric']:.3f} | "
-                     f"{same}/{len(ref['completions'])} |")
+        cells.append([r["backend"], f"{r['start_s']:.1f}", f"{r['generate_s']:.1f} ({each})",
+                      f"{r['score_s']:.2f}", f"{r['samples_per_s']:.2f}",
+                      f"{r['tokens_per_s']:.1f}",
+                      f"{r['samples_per_s'] / ref['samples_per_s']:.2f}x",
+                      f"{r['metric']:.3f}", f"{same}/{len(ref['completions'])}"])
+    lines = [
+        "# Evaluation throughput: HF generate vs vLLM in-process", "",
+        f"- machine: {machine()}; {before} before, {load()} after",
+        f"- command: `{' '.join(['python -m benchmarks.eval_throughput', *sys.argv[1:]])}`",
+        f"- model: smollm2-135m (fp32), task: {args.task}, {args.n} eval samples, greedy, "
+        f"max_new_tokens={args.max_new_tokens}, HF batch size {args.batch_size}, "
+        "OMP_NUM_THREADS=1", "",
+        *table(["backend", "start-up s", "generate s (median; each round)", "score s",
+                "samples/s", "completion tok/s", "vs HF (same adapter)", "metric",
+                "completions equal to HF's"], cells)]
     lines += ["", f"{args.repeats} interleaved rounds per backend, all engines alive at once; "
               "samples/s = samples / median (generate + score) seconds, engine start-up "
               "excluded (reported separately). Shared 2-core machine: trust ratios, not "
@@ -166,8 +153,9 @@ def main() -> None:
         makers["hf + LoRA r16"] = with_adapter(lambda: HFEngine.from_cfg(cfg))
         makers["vllm + LoRA r16"] = with_adapter(
             lambda: VLLMEngine(model_path, enable_lora=True, max_lora_rank=16))
+    before = load()
     rows = bench(makers, task, samples, sampling, args.repeats)
-    md = render(rows, args, _machine())
+    md = render(rows, args, before)
     print(md)
     print(f"vLLM / HF samples/s ratio: {rows[1]['samples_per_s'] / rows[0]['samples_per_s']:.2f}")
     if args.out:

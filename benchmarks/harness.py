@@ -1,6 +1,6 @@
 """Harness throughput benchmark; prints ratios measured side by side in one process.
 
-    python -m rewards.bench [--n 1000] [--judge-base-url URL --judge-model NAME]
+    python -m benchmarks.harness [--n 1000] [--judge-base-url URL --judge-model NAME]
 
 1. samples/s for a 20-check deterministic rubric over N samples (run it under
    OMP_NUM_THREADS=1 / taskset -c 0 for "one core");
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.measure import load, machine
 from rewards import Harness, Sample, load_rubric
 
 _DET_CHECKS = [
@@ -116,7 +116,7 @@ def bench_judge(base_url: str, model: str, n: int = 200) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m rewards.bench", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.harness", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--n", type=int, default=1000, help="samples for the deterministic/cache runs")
     p.add_argument("--judge-base-url", default=None, help="OpenAI-compatible server (…/v1)")
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     p.add_argument("--judge-n", type=int, default=200, help="samples in the judge batch")
     p.add_argument("--json", default=None, help="write the results here as JSON")
     a = p.parse_args(argv)
-    res = {"machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+    res = {"machine": machine(), "load_before": load(),
            "deterministic": bench_deterministic(a.n), "cache": bench_cache(a.n)}
     d, c = res["deterministic"], res["cache"]
     print(f"deterministic {d['checks']}-check rubric: {d['samples_per_s']:.0f} samples/s "
@@ -136,6 +136,8 @@ def main(argv=None) -> int:
         print(f"judge {j['samples']} samples: one-at-a-time {j['concurrency_1_s']:.1f}s vs "
               f"fan-out {j['concurrency_32_s']:.1f}s -> {j['ratio']:.1f}x "
               f"(errors {j['concurrency_1_errors']}/{j['concurrency_32_errors']})")
+    res["load_after"] = load()
+    print(f"{res['machine']}; {res['load_before']} before, {res['load_after']} after")
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2))
     return 0

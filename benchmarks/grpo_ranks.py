@@ -8,7 +8,7 @@ a markdown table: median s/step per rank count, speed-up and scaling efficiency
 times the N-rank run once per layout (dist=ddp: every rank holds the base; dist=fsdp: it is
 sharded, every forward all-gathers).
 
-    python -m rl.bench_ranks --ranks 2 --steps 5 --repeats 3 --dists ddp fsdp \\
+    python -m benchmarks.grpo_ranks --ranks 2 --steps 5 --repeats 3 --dists ddp fsdp \\
         --out benchmarks/results/grpo_ranks.md
 """
 
@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.measure import load, machine, median, table, utc_now
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,8 @@ def run_once(nproc: int, steps: int, batch: int, new_tokens: int, run_dir: Path,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.grpo_ranks",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--ranks", type=int, default=2, help="N to compare with 1 rank")
     p.add_argument("--steps", type=int, default=5, help="GRPO steps per run (step 1 dropped)")
     p.add_argument("--repeats", type=int, default=3, help="runs per rank count")
@@ -53,31 +54,30 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     runs = [(1, "ddp")] + [(a.ranks, d) for d in a.dists]
     times: dict[tuple[int, str], list[float]] = {r: [] for r in runs}
-    load_before = os.getloadavg()
+    before = load()
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(a.repeats):
             for n, d in (runs if rep % 2 == 0 else runs[::-1]):
                 times[n, d] += run_once(n, a.steps, a.batch, a.new_tokens,
                                         Path(tmp) / f"r{rep}-n{n}-{d}", d)
-    one = statistics.median(times[1, "ddp"])
+    one = median(times[1, "ddp"])
     rows = []
     for n, d in runs:
-        med = statistics.median(times[n, d])
-        rows.append(f"| {n} | {d if n > 1 else 'none'} | {med:.3f} | {one / med:.2f}x | "
-                    f"{one / med / n:.0%} | {len(times[n, d])} |")
+        med = median(times[n, d])
+        rows.append([n, d if n > 1 else "none", f"{med:.3f}", f"{one / med:.2f}x",
+                     f"{one / med / n:.0%}", len(times[n, d])])
     md = "\n".join([
-        "# GRPO scaling over ranks (rl.bench_ranks)", "",
-        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: "
-        f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-        f"- load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} "
-        "(1 min); OMP_NUM_THREADS=1 per rank, gloo",
+        "# GRPO scaling over ranks (benchmarks/grpo_ranks.py)", "",
+        f"- date: {utc_now()}; machine: {machine()}",
+        f"- {before} before, {load()} after; OMP_NUM_THREADS=1 per rank, gloo",
+        f"- command: `python -m benchmarks.grpo_ranks {' '.join(sys.argv[1:])}`",
         f"- config: debug=tiny (tiny-random), seed 0, global batch {a.batch} completions, "
         f"max_new_tokens {a.new_tokens}, {a.steps} steps per run (step 1 dropped), "
         f"{a.repeats} runs per layout in alternating order; median over all measured steps; "
-        f"wall {time.time() - t0:.0f} s",
-        "", "| ranks | dist | median s/step | speed-up | efficiency | steps measured |",
-        "|---|---|---|---|---|---|", *rows, "",
+        f"wall {time.time() - t0:.0f} s", "",
+        *table(["ranks", "dist", "median s/step", "speed-up", "efficiency", "steps measured"],
+               rows), "",
         "Speed-up = 1-rank s/step / this s/step; efficiency = speed-up / ranks.", ""])
     print(md)
     if a.out:

@@ -5,8 +5,8 @@ support_classification train split (500 examples), with greedy accuracy on the 5
 eval split before and after training (harness label match = the task's accuracy metric).
 Reports wall time, training tokens/s, peak RSS, loss, accuracy, the machine and its load.
 
-    OMP_NUM_THREADS=1 python -m sft.bench                    # writes benchmarks/results/...
-    OMP_NUM_THREADS=1 python -m sft.bench --out /tmp/b.md train.max_steps=10   # quick look
+    OMP_NUM_THREADS=1 python -m benchmarks.sft_support                    # writes benchmarks/results/...
+    OMP_NUM_THREADS=1 python -m benchmarks.sft_support --out /tmp/b.md train.max_steps=10   # quick look
 
 Extra arguments are Hydra overrides of conf/sft.yaml, recorded in the report.
 """
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.measure import cpu_name, loadavg
 from sft.errors import USER_ERROR_EXIT, UserInputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,10 +42,7 @@ def machine() -> dict[str, Any]:
     import transformers
     import trl
 
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) \
-        if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = cpu_name()
     mem = next((int(line.split()[1]) // 1024 ** 2 for line in
                 Path("/proc/meminfo").read_text().splitlines()
                 if line.startswith("MemTotal")), None) if Path("/proc/meminfo").exists() else None
@@ -99,19 +97,18 @@ def report(s: dict[str, Any], m: dict[str, Any], command: str, overrides: list[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sft_support",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown report path")
     parser.add_argument("--run-dir", default="runs/bench/sft_support_classification")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/sft.yaml")
     args = parser.parse_args(argv)
-    from hydra import compose, initialize_config_dir
-
+    from sft.cli import compose
     from sft.train import run
 
     overrides = [*BENCH_OVERRIDES, f"run_dir={args.run_dir}", *args.overrides]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("sft", overrides=overrides)
-    load_start = tuple(round(x, 2) for x in os.getloadavg())
+    cfg = compose("sft", overrides)
+    load_start = loadavg()
     t0 = time.perf_counter()
     try:
         summary = run(cfg)
@@ -122,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["model"] = cfg.model.name
     summary["adapter"] = (f"LoRA r{cfg.lora.r} (alpha {cfg.lora.alpha}, "
                           f"{cfg.lora.target_modules})" if cfg.lora.enabled else "full fine-tune")
-    load_end = tuple(round(x, 2) for x in os.getloadavg())
-    command = "OMP_NUM_THREADS={} python -m sft.bench {}".format(
+    load_end = loadavg()
+    command = "OMP_NUM_THREADS={} python -m benchmarks.sft_support {}".format(
         os.environ.get("OMP_NUM_THREADS", ""), shlex.join(sys.argv[1:] if argv is None else argv))
     text = report(summary, machine(), command.strip(), overrides, (load_start, load_end))
     args.out.parent.mkdir(parents=True, exist_ok=True)
