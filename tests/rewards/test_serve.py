@@ -257,7 +257,9 @@ def test_redis_down_is_a_miss_not_a_failure(rubrics, judge):
                 cache_path=f"redis://127.0.0.1:{free_port()}/0")
     res = h.score_batch([Sample.from_dict(r) for r in ROWS])
     assert [r.verdicts["good"].status for r in res] == ["fail", "pass", "pass", "fail"]
-    assert h.cache.errors >= 2 and h.cache.stats()["misses"] == 4
+    # one failed call opens the cache's breaker: the write after it is not even tried
+    c = h.cache.stats()
+    assert c["errors"] == 1 and c["bypassed"] >= 1 and c["misses"] == 4
 
 
 def test_per_client_concurrency_limit_answers_429(rubrics):
