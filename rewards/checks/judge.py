@@ -246,6 +246,7 @@ class Attempts:
     limit that cuts the retries short still reports what the server did."""
 
     deadline: float
+    limit: float  # the check's time limit, which the deadline ends
     requests: int = 0
     last: str = ""
     errors: list[str] = field(default_factory=list)
@@ -274,7 +275,7 @@ def _transport_error(e: Exception, timeout: float) -> str:
 
     name = type(e).__name__
     if isinstance(e, httpx.TimeoutException):
-        return f"timeout after {round(timeout, 2):g}s ({name}: no answer)"
+        return f"timeout after {timeout:g}s ({name}: no answer)"
     text = str(e)[:160]
     if isinstance(e, httpx.ConnectError):
         cause, refused = e, False  # httpx says "All connection attempts failed": ask the OS
@@ -300,7 +301,9 @@ async def ask(client, cfg: JudgeConfig, prompt: str,
         body = {"model": cfg.model, "max_tokens": 1, "temperature": 0.0,
                 "logprobs": cfg.top_logprobs, "prompt": f"{_SYSTEM}\n\n{prompt}\nAnswer:"}
     body.update(cfg.extra_body or {})
-    tries = tries or Attempts(deadline=time.monotonic() + cfg.timeout_s * (cfg.max_retries + 1))
+    if tries is None:
+        budget = cfg.timeout_s * (cfg.max_retries + 1)
+        tries = Attempts(deadline=time.monotonic() + budget, limit=budget)
     breaker = breaker_for(cfg)
     for attempt in range(cfg.max_retries + 1):
         if attempt:
@@ -324,10 +327,13 @@ async def _attempt(client, cfg: JudgeConfig, url: str, body: dict, tries: Attemp
     """One request: the answer, None (retry) or JudgeError (retrying cannot help)."""
     import httpx
 
-    timeout = max(0.001, min(cfg.timeout_s, tries.deadline - time.monotonic()))
+    left = tries.deadline - time.monotonic()
+    # the request's own timeout, or what is left of the check's limit (then named as such)
+    timeout = cfg.timeout_s if cfg.timeout_s < left else tries.limit
     tries.requests += 1
     try:
-        r = await client.post(url, json=body, headers=cfg.headers(), timeout=timeout)
+        r = await client.post(url, json=body, headers=cfg.headers(),
+                              timeout=max(0.001, min(cfg.timeout_s, left)))
     except (httpx.TransportError, httpx.TimeoutException) as e:
         tries.failed(_transport_error(e, timeout))
         _note(breaker.record(False, tries.last), cfg)
@@ -468,7 +474,7 @@ class Judge(Check):
         limit = self.spec.timeout_s or getattr(ctx, "timeout_s", None) or 60.0
         async with ctx.judge_sem:
             t0 = time.monotonic()
-            tries = Attempts(deadline=t0 + limit)
+            tries = Attempts(deadline=t0 + limit, limit=limit)
             try:
                 # the deadline ends retries in time; wait_for is the backstop for a server
                 # that trickles bytes slower than httpx's per-read timeout notices

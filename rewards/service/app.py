@@ -173,6 +173,7 @@ class _Service:
     async def score(self, name: str, harness: Any, samples: list) -> tuple[list, dict]:
         t0 = time.perf_counter()
         async with self.batches:
+            log.debug("scoring %d samples with %s", len(samples), name)
             results = await harness.ascore_batch(samples)
             stats = dict(harness.last_stats)  # read before any other batch can finish
         out = {"judge_calls": stats.get("judge_calls", 0),

@@ -118,6 +118,13 @@ def redis_available() -> str | None:
 @contextlib.contextmanager
 def redis_server(workdir: str | Path, port: int | None = None, timeout_s: float = 20.0):
     """A private redis-server on 127.0.0.1 (no persistence, its own dir); yields its URL."""
+    with redis_process(workdir, port, timeout_s) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def redis_process(workdir: str | Path, port: int | None = None, timeout_s: float = 20.0):
+    """redis_server yielding (URL, Popen): fault tests stop and resume it by its PID."""
     exe = redis_available()
     if exe is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
@@ -142,8 +149,10 @@ def redis_server(workdir: str | Path, port: int | None = None, timeout_s: float 
 
     try:
         _wait(ping, proc, "redis-server", log, timeout_s)
-        yield url
+        yield url, proc
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGCONT)  # a stopped server ignores SIGTERM
         stop(proc)
 
 

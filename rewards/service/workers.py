@@ -65,6 +65,7 @@ def _worker(conn, rubrics: dict) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGALRM, _alarm)
     checks = {h: {c.spec.id: c for c in r.built} for h, r in rubrics.items()}
+    conn.send("ready")  # the slot's time limits count from here, not from the spawn
     while True:
         try:
             job = conn.recv()
@@ -160,6 +161,10 @@ class _Slot(threading.Thread):
                                 name=self.name)
         self.proc.start()
         child.close()
+        # a spawned worker imports rewards and rebuilds the rubrics (~1 s)
+        if not self.conn.poll(120) or self.conn.recv() != "ready":
+            raise RuntimeError(f"{self.name}: the check worker did not start "
+                               f"(exit code {self.proc.exitcode})")
 
     def _stop(self, kill: bool = False) -> None:
         if self.proc is None:
