@@ -7,7 +7,9 @@ the judge or embedding calls it saves. The SQLite file travels with RL checkpoin
 
 `open_cache("redis://host:6379/0")` gives a RedisVerdictCache with the same interface
 (get_many / put_many / stats) and the same keys, so every rank, node and reward-service process
-pointed at one Redis pays for a judge verdict once. Anything else is a SQLite path.
+pointed at one Redis pays for a judge verdict once. Anything else is a SQLite path. The engine
+calls the async forms (aget_many / aput_many), which never block the event loop, and reads
+`counters()` after each batch (no query: `stats()` counts the entries, a scan in SQLite).
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ class RedisVerdictCache:
             host = self.url.rsplit("@", 1)[-1]
             log.warning("verdict cache: Redis at %s %s failed (%s); bypassing the cache for "
                         "%.0f s at a time until it answers (verdicts are recomputed)", host,
-                        what, type(e).__name__ or "timeout", self.breaker.cooldown_s)
+                        what, type(e).__name__, self.breaker.cooldown_s)
 
     def _answered(self) -> None:
         if self.breaker.record(True) == "closed":

@@ -11,11 +11,13 @@ Each endpoint has a circuit breaker (rewards/breaker.py) shared by every harness
 process: after `breaker_failures` failed requests in a row (5xx, malformed bodies, transport
 errors, timeouts; not 429, which is a live server asking for patience) the endpoint's checks
 abstain at once with "judge unavailable" for `breaker_cooldown_s`, then one request probes it.
-A dead judge used to cost ~18 s of retries and backoff per 40 samples, every batch. The API key is read from the environment variable *named* in the
-config and never logged or stored: a key-shaped value where the name belongs, or a
-credential-named config key (`api_key:`), is refused on load, and server error bodies are
-redacted (key value, `Bearer …`, key-shaped tokens) before they become a verdict reason —
-a server that echoes request headers would otherwise put the key into every scored row.
+A dead judge used to cost ~18 s of retries and backoff per 40 samples, every batch.
+
+The API key is read from the environment variable *named* in the config and never logged or
+stored: a key-shaped value where the name belongs, or a credential-named config key
+(`api_key:`), is refused on load, and server error bodies are redacted (key value, `Bearer …`,
+key-shaped tokens) before they become a verdict reason — a server that echoes request headers
+would otherwise put the key into every scored row.
 
 The check's time limit (`timeout_s` on the check, else the harness default) starts when the
 request is sent, after the judge semaphore is acquired: counting the queue made a healthy
@@ -33,7 +35,7 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -249,11 +251,9 @@ class Attempts:
     limit: float  # the check's time limit, which the deadline ends
     requests: int = 0
     last: str = ""
-    errors: list[str] = field(default_factory=list)
 
     def failed(self, why: str) -> None:
         self.last = why
-        self.errors.append(why)
 
 
 _BREAKERS: dict[tuple, Any] = {}
@@ -491,7 +491,6 @@ class Judge(Check):
                 ctx.judge_errors += 1
                 v = abstain(redact(f"judge error: {e}", cfg.secrets()))
             finally:
-                if hasattr(ctx, "judge_requests"):
-                    ctx.judge_requests += tries.requests
+                ctx.judge_requests += tries.requests
         v.latency_s = time.monotonic() - t0  # the request's own time, not the queue's
         return v

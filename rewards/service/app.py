@@ -82,18 +82,15 @@ class _Service:
         self.metrics = ServiceMetrics()
         self.inflight: dict[str, int] = defaultdict(int)
         self.batches = asyncio.Semaphore(cfg.max_inflight)
-        local = [h for h in cfg.harnesses.values() if hasattr(h, "check_pool")]
-        self.pool = CheckPool([h.rubric for h in local], cfg.check_workers) if local else None
+        self.pool = CheckPool([h.rubric for h in cfg.harnesses.values()], cfg.check_workers)
         self.caches = list({id(h.cache): h.cache for h in cfg.harnesses.values()
                             if getattr(h, "cache", None) is not None}.values())
         self.metrics.sources.caches, self.metrics.sources.pool = self.caches, self.pool
 
     async def start(self) -> None:
-        if self.pool is not None:
-            self.pool.start()
-            for h in self.cfg.harnesses.values():
-                if hasattr(h, "check_pool"):
-                    h.check_pool = self.pool
+        await asyncio.to_thread(self.pool.start)
+        for h in self.cfg.harnesses.values():
+            h.check_pool = self.pool
         for cache in self.caches:
             if hasattr(cache, "aopen"):
                 await cache.aopen()
@@ -102,8 +99,7 @@ class _Service:
         for cache in self.caches:
             if hasattr(cache, "aclose"):
                 await cache.aclose()
-        if self.pool is not None:
-            await asyncio.to_thread(self.pool.close)
+        await asyncio.to_thread(self.pool.close)
 
     def authorize(self, request: Request) -> str | None:
         """The name of the token the request carries (None: auth is off); 401 otherwise."""
@@ -246,7 +242,7 @@ def create_app(cfg: ServiceConfig) -> FastAPI:
     async def health() -> Response:
         svc.metrics.request("/health", 200)
         return _JSON({"status": "ok", "default": cfg.default,
-                             "rubrics": {n: h.rubric_hash for n, h in cfg.harnesses.items()}})
+                      "rubrics": {n: h.rubric_hash for n, h in cfg.harnesses.items()}})
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:

@@ -169,6 +169,6 @@ class Sources:
         for (url, *_), b in list(_BREAKERS.items()):
             judge.add_metric([url], float(b.state != "closed"))
         yield judge
-        if self.pool is not None:
+        if self.pool is not None:  # set by the service once its pool exists
             yield CounterMetricFamily("harnessrl_check_workers_killed", "check workers killed "
                                       "at a time limit", value=self.pool.killed)

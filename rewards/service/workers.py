@@ -10,14 +10,17 @@ stopped, so the checks run in `workers` processes (spawned: the service process 
   "time limit: …" and the worker goes on with the next check. `_TimeLimit` is a
   BaseException, so a check's own `except Exception` cannot swallow it;
 - a signal lands only between bytecodes: a worker stuck inside one C call is caught by its
-  slot thread here, which waits at most the sample's summed check limits + `grace_s` for the
-  sample's verdicts, then SIGKILLs the worker, abstains that sample's checks with "time limit"
-  and starts a new worker for the rest of the chunk;
+  slot thread here. The worker writes which sample it is on, and since when, to shared
+  memory; once that sample has run longer than its summed check limits + `grace_s`, the slot
+  SIGKILLs the worker, abstains that sample's checks with "time limit" and sends the rest of
+  the chunk to a new worker;
 - each worker has a slot thread in this process doing the blocking pipe I/O; a batch is split
-  into one chunk per worker and the futures resolve on the event loop.
+  into one chunk per worker and the futures resolve on the event loop. Verdicts come back in
+  one message per FLUSH_S of work rather than one per sample: every message costs the slot
+  thread a GIL hand-off against the busy event loop (up to the 5 ms switch interval each).
 
 Rubrics travel to the workers pickled (each check rebuilt from its spec: rewards/checks/base.py)
-and are addressed by hash; verdicts come back per sample, so a killed worker loses one sample's.
+and are addressed by hash.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ from typing import Any
 from rewards.verdict import Verdict, abstain
 
 log = logging.getLogger("rewards.serve")
+
+# a worker sends what it has finished at least this often (and at the end of a chunk)
+FLUSH_S = 0.02
+# how often a waiting slot looks at its worker's progress
+POLL_S = 0.25
 
 
 class _TimeLimit(BaseException):
@@ -59,9 +67,10 @@ def _timed(check, sample) -> Verdict:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _worker(conn, rubrics: dict) -> None:
-    """A worker's life: (hash, [(index, sample, [check ids])]) in, one message per sample out
-    ((index, {check id: Verdict})); None or a closed pipe ends it."""
+def _worker(conn, rubrics: dict, progress) -> None:
+    """A worker's life: (hash, [(index, sample, [check ids])]) in, lists of (index, {check id:
+    Verdict}) out; `progress` = [index of the sample being checked, since when (monotonic)].
+    None or a closed pipe ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGALRM, _alarm)
     checks = {h: {c.spec.id: c for c in r.built} for h, r in rubrics.items()}
@@ -74,14 +83,22 @@ def _worker(conn, rubrics: dict) -> None:
         if job is None:
             return
         rubric_hash, items = job
+        done, flushed = [], time.monotonic()
         for i, sample, ids in items:
+            progress[1], progress[0] = time.monotonic(), i
             out = {}
             for cid in ids:
                 try:
                     out[cid] = _timed(checks[rubric_hash][cid], sample)
                 except _TimeLimit:  # the alarm hit between the check's end and its reset
                     out[cid] = abstain("time limit: still running at the limit")
-            conn.send((i, out))
+            done.append((i, out))
+            if time.monotonic() - flushed >= FLUSH_S:
+                conn.send(done)
+                done, flushed = [], time.monotonic()
+        progress[0] = -1
+        if done:
+            conn.send(done)
 
 
 @dataclass
@@ -106,6 +123,10 @@ class CheckPool:
         self._slots = [_Slot(self, k) for k in range(workers)]
 
     def start(self) -> None:
+        """Spawn every worker and wait until each is ready (~1 s: imports, rubrics), so the
+        first batch does not pay for it."""
+        for s in self._slots:
+            s._spawn()
         for s in self._slots:
             s.start()
 
@@ -142,7 +163,7 @@ class _Slot(threading.Thread):
     def __init__(self, pool: CheckPool, k: int):
         super().__init__(daemon=True, name=f"check-worker-{k}")
         self.pool = pool
-        self.proc = self.conn = None
+        self.proc = self.conn = self.progress = None
 
     def run(self) -> None:
         while (job := self.pool._jobs.get()) is not None:
@@ -157,8 +178,9 @@ class _Slot(threading.Thread):
     def _spawn(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, self.pool.rubrics), daemon=True,
-                                name=self.name)
+        self.progress = ctx.Array("d", [-1.0, 0.0], lock=False)  # see _worker
+        self.proc = ctx.Process(target=_worker, args=(child, self.pool.rubrics, self.progress),
+                                daemon=True, name=self.name)
         self.proc.start()
         child.close()
         # a spawned worker imports rewards and rebuilds the rubrics (~1 s)
@@ -183,39 +205,50 @@ class _Slot(threading.Thread):
 
     def _score(self, job: _Job) -> dict[tuple[int, str], Verdict]:
         rubric = self.pool.rubrics[job.rubric_hash]
-        pending, out = list(job.items), {}
+        pending = {item[0]: item for item in job.items}
+        out: dict[tuple[int, str], Verdict] = {}
         while pending:
             if self.proc is None or not self.proc.is_alive():
                 self._spawn()
-            self.conn.send((job.rubric_hash, pending))
-            while pending:
-                i, _, ids = pending[0]
-                wait = sum(rubric.check(c).time_limit_s for c in ids) + self.pool.grace_s
-                why = self._receive(out, wait)
-                pending.pop(0)
-                if why:  # the worker is gone: this sample's checks abstain, the rest go again
-                    out.update({(i, c): abstain(why) for c in ids})
-                    break
+            self.progress[0] = -1
+            self.conn.send((job.rubric_hash, list(pending.values())))
+            while pending and self._receive(out, pending, rubric):
+                pass
         return out
 
-    def _receive(self, out: dict, wait: float) -> str | None:
-        """One sample's verdicts into `out`; else why not (the worker was killed or died)."""
-        t0 = time.monotonic()
+    def _receive(self, out: dict, pending: dict, rubric) -> bool:
+        """Take what the worker finished into `out`; False once the worker had to go (killed
+        at a time limit, or dead): its current sample abstains, the rest are still pending."""
         try:
-            ready = self.conn.poll(wait)
-            if ready:
-                i, verdicts = self.conn.recv()
-                out.update({(i, c): v for c, v in verdicts.items()})
-                return None
+            if self.conn.poll(POLL_S):
+                for i, verdicts in self.conn.recv():
+                    out.update({(i, c): v for c, v in verdicts.items()})
+                    del pending[i]
+                return True
         except (EOFError, OSError):
             log.error("a check worker died (exit code %s); restarting it", self.proc.exitcode)
-            self._stop(kill=True)
-            return "error: the check worker died while running this sample's checks"
+            self._give_up(out, pending, "error: the check worker died while running this "
+                                        "sample's checks")
+            return False
+        i, since = int(self.progress[0]), self.progress[1]
+        if i not in pending:
+            return True
+        limit = sum(rubric.check(c).time_limit_s for c in pending[i][2]) + self.pool.grace_s
+        if time.monotonic() - since <= limit:
+            return True
         self.pool.killed += 1
-        log.warning("a check worker ran %.0f s without finishing one sample (stuck in C "
-                    "code?); killed and restarted", time.monotonic() - t0)
+        log.warning("a check worker spent %.0f s on one sample (stuck in C code?); killed and "
+                    "restarted", time.monotonic() - since)
+        self._give_up(out, pending, f"time limit: the sample's checks were still running "
+                                    f"after {limit:g}s")
+        return False
+
+    def _give_up(self, out: dict, pending: dict, why: str) -> None:
+        """Kill the worker; the sample it was on (else the first pending one) abstains."""
+        i = int(self.progress[0])
         self._stop(kill=True)
-        return f"time limit: the sample's checks were still running after {wait:g}s"
+        i = i if i in pending else next(iter(pending))
+        out.update({(i, c): abstain(why) for c in pending.pop(i)[2]})
 
 
 def _settle(fut: asyncio.Future, ok: bool, value: Any) -> None:
