@@ -260,6 +260,11 @@ _BREAKERS: dict[tuple, Any] = {}
 log = logging.getLogger(__name__)
 
 
+def breaker_states() -> dict[str, str]:
+    """endpoint -> closed | open | half-open, for every judge this process has called."""
+    return {url: b.state for (url, *_), b in list(_BREAKERS.items())}
+
+
 def breaker_for(cfg: JudgeConfig):
     """The process-wide breaker of cfg's endpoint (every harness and batch shares it)."""
     from rewards.breaker import Breaker

@@ -74,8 +74,9 @@ class Service:
 
 
 def start_service(args: list[str], port: int | None = None, env: dict | None = None,
-                  timeout_s: float = 60.0) -> Service:
-    """`python -m rewards.serve ARGS --port PORT` in the background, healthy on return."""
+                  timeout_s: float = 180.0) -> Service:
+    """`python -m rewards.serve ARGS --port PORT` in the background, healthy on return (its
+    check workers started: ~2 s idle, over a minute on a 2-core machine at load 25)."""
     import httpx
 
     port = port or free_port()

@@ -146,7 +146,7 @@ class Sources:
     def collect(self):
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        from rewards.checks.judge import _BREAKERS
+        from rewards.checks.judge import breaker_states
 
         rate = GaugeMetricFamily("harnessrl_cache_hit_rate", "cache hits / (hits + misses) "
                                  f"over the last {HIT_RATE_WINDOW_S:g} s", labels=["rubric"])
@@ -166,8 +166,8 @@ class Sources:
                                         if hasattr(c, "breaker"))))
         judge = GaugeMetricFamily("harnessrl_judge_breaker_open", "1 while a judge endpoint's "
                                   "checks abstain at once", labels=["endpoint"])
-        for (url, *_), b in list(_BREAKERS.items()):
-            judge.add_metric([url], float(b.state != "closed"))
+        for url, state in breaker_states().items():
+            judge.add_metric([url], float(state != "closed"))
         yield judge
         if self.pool is not None:  # set by the service once its pool exists
             yield CounterMetricFamily("harnessrl_check_workers_killed", "check workers killed "

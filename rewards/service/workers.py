@@ -125,9 +125,10 @@ class CheckPool:
     def start(self) -> None:
         """Spawn every worker and wait until each is ready (~1 s: imports, rubrics), so the
         first batch does not pay for it."""
+        for s in self._slots:  # all at once: each start is mostly waiting on imports
+            s._launch()
         for s in self._slots:
-            s._spawn()
-        for s in self._slots:
+            s._ready()
             s.start()
 
     async def run(self, rubric, samples, todo: list[list[str]]) -> dict[tuple[int, str], Verdict]:
@@ -172,10 +173,15 @@ class _Slot(threading.Thread):
                 ok = True
             except Exception as e:  # handed to the request, which answers 500 and logs it
                 out, ok = e, False
-            job.loop.call_soon_threadsafe(_settle, job.future, ok, out)
+            with contextlib.suppress(RuntimeError):  # the request's loop has closed
+                job.loop.call_soon_threadsafe(_settle, job.future, ok, out)
         self._stop()
 
     def _spawn(self) -> None:
+        self._launch()
+        self._ready()
+
+    def _launch(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.progress = ctx.Array("d", [-1.0, 0.0], lock=False)  # see _worker
@@ -183,7 +189,9 @@ class _Slot(threading.Thread):
                                 daemon=True, name=self.name)
         self.proc.start()
         child.close()
-        # a spawned worker imports rewards and rebuilds the rubrics (~1 s)
+
+    def _ready(self) -> None:
+        # a spawned worker imports rewards and rebuilds the rubrics (~1 s on an idle machine)
         if not self.conn.poll(120) or self.conn.recv() != "ready":
             raise RuntimeError(f"{self.name}: the check worker did not start "
                                f"(exit code {self.proc.exitcode})")

@@ -79,12 +79,14 @@ class _Post(threading.Thread):
 @needs_redis
 def test_hung_redis_neither_stalls_the_loop_nor_changes_scores(rubric, tmp_path):
     """SIGSTOP: Redis accepts connections but never answers. The batch in flight waits out
-    the cache's timeout (3 s here, from the URL) off the event loop: /health, sent after it,
-    answers first. The breaker then bypasses the cache: three more batches make no Redis
-    call (one error in all), and every score equals the healthy run's."""
+    the cache's timeout (5 s here, from the URL) off the event loop: /health, sent after it,
+    answers before the service gives up on Redis (before, the loop was blocked in that call,
+    so /health could only answer after the failure was logged). The breaker then bypasses
+    the cache: the next batches skip Redis but for a probe per cooldown, and every score
+    equals the healthy run's."""
     with LocalJudge() as judge, redis_process(tmp_path / "redis") as (url, redis):
         args = ["--rubric", f"j={rubric / 'j.yaml'}", "--judge-base-url", judge.base_url,
-                "--judge-model", "local", "--cache-url", url + "?socket_timeout=3"]
+                "--judge-model", "local", "--cache-url", url + "?socket_timeout=5"]
         with serve_process(args) as svc:
             score = svc.url + "/v1/score"
             healthy = httpx.post(score, json={"samples": ROWS}, timeout=120).json()["results"]
@@ -94,9 +96,9 @@ def test_hung_redis_neither_stalls_the_loop_nor_changes_scores(rubric, tmp_path)
                 batch.start()
                 time.sleep(0.3)  # the batch is waiting on Redis now
                 health = httpx.get(svc.url + "/health", timeout=60)
-                health_at = time.monotonic()
+                assert health.status_code == 200
+                assert "look-up failed" not in svc.log_text()  # Redis is still being waited on
                 batch.join()
-                assert health.status_code == 200 and health_at < batch.done_at
                 hung = [batch.response.json()["results"]]
                 hung += [httpx.post(score, json={"samples": ROWS}, timeout=60).json()["results"]
                          for _ in range(3)]
@@ -104,8 +106,11 @@ def test_hung_redis_neither_stalls_the_loop_nor_changes_scores(rubric, tmp_path)
             finally:
                 os.kill(redis.pid, signal.SIGCONT)
             assert all(_strip(h) == _strip(json.loads(json.dumps(healthy))) for h in hung)
-            assert _metric(metrics, "harnessrl_cache_errors_total") == 1
-            assert _metric(metrics, "harnessrl_cache_bypassed_total") >= 7  # 3 x (get, put) + 1
+            # 4 batches, a look-up and a write each: the first look-up failed and opened the
+            # breaker; the rest were bypassed (a probe per 5 s cooldown on a slow machine)
+            errors = _metric(metrics, "harnessrl_cache_errors_total")
+            assert errors >= 1 and errors + _metric(metrics, "harnessrl_cache_bypassed_total") == 8
+            assert errors < 4
             assert _metric(metrics, "harnessrl_cache_breaker_open") == 1
             # resumed: after the 5 s cooldown a probe finds Redis and the cache is used again
             for _ in range(60):
