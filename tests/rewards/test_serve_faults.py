@@ -110,7 +110,7 @@ def test_hung_redis_neither_stalls_the_loop_nor_changes_scores(rubric, tmp_path)
             # breaker; the rest were bypassed (a probe per 5 s cooldown on a slow machine)
             errors = _metric(metrics, "harnessrl_cache_errors_total")
             assert errors >= 1 and errors + _metric(metrics, "harnessrl_cache_bypassed_total") == 8
-            assert errors < 4
+            assert errors <= 4  # at most the look-ups; without a breaker all 8 calls wait
             assert _metric(metrics, "harnessrl_cache_breaker_open") == 1
             # resumed: after the 5 s cooldown a probe finds Redis and the cache is used again
             for _ in range(60):
