@@ -79,14 +79,15 @@ class _Post(threading.Thread):
 @needs_redis
 def test_hung_redis_neither_stalls_the_loop_nor_changes_scores(rubric, tmp_path):
     """SIGSTOP: Redis accepts connections but never answers. The batch in flight waits out
-    the cache's timeout (5 s here, from the URL) off the event loop: /health, sent after it,
-    answers before the service gives up on Redis (before, the loop was blocked in that call,
-    so /health could only answer after the failure was logged). The breaker then bypasses
+    the cache's timeout (15 s here, from the URL: room for a starved test machine) off the
+    event loop: /health, sent after it, answers before the service gives up on Redis (before,
+    the loop was blocked in that call, so /health could only answer after the failure was
+    logged). The breaker then bypasses
     the cache: the next batches skip Redis but for a probe per cooldown, and every score
     equals the healthy run's."""
     with LocalJudge() as judge, redis_process(tmp_path / "redis") as (url, redis):
         args = ["--rubric", f"j={rubric / 'j.yaml'}", "--judge-base-url", judge.base_url,
-                "--judge-model", "local", "--cache-url", url + "?socket_timeout=5"]
+                "--judge-model", "local", "--cache-url", url + "?socket_timeout=15"]
         with serve_process(args) as svc:
             score = svc.url + "/v1/score"
             healthy = httpx.post(score, json={"samples": ROWS}, timeout=120).json()["results"]
