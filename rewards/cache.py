@@ -103,6 +103,11 @@ class VerdictCache:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
 
+    def __bool__(self) -> bool:
+        # `if cache:` means "is there a cache"; without this it ran __len__, a table scan
+        # (and on Redis an HLEN on the event loop, after every batch)
+        return True
+
     # the event loop must not wait on the file lock another process holds (busy timeout
     # 60 s): the async path runs the same calls in a worker thread
     async def aget_many(self, keys: list[str]) -> dict[str, Verdict]:
@@ -253,6 +258,8 @@ class RedisVerdictCache:
 
     def __len__(self) -> int:
         return int(self._call("count", lambda: self._r.hlen(self.namespace), 0))
+
+    __bool__ = VerdictCache.__bool__
 
     def counters(self) -> dict[str, int]:
         """What this process saw, without a network call (read after every batch)."""

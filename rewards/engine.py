@@ -149,7 +149,7 @@ class Harness:
                            "judge_requests": ctx.judge_requests,
                            "judge_errors": ctx.judge_errors, "judge_queue_s": ctx.judge_queue_s,
                            "judge_error": judge_error_reason(results, checks),
-                           "cache": self.cache.counters() if self.cache else None}
+                           "cache": self.cache.counters() if self.cache is not None else None}
         return results
 
     async def _run_cheap(self, samples, checks, verdicts) -> None:
