@@ -6,13 +6,17 @@ labels.jsonl rows: {"id": ..., "checks": {"<check id>": true|false|"pass"|"fail"
 (either part optional). Reports per-check accuracy, Cohen's kappa and confusion counts (harness
 vs expert, abstains excluded and counted), Spearman/Pearson/MAE for overall scores, and flags
 checks whose kappa is below --kappa-threshold. Exit 2 on bad input.
+
+A graded check (a verdict `value` between 0 and 1 that a threshold turns into pass/fail: a
+judge's P(yes), a fuzzy match ratio) agrees with the experts more or less depending on that
+threshold, so for those the report adds kappa at thresholds 0.1..0.9 and the threshold that
+maximises it; a judge check takes it as `yes_threshold:` in the rubric.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -27,33 +31,48 @@ def cohen_kappa(tp: int, fp: int, fn: int, tn: int) -> float | None:
     return 1.0 if pe == 1 else (po - pe) / (1 - pe)
 
 
+def _defined(x: list[float], y: list[float]) -> bool:
+    """A correlation needs two points and variation on both sides (None otherwise, where
+    scipy would return NaN with a warning)."""
+    return len(x) >= 2 and len(set(x)) > 1 and len(set(y)) > 1
+
+
 def pearson(x: list[float], y: list[float]) -> float | None:
-    n = len(x)
-    if n < 2:
-        return None
-    mx, my = sum(x) / n, sum(y) / n
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
-    sx = math.sqrt(sum((a - mx) ** 2 for a in x))
-    sy = math.sqrt(sum((b - my) ** 2 for b in y))
-    return None if sx == 0 or sy == 0 else sxy / (sx * sy)
+    from scipy.stats import pearsonr  # lazy: `import rewards` stays light
 
-
-def _ranks(x: list[float]) -> list[float]:
-    order = sorted(range(len(x)), key=lambda i: x[i])
-    ranks = [0.0] * len(x)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
-            j += 1
-        for k in range(i, j + 1):  # ties share their average rank
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
+    return float(pearsonr(x, y).statistic) if _defined(x, y) else None
 
 
 def spearman(x: list[float], y: list[float]) -> float | None:
-    return pearson(_ranks(x), _ranks(y))
+    """Rank correlation; tied values share their average rank (scipy's default)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic) if _defined(x, y) else None
+
+
+# thresholds reported for graded checks (the best one is searched over every observed value)
+GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def kappa_at(pairs: list[tuple[float, bool]], threshold: float) -> float | None:
+    """κ between the experts and `value >= threshold` over (value, expert) pairs."""
+    cells = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
+    for value, expert in pairs:
+        cells[(value >= threshold, expert)] += 1
+    return cohen_kappa(cells[(True, True)], cells[(True, False)], cells[(False, True)],
+                       cells[(False, False)])
+
+
+def threshold_sweep(pairs: list[tuple[float, bool]]) -> dict:
+    """κ on GRID and the threshold that maximises it (ties: the one nearest 0.5)."""
+    best, best_k = None, None
+    for t in sorted({v for v, _ in pairs}):
+        k = kappa_at(pairs, t)
+        if k is not None and (best_k is None or k > best_k + 1e-12
+                              or (abs(k - best_k) <= 1e-12 and abs(t - 0.5) < abs(best - 0.5))):
+            best, best_k = t, k
+    return {"kappa_by_threshold": {f"{t:g}": kappa_at(pairs, t) for t in GRID},
+            "best_threshold": best, "best_kappa": best_k}
 
 
 def _as_bool(v, where: str) -> bool:
@@ -97,14 +116,17 @@ def calibrate(scored: dict[str, dict], labels: dict[str, dict], labels_path: str
             where = f"{labels_path}:{lab['_line']}: checks.{cid}"
             if cid not in res["verdicts"]:
                 raise ValueError(f"{where}: no such check in the scored results")
-            c = checks.setdefault(cid, {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "abstain": 0})
-            status = res["verdicts"][cid]["status"]
-            if status == "abstain":
+            c = checks.setdefault(cid, {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "abstain": 0,
+                                        "_values": []})
+            v = res["verdicts"][cid]
+            if v["status"] == "abstain":
                 c["abstain"] += 1
                 continue
-            h, e = status == "pass", _as_bool(expert, where)
+            h, e = v["status"] == "pass", _as_bool(expert, where)
             c[{(True, True): "tp", (True, False): "fp", (False, True): "fn",
                (False, False): "tn"}[(h, e)]] += 1
+            if isinstance(v.get("value"), int | float) and not isinstance(v["value"], bool):
+                c["_values"].append((float(v["value"]), e))
         if lab.get("score") is not None and res.get("score") is not None:
             xs.append(float(res["score"]))
             ys.append(float(lab["score"]))
@@ -114,6 +136,10 @@ def calibrate(scored: dict[str, dict], labels: dict[str, dict], labels_path: str
         c["accuracy"] = (c["tp"] + c["tn"]) / n if n else None
         c["kappa"] = cohen_kappa(c["tp"], c["fp"], c["fn"], c["tn"])
         c["flagged"] = c["kappa"] is None or c["kappa"] < kappa_threshold
+        values = c.pop("_values")
+        # graded: every answered verdict has a value and some lie strictly between 0 and 1
+        if len(values) == n and any(0 < x < 1 for x, _ in values):
+            c["graded"] = threshold_sweep(values)
     overall = {"n": len(xs), "spearman": spearman(xs, ys), "pearson": pearson(xs, ys),
                "mae": sum(abs(a - b) for a, b in zip(xs, ys, strict=True)) / len(xs) if xs else None}
     return {"checks": checks, "overall": overall, "labels_without_result": missing,
@@ -130,6 +156,13 @@ def format_report(rep: dict) -> str:
         flag = "  <-- below kappa threshold" if c["flagged"] else ""
         lines.append(f"{cid[:29]:<30}{c['n']:>5}{f(c['accuracy']):>8}{f(c['kappa']):>8}  "
                      f"{c['tp']}/{c['fp']}/{c['fn']}/{c['tn']}  {c['abstain']}{flag}")
+    for cid, c in rep["checks"].items():
+        g = c.get("graded")
+        if g and g["best_threshold"] is not None:
+            ks = "  ".join(f"{t}:{f(k)}" for t, k in g["kappa_by_threshold"].items())
+            lines.append(f"\n{cid} is graded; kappa by pass threshold: {ks}\n  best kappa "
+                         f"{f(g['best_kappa'])} at value >= {g['best_threshold']:.3g} (a judge "
+                         f"check takes it as `yes_threshold: {g['best_threshold']:.3g}`)")
     o = rep["overall"]
     lines.append(f"\noverall score vs expert (n={o['n']}): spearman {f(o['spearman'])}  "
                  f"pearson {f(o['pearson'])}  MAE {f(o['mae'])}")
@@ -153,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_report(rep))
     if args.json:
-        Path(args.json).write_text(json.dumps(rep, indent=2))
+        from rewards.sample import write_atomic_many
+
+        write_atomic_many({Path(args.json): json.dumps(rep, indent=2)})
     return 0
 
 

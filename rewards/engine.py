@@ -4,18 +4,23 @@
     results = harness.score_batch(samples)          # or: await harness.ascore_batch(samples)
 
 Order of work per batch:
-1. cache look-up (one SQLite query) for the cacheable (expensive) checks;
-2. cheap deterministic checks inline (microseconds each: no task overhead);
+1. cache look-up (one SQLite query or Redis HMGET, off the event loop) for the cacheable
+   (expensive) checks;
+2. cheap deterministic checks inline (microseconds each: no task overhead), or in the worker
+   processes of `check_pool` when one is set (the reward service: a 10 MB completion must not
+   stall its event loop, and a check's time limit must really stop it);
 3. expensive checks (embeddings, judge, user python) are skipped where a failed gate already
    decides their dimension (or the total); the rest run concurrently under one global
    concurrency budget, judge calls under a separate one, each with a timeout. Batched kinds
    (embeddings) run once for the whole batch;
 4. new verdicts written back to the cache in one transaction; aggregation; input order kept.
 A check that raises or times out abstains with the error as its reason. Every kind has a
-time limit: cheap kinds enforce theirs inside (regex engine timeouts, rewards/timebox.py),
-the judge counts its own from the moment its request is sent (not while queued on the judge
-semaphore), embeddings from after the one-time model load; the rest run under
-`asyncio.wait_for`. NaN/inf values become abstains.
+time limit: cheap kinds enforce theirs inside (regex engine timeouts, rewards/timebox.py;
+in a check pool, a per-check alarm), the judge counts its own from the moment its request is
+sent (not while queued on the judge semaphore), embeddings from after the one-time model
+load; the rest run under `asyncio.wait_for`. NaN/inf values become abstains. A self-timed
+kind's latency is its own (the judge's: the request), and the time it queued is reported
+apart (`last_stats["judge_queue_s"]`).
 """
 
 from __future__ import annotations
@@ -25,16 +30,17 @@ import functools
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rewards.aggregate import aggregate, audit_score
 from rewards.cache import CACHE_FILE, cache_key, open_cache
 from rewards.checks.base import CHEAP, Check
-from rewards.checks.judge import JudgeConfig
+from rewards.checks.judge import JudgeConfig, judge_client
 from rewards.rubric import Rubric, load_rubric
 from rewards.sample import Sample
+from rewards.summary import judge_error_reason
 from rewards.sync import run_sync
 from rewards.verdict import HarnessResult, Verdict, abstain
 
@@ -47,7 +53,9 @@ class RunContext:
     http: Any = None
     timeout_s: float = 60.0
     judge_errors: int = 0
-    judge_calls: int = 0
+    judge_calls: int = 0  # judge checks asked (not from the cache)
+    judge_requests: int = 0  # HTTP requests they sent, retries included
+    judge_queue_s: list[float] = field(default_factory=list)
 
 
 class Harness:
@@ -68,6 +76,9 @@ class Harness:
         self.progress = progress
         self.last_stats: dict[str, Any] = {}
         self._sems: tuple | None = None  # (loop, checks, judge): see _semaphores
+        # runs the cheap checks elsewhere: `await check_pool.run(rubric, samples, todo)` ->
+        # {(sample index, check id): Verdict} (rewards/service/workers.py); None = inline
+        self.check_pool: Any = None
 
     @classmethod
     def from_config(cls, rubric: Rubric | str | Path | dict, judge_group: Any = None,
@@ -109,20 +120,14 @@ class Harness:
         checks: list[Check] = self.rubric.built
         verdicts: list[dict[str, Verdict]] = [{} for _ in samples]
         bar = _progress(self.progress, len(samples) * len(checks))
-        keys = self._cached(samples, checks, verdicts)
-        for i, s in enumerate(samples):
-            for c in checks:
-                if c.cost == CHEAP and c.spec.id not in verdicts[i]:
-                    verdicts[i][c.spec.id] = _run_sync(c, s)
+        keys = await self._cached(samples, checks, verdicts)
+        await self._run_cheap(samples, checks, verdicts)
         if bar:
             bar.update(sum(len(v) for v in verdicts))
         ctx = RunContext(self.judge, *self._semaphores(), timeout_s=self.timeout_s)
         uses_judge = self.judge is not None and any(c.needs_judge for c in checks)
         if uses_judge:
-            import httpx
-
-            ctx.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=self.judge_concurrency),
-                                         verify=_tls_context())
+            ctx.http = judge_client(self.judge_concurrency, _tls_context(), self.judge.base_url)
         try:
             await self._run_expensive(samples, checks, verdicts, ctx, bar)
         finally:
@@ -131,9 +136,9 @@ class Harness:
             if bar:
                 bar.close()
         if self.cache is not None:
-            self.cache.put_many({keys[(i, cid)]: v for (i, cid) in keys
-                                 for v in [verdicts[i][cid]]
-                                 if v.status != "abstain" and not v.cached})
+            await self.cache.aput_many({keys[(i, cid)]: v for (i, cid) in keys
+                                        for v in [verdicts[i][cid]]
+                                        if v.status != "abstain" and not v.cached})
         results = []
         for s, v in zip(samples, verdicts, strict=True):
             ordered = {c.spec.id: v[c.spec.id] for c in checks}
@@ -141,9 +146,25 @@ class Harness:
             results.append(HarnessResult(s.id, score, norm, dims, cov, ordered, self.rubric.hash,
                                          dict(s.meta), audit_score(self.rubric, ordered)))
         self.last_stats = {"seconds": time.perf_counter() - t0, "judge_calls": ctx.judge_calls,
-                           "judge_errors": ctx.judge_errors,
-                           "cache": self.cache.stats() if self.cache else None}
+                           "judge_requests": ctx.judge_requests,
+                           "judge_errors": ctx.judge_errors, "judge_queue_s": ctx.judge_queue_s,
+                           "judge_error": judge_error_reason(results, checks),
+                           "cache": self.cache.counters() if self.cache is not None else None}
         return results
+
+    async def _run_cheap(self, samples, checks, verdicts) -> None:
+        """Every cheap check the cache did not answer: inline, or in the check pool."""
+        todo = [[c for c in checks if c.cost == CHEAP and c.spec.id not in verdicts[i]]
+                for i in range(len(samples))]
+        if self.check_pool is not None:
+            done = await self.check_pool.run(self.rubric, samples,
+                                             [[c.spec.id for c in t] for t in todo])
+            for (i, cid), v in done.items():
+                verdicts[i][cid] = _finite(v)
+            return
+        for i, s in enumerate(samples):
+            for c in todo[i]:
+                verdicts[i][c.spec.id] = run_cheap(c, s)
 
     def _semaphores(self) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
         """(checks, judge calls) semaphores shared by every `ascore_batch` running on this
@@ -157,14 +178,14 @@ class Harness:
                                  asyncio.Semaphore(self.judge_concurrency))
         return sems[1], sems[2]
 
-    def _cached(self, samples, checks, verdicts) -> dict[tuple[int, str], str]:
+    async def _cached(self, samples, checks, verdicts) -> dict[tuple[int, str], str]:
         """Fill verdicts from the cache; return the keys of every cacheable (sample, check)."""
         if self.cache is None:
             return {}
         keys = {(i, c.spec.id): cache_key(c.spec.id, self.rubric.hash, c.cache_inputs(s),
                                           c.scorer_identity(self.judge))
                 for i, s in enumerate(samples) for c in checks if c.cacheable}
-        found = self.cache.get_many(list(set(keys.values())))
+        found = await self.cache.aget_many(list(set(keys.values())))
         for (i, cid), k in keys.items():
             if k in found:
                 v = found[k]
@@ -214,8 +235,13 @@ class Harness:
                     ctx.judge_errors += 1
             except Exception as e:  # a broken check must not sink the batch
                 v = abstain(f"error: {type(e).__name__}: {e}"[:300])
+        total = time.perf_counter() - t0
+        own = v.latency_s if c.self_timed and v.latency_s else None
         v = _finite(v)
-        v.latency_s = time.perf_counter() - t0
+        # a self-timed kind measured its own work; the rest of the wall time was queueing
+        v.latency_s = total if own is None else own
+        if own is not None and c.needs_judge:
+            ctx.judge_queue_s.append(max(0.0, total - own))
         verdicts[i][c.spec.id] = v
         if bar:
             bar.update(1)
@@ -262,7 +288,8 @@ def _plain(group: Any) -> dict[str, Any]:
     return dict(group)
 
 
-def _run_sync(c: Check, s: Sample) -> Verdict:
+def run_cheap(c: Check, s: Sample) -> Verdict:
+    """One cheap check, inline: errors and its own time limit become abstains."""
     t0 = time.perf_counter()
     try:
         v = c.evaluate_sync(s)

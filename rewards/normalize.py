@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import unicodedata
 from datetime import datetime
 from difflib import SequenceMatcher
@@ -39,6 +40,14 @@ def parse_json(text: str | None, allow_fence: bool = False) -> tuple[Any, str]:
         return json.loads(candidate), ""
     except json.JSONDecodeError as e:
         return MISSING, f"not JSON: {e.msg} at line {e.lineno} column {e.colno}"
+    # Python refuses what JSON allows: an integer past its 4,300-digit limit (ValueError),
+    # nesting deeper than its recursion limit. Either made every check of the answer abstain
+    # (error) and masked the sample instead of scoring an unusable answer
+    except ValueError:
+        return MISSING, (f"not usable JSON: a number with more than "
+                         f"{sys.get_int_max_str_digits()} digits")
+    except RecursionError:
+        return MISSING, "not usable JSON: nested too deeply to parse"
 
 
 def as_json(value: Any, allow_fence: bool = False) -> Any:

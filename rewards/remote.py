@@ -107,8 +107,8 @@ class RemoteHarness:
         t0 = time.perf_counter()
         samples = list(samples)
         rubric = self.rubric
-        stats = {"judge_calls": 0, "judge_errors": 0, "cache_hits": 0, "cache_misses": 0,
-                 "remote_failed": 0}
+        stats = {"judge_calls": 0, "judge_requests": 0, "judge_errors": 0, "cache_hits": 0,
+                 "cache_misses": 0, "remote_failed": 0, "judge_error": None}
         results: list[HarnessResult] = []
         async with httpx.AsyncClient(timeout=self.timeout_s) as http:
             for i in range(0, len(samples), self.batch_size):
@@ -121,8 +121,11 @@ class RemoteHarness:
                     stats["remote_failed"] += len(chunk)
                     results += abstain_results(rubric, chunk, f"reward service: {error}")
                     continue
-                for k in ("judge_calls", "judge_errors", "cache_hits", "cache_misses"):
-                    stats[k] += int(data.get("stats", {}).get(k, 0))
+                got = data.get("stats", {})
+                for k in ("judge_calls", "judge_requests", "judge_errors", "cache_hits",
+                          "cache_misses"):
+                    stats[k] += int(got.get(k, 0))
+                stats["judge_error"] = got.get("judge_error") or stats["judge_error"]
                 results += self._results(data, chunk)
         self.last_stats = {"seconds": time.perf_counter() - t0, "cache": None, **stats}
         return results

@@ -3,7 +3,9 @@
     python -m rewards.score --rubric rubric.yaml --input samples.jsonl --output scored.jsonl
 
 Each input line follows the sample contract (id, prompt, source, reference, completion, meta).
-Exit codes: 0 success, 2 invalid rubric or input (the message names the file, key or line).
+Exit codes: 0 success, 1 judge error rate above --max-judge-error-rate (the results are still
+written), 2 invalid rubric or input (the message names the file, key or line). Any judge error
+prints a WARNING line to stderr naming the commonest error.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge-api-key-env", default=None,
                    help="NAME of the environment variable holding the judge API key")
     p.add_argument("--judge-concurrency", type=int, default=None, help="concurrent judge calls")
+    p.add_argument("--max-judge-error-rate", type=float, default=None, metavar="X",
+                   help="exit 1 when more than this share (0-1) of the judge checks asked "
+                        "failed (default: only a warning line)")
     p.add_argument("--group-key", default=None,
                    help="meta key holding a group id (e.g. prompt id) for zero-variance stats")
     p.add_argument("--summary-json", default=None, help="also write the summary as JSON here")
@@ -85,6 +90,9 @@ def _load(args, skipped: list):
         v = getattr(args, flag)
         if v is not None and v < 1:
             raise CliError(f"--{flag.replace('_', '-')}: expected an integer >= 1, got {v}")
+    x = args.max_judge_error_rate
+    if x is not None and not 0 <= x <= 1:  # NaN fails this too
+        raise CliError(f"--max-judge-error-rate: expected a share in [0, 1], got {x}")
     _distinct_paths(args)
     rubric = load_rubric(args.rubric)
     if not Path(args.input).is_file():
@@ -146,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
               else None)
     summary = summarize(results, rubric, group_ids=groups)
     summary["rubric_hash"] = rubric.hash
+    _judge_stats(summary, harness.last_stats)
     if harness.cache is not None:
         summary["cache"] = harness.cache.stats()
     if skipped:
@@ -169,6 +178,34 @@ def main(argv: list[str] | None = None) -> int:
     print(format_summary(summary))
     if harness.judge is None and any(c.needs_judge for c in rubric.built):
         print("note: judge checks skipped (no judge endpoint configured)")
+    return _judge_verdict(summary, args.max_judge_error_rate)
+
+
+def _judge_stats(summary: dict, stats: dict) -> None:
+    """HTTP requests (retries included) and time queued for the judge budget: the harness
+    saw them, the results do not carry them."""
+    from rewards.summary import percentile
+
+    if summary.get("judge_verdicts"):
+        summary["judge_requests"] = stats.get("judge_requests", 0)
+        queue = stats.get("judge_queue_s") or []
+        summary["judge_queue_p50_s"] = percentile(queue, 0.5)
+        summary["judge_queue_p95_s"] = percentile(queue, 0.95)
+
+
+def _judge_verdict(summary: dict, max_rate: float | None) -> int:
+    """0, or 1 when the judge error rate is above --max-judge-error-rate; a WARNING line for
+    any judge error either way (every judge call failing used to exit 0 silently)."""
+    rate = summary.get("judge_error_rate")
+    if not rate:
+        return 0
+    print(f"WARNING: {summary['judge_errors']} of {summary['judge_asked']} judge checks failed "
+          f"({100 * rate:.1f}%) and abstained; commonest error: {summary['judge_error']}",
+          file=sys.stderr)
+    if max_rate is not None and rate > max_rate:
+        print(f"error: judge error rate {100 * rate:.1f}% is above --max-judge-error-rate "
+              f"{max_rate:g} (results were written)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -11,9 +11,15 @@ coverage, per-check verdicts with reasons, rubric hash). Clients: rewards.remote
 (the recipes' `reward.url=http://host:8000`), rewards.integrations.remote_trl_reward_funcs (TRL),
 rewards.integrations.remote_compute_score (verl), and OpenRLHF unchanged with
 `--remote_rm_url http://host:8000/get_reward?rubric=NAME` (OpenRLHF sends no token: serve it
-without --token-env on a private network). GET /health, GET /metrics (Prometheus),
-GET /v1/rubrics. Point several service processes (or nodes) at one --cache-url and a judge
-verdict is paid for once.
+without --token-env on a private network). GET /health, GET /metrics (Prometheus;
+--metrics-port serves it without the token on a port of its own), GET /v1/rubrics. Point
+several service processes (or nodes) at one --cache-url and a judge verdict is paid for once.
+
+Under faults (benchmarks/results/reward_service.md): cheap checks run in --check-workers
+processes with per-check time limits that fire, Redis is bounded (0.5 s; `?socket_timeout=`
+in the URL overrides it) and bypassed for 5 s after a failure, a dead judge's checks abstain
+at once after 5 failed requests (judge `breaker_failures`), slow headers and bodies are cut
+at --header-timeout-s / --body-timeout-s; /health answers throughout.
 """
 
 from __future__ import annotations
@@ -56,17 +62,28 @@ def build_parser() -> argparse.ArgumentParser:
     s = p.add_argument_group("server and limits")
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0: all)")
     s.add_argument("--port", type=int, default=8000, help="TCP port")
-    s.add_argument("--token-env", default=None, metavar="VAR",
-                   help="NAME of the environment variable holding the bearer token clients "
-                        "must send (Authorization: Bearer ...); unset = no auth")
+    s.add_argument("--token-env", action="append", default=[], metavar="VAR",
+                   help="NAME of an environment variable holding a bearer token clients must "
+                        "send (Authorization: Bearer ...); repeat it to give each trainer its "
+                        "own token and so its own --max-per-client limit; none = no auth")
     s.add_argument("--max-batch", type=int, default=1024, help="samples per request")
     s.add_argument("--max-body-mb", type=float, default=32.0, help="request body size limit")
     s.add_argument("--max-per-client", type=int, default=32,
-                   help="concurrent requests per client address (more get 429)")
+                   help="concurrent requests per client: per token (--token-env), else per "
+                        "source address (more get 429)")
     s.add_argument("--max-inflight", type=int, default=8,
                    help="batches scored at once across all clients (the rest wait)")
     s.add_argument("--concurrency", type=int, default=64, help="concurrent checks per batch")
     s.add_argument("--timeout-s", type=float, default=60.0, help="per-check timeout")
+    s.add_argument("--check-workers", type=int, default=2,
+                   help="processes running the cheap checks, off the event loop")
+    s.add_argument("--header-timeout-s", type=float, default=10.0,
+                   help="close a connection whose request headers take longer (408)")
+    s.add_argument("--body-timeout-s", type=float, default=30.0,
+                   help="answer 408 to a request body still arriving after this long")
+    s.add_argument("--metrics-port", type=int, default=None,
+                   help="also serve /metrics here, on --host, without the token (for a "
+                        "Prometheus scraper that should not hold the secret)")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -109,21 +126,30 @@ def build_config(args: argparse.Namespace):
     default = args.default or next(iter(sources))
     if default not in sources:
         raise ValueError(f"--default {default}: not a served rubric ({', '.join(sources)})")
-    token = None
-    if args.token_env:
-        token = os.environ.get(args.token_env)
-        if not token:
-            raise ValueError(f"--token-env {args.token_env}: that environment variable is "
-                             "empty or unset")
+    tokens = {}
+    for name in args.token_env:
+        tokens[name] = os.environ.get(name) or ""
+        if not tokens[name]:
+            raise ValueError(f"--token-env {name}: that environment variable is empty or unset")
+    for flag in ("check_workers", "max_per_client", "max_inflight", "max_batch"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')}: expected an integer >= 1, got "
+                             f"{getattr(args, flag)}")
+    for flag in ("header_timeout_s", "body_timeout_s"):
+        v = getattr(args, flag)
+        if not 0 < v <= 86_400:  # NaN fails too
+            raise ValueError(f"--{flag.replace('_', '-')}: expected seconds in (0, 86400], "
+                             f"got {v}")
     cache = open_cache(args.cache_url or args.cache)
     judge = {"base_url": args.judge_base_url, "model": args.judge_model,
              "api_key_env": args.judge_api_key_env}
     harnesses = {n: Harness(src, judge=judge, cache_path=cache, concurrency=args.concurrency,
                             judge_concurrency=args.judge_concurrency, timeout_s=args.timeout_s)
                  for n, src in sources.items()}
-    return ServiceConfig(harnesses, default, token=token, max_batch=args.max_batch,
+    return ServiceConfig(harnesses, default, tokens=tokens, max_batch=args.max_batch,
                          max_body_bytes=int(args.max_body_mb * 2**20),
-                         max_per_client=args.max_per_client, max_inflight=args.max_inflight)
+                         max_per_client=args.max_per_client, max_inflight=args.max_inflight,
+                         body_timeout_s=args.body_timeout_s, check_workers=args.check_workers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from rewards.service.app import create_app
+    from rewards.service.http import protocol
 
     log = logging.getLogger("rewards.serve")
     for name, h in cfg.harnesses.items():
@@ -148,9 +175,18 @@ def main(argv: list[str] | None = None) -> int:
                  len(h.rubric.built), judge)
     cache = next(iter(cfg.harnesses.values())).cache
     where = "none" if cache is None else type(cache).__name__
-    log.info("verdict cache: %s; auth: %s; listening on http://%s:%d", where,
-             "bearer token" if cfg.token else "none", args.host, args.port)
-    uvicorn.run(create_app(cfg), host=args.host, port=args.port, log_level=args.log_level)
+    log.info("verdict cache: %s; auth: %s; check workers: %d; listening on http://%s:%d",
+             where, f"bearer tokens from {', '.join(cfg.tokens)}" if cfg.tokens else "none",
+             cfg.check_workers, args.host, args.port)
+    app = create_app(cfg)
+    metrics = app.state.service.metrics
+    if args.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.host, registry=metrics.registry)
+        log.info("metrics (no auth) on http://%s:%d/metrics", args.host, args.metrics_port)
+    http = protocol(args.header_timeout_s, lambda: metrics.request("(headers)", 408))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, http=http)
     return 0
 
 

@@ -7,7 +7,7 @@ gives GRPO no learning signal, however important it looks in the rubric.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from statistics import fmean
 
@@ -15,7 +15,7 @@ from rewards.rubric import Rubric
 from rewards.verdict import HarnessResult
 
 
-def _percentile(xs: list[float], q: float) -> float | None:
+def percentile(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
     xs = sorted(xs)
@@ -26,8 +26,10 @@ def _percentile(xs: list[float], q: float) -> float | None:
 
 def summarize(results: Sequence[HarnessResult], rubric: Rubric | None = None,
               group_ids: Sequence[object] | None = None) -> dict:
-    """Per-check pass/abstain rates and mean values, per-dimension means, judge error rate,
-    latency p50/p95 and (given group ids) per-check zero-variance group share."""
+    """Per-check pass/abstain rates and mean values, per-dimension means, judge use (verdicts,
+    cache hits, checks asked, errors and their rate over the checks asked, the commonest
+    error), latency p50/p95 of the checks that ran (a judge check's own request time) and
+    (given group ids) per-check zero-variance group share."""
     scores = [r.score for r in results if r.score is not None]
     out: dict = {"n": len(results), "n_scored": len(scores), "n_masked": len(results) - len(scores),
                  "score_mean": fmean(scores) if scores else None,
@@ -58,16 +60,28 @@ def summarize(results: Sequence[HarnessResult], rubric: Rubric | None = None,
         }
     if group_ids is not None:
         _zero_variance(results, group_ids, out["checks"])
-    out["latency_p50_s"] = _percentile(latencies, 0.5)
-    out["latency_p95_s"] = _percentile(latencies, 0.95)
+    out["latency_p50_s"] = percentile(latencies, 0.5)
+    out["latency_p95_s"] = percentile(latencies, 0.95)
     if rubric is not None:
         out["audit_checks"] = [c.id for c in rubric.checks if c.audit]
         judge_ids = [c.spec.id for c in rubric.built if c.needs_judge]
         run = [r.verdicts[c] for r in results for c in judge_ids if not r.verdicts[c].skipped]
-        errors = [v for v in run if v.status == "abstain"]
-        out["judge_calls"] = len(run)
-        out["judge_error_rate"] = len(errors) / len(run) if run else None
+        asked = [v for v in run if not v.cached]  # abstains are never cached
+        errors = sum(v.status == "abstain" for v in asked)
+        out |= {"judge_verdicts": len(run), "judge_cache_hits": len(run) - len(asked),
+                "judge_asked": len(asked), "judge_errors": errors,
+                "judge_error_rate": errors / len(asked) if asked else None,
+                "judge_error": judge_error_reason(results, rubric.built)}
     return out
+
+
+def judge_error_reason(results: Sequence[HarnessResult], checks: Sequence) -> str | None:
+    """The commonest reason among the judge checks' error abstains (None: no judge check
+    failed): what the CLI warning and the RL stop message name."""
+    ids = [c.spec.id for c in checks if getattr(c, "needs_judge", False)]
+    reasons = Counter(v.reason for r in results for cid in ids for v in [r.verdicts[cid]]
+                      if v.status == "abstain" and not v.skipped and not v.cached)
+    return reasons.most_common(1)[0][0] if reasons else None
 
 
 def _zero_variance(results, group_ids, checks: dict) -> None:
@@ -98,9 +112,16 @@ def format_summary(s: dict) -> str:
     if s.get("audit_mean") is not None:
         lines.append(f"audit score mean {f(s['audit_mean'])} (not in the reward; checks: "
                      f"{', '.join(s.get('audit_checks') or [])})")
-    if s.get("judge_error_rate") is not None:
-        lines.append(f"judge calls {s['judge_calls']}  error rate {f(s['judge_error_rate'], True)}")
-    lines.append(f"latency p50 {f(s['latency_p50_s'])}s  p95 {f(s['latency_p95_s'])}s")
+    if s.get("judge_verdicts"):
+        reqs = f" in {s['judge_requests']} requests" if "judge_requests" in s else ""
+        lines.append(f"judge verdicts {s['judge_verdicts']}: {s['judge_cache_hits']} from the "
+                     f"cache, {s['judge_asked']} asked{reqs}; errors {s['judge_errors']} "
+                     f"({f(s['judge_error_rate'], True).strip()} of asked)")
+    queue = ""
+    if s.get("judge_queue_p95_s") is not None:
+        queue = (f"  (judge checks queued for the judge budget: p50 "
+                 f"{f(s['judge_queue_p50_s'])}s  p95 {f(s['judge_queue_p95_s'])}s)")
+    lines.append(f"latency p50 {f(s['latency_p50_s'])}s  p95 {f(s['latency_p95_s'])}s{queue}")
     lines.append("")
     lines.append(f"{'dimension':<32}{'mean':>8}")
     lines += [f"{k:<32}{f(v):>8}" for k, v in s["dimensions"].items()]

@@ -23,7 +23,7 @@ floor) is *unscored*, likewise excluded.
     python -m rl.evaluate rollout=vllm model=qwen3-8b tasks=[...]             # vLLM in-process
     python -m rl.evaluate rollout=openai rollout.base_url=https://api.x.com/v1 \\
         rollout.model=big-model rollout.api_key_env=X_API_KEY run_name=eval-frontier
-    python -m rl.evaluate judge=openai judge.base_url=http://127.0.0.1:8001/v1 judge.model=j
+    python -m rl.evaluate judge.base_url=http://127.0.0.1:8001/v1 judge.model=j
     python -m rl.evaluate compare runs/local/eval-base runs/local/eval-sft --out report.md
         # one table, deltas vs the first run with paired 95% CIs over shared sample ids; a
         # frontier row is one more run dir (the rollout=openai command above)

@@ -308,6 +308,10 @@ def note_unscored(run: Run, n: int) -> None:
     msg = (f"step {run.step + 1}: every sample of the reward batch was unscored (harness "
            f"score None for all {n}: coverage floors, judge errors, failed or truncated "
            "generations)")
+    # the harness's last batch names what masked it when the judge failed
+    judge_error = (getattr(run.harness, "last_stats", None) or {}).get("judge_error")
+    if judge_error:
+        msg += f"; judge checks failed with: {judge_error}"
     print(f"[{run.cfg.stage}] warning: {msg}; no update this step", file=sys.stderr)
     if run.unscored_streak >= limit:
         raise RLError(f"{msg}; {limit} such steps in a row — stopping. Check "

@@ -49,6 +49,11 @@ class Check:
         self.rubric_dir = rubric_dir
         self.p = self.Params(**spec.params)
 
+    def __reduce__(self):
+        # pickled as its spec and rebuilt on load: some kinds hold unpicklable state (a
+        # jsonschema validator class); the reward service ships rubrics to check workers
+        return type(self), (self.spec, self.rubric_dir)
+
     @property
     def time_limit_s(self) -> float:
         """The limit a cheap kind enforces itself (its engine or worker must support one)."""

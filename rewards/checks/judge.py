@@ -1,26 +1,40 @@
 """judge: a yes/no question about the sample put to an LLM behind an OpenAI-compatible API.
 
 value = P(yes) from the first answer token's top log-probs when the server returns them
-(normalised over the yes/no mass), else the parsed answer. Transient failures (connect errors,
-429, 5xx, timeouts) are retried with exponential backoff; what still fails — or an answer that
-is neither yes nor no — becomes an abstain carrying the error, never a fake 0 (verl scores a
-judge timeout as 0.0). The API key is read from the environment variable *named* in the
-config and never logged or stored: a key-shaped value where the name belongs, or a
-credential-named config key (`api_key:`), is refused on load, and server error bodies are
-redacted (key value, `Bearer …`, key-shaped tokens) before they become a verdict reason —
-a server that echoes request headers would otherwise put the key into every scored row.
+(normalised over the yes/no mass), else the parsed answer. Transient failures (connection
+refused, 429, 5xx, malformed bodies, timeouts) are retried with exponential backoff; what
+still fails — or an answer that is neither yes nor no — becomes an abstain whose reason names
+the error as it happened (`HTTP 503: …`, `malformed response body …`, `connection refused …`,
+`timeout after 2s …`), never a fake 0 (verl scores a judge timeout as 0.0).
+
+Each endpoint has a circuit breaker (rewards/breaker.py) shared by every harness in the
+process: after `breaker_failures` failed requests in a row (5xx, malformed bodies, transport
+errors, timeouts; not 429, which is a live server asking for patience) the endpoint's checks
+abstain at once with "judge unavailable" for `breaker_cooldown_s`, then one request probes it.
+A dead judge used to cost ~18 s of retries and backoff per 40 samples, every batch.
+
+The API key is read from the environment variable *named* in the config and never logged or
+stored: a key-shaped value where the name belongs, or a credential-named config key
+(`api_key:`), is refused on load, and server error bodies are redacted (key value, `Bearer …`,
+key-shaped tokens) before they become a verdict reason — a server that echoes request headers
+would otherwise put the key into every scored row.
 
 The check's time limit (`timeout_s` on the check, else the harness default) starts when the
 request is sent, after the judge semaphore is acquired: counting the queue made a healthy
-server at 0.5 s latency time out 148 of 200 checks at concurrency 8.
+server at 0.5 s latency time out 148 of 200 checks at concurrency 8. Retries fit inside it
+(no retry starts that its backoff would push past the limit), and the verdict's latency is
+this time alone; the queue time is reported apart. Requests are logged at DEBUG (httpx logs
+each at INFO, which under Hydra's INFO logging was one line per judge call).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -57,6 +71,10 @@ class JudgeConfig:
     backoff_s: float = 0.5
     concurrency: int = 8
     top_logprobs: int = 5
+    # failed requests in a row that open the endpoint's circuit breaker, and how long it then
+    # stays open before one request probes it
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
     # merged into every request body: provider extras, e.g. vLLM's
     # {"structured_outputs": {"choice": ["yes", "no"]}} to force a yes/no answer
     extra_body: dict[str, Any] | None = None
@@ -97,8 +115,10 @@ class JudgeConfig:
 
     @classmethod
     def from_group(cls, group: Any) -> dict[str, Any] | None:
-        """The recipes' `judge` config group (`enabled` + endpoint fields) -> the explicit
-        judge settings `resolve` takes; None when the group is absent or disabled."""
+        """The recipes' `judge` config group (conf/judge/) -> the explicit judge settings
+        `resolve` takes; None when the group is absent or names no endpoint. The judge is on
+        exactly when `base_url` is set, so `judge.base_url=URL` alone selects it in every
+        recipe; a mapping's `enabled: false` (the Python API's switch) turns it off."""
         if group is None:
             return None
         if type(group).__module__.startswith("omegaconf"):
@@ -106,9 +126,10 @@ class JudgeConfig:
 
             group = OmegaConf.to_container(group, resolve=True)
         group = dict(group)
-        if not group.pop("enabled", False):
+        if group.pop("enabled", True) is False or not group.get("base_url"):
             return None
         return group
+
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a reason, a log or an output file."""
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
@@ -175,6 +196,8 @@ _JUDGE_KEYS = {
     "backoff_s": lambda v: finite(v, lo=0, hi=600),
     "concurrency": lambda v: finite(v, integer=True, lo=1, hi=4096),
     "top_logprobs": lambda v: finite(v, integer=True, lo=0, hi=20),
+    "breaker_failures": lambda v: finite(v, integer=True, lo=1, hi=10_000),
+    "breaker_cooldown_s": lambda v: finite(v, positive=True, hi=86_400),
     "extra_body": _extra_body,
 }
 
@@ -219,10 +242,59 @@ def parse_answer(text: str) -> bool | None:
     return True if word in _YES else False if word in _NO else None
 
 
-async def ask(client, cfg: JudgeConfig, prompt: str) -> tuple[float, str]:
-    """One question → (P(yes), raw answer). Raises JudgeError after retries are exhausted."""
+@dataclass
+class Attempts:
+    """What one judge question went through: requests sent and the last error, so a time
+    limit that cuts the retries short still reports what the server did."""
+
+    deadline: float
+    limit: float  # the check's time limit, which the deadline ends
+    requests: int = 0
+    last: str = ""
+
+    def failed(self, why: str) -> None:
+        self.last = why
+
+
+_BREAKERS: dict[tuple, Any] = {}
+log = logging.getLogger(__name__)
+
+
+def breaker_states() -> dict[str, str]:
+    """endpoint -> closed | open | half-open, for every judge this process has called."""
+    return {url: b.state for (url, *_), b in list(_BREAKERS.items())}
+
+
+def breaker_for(cfg: JudgeConfig):
+    """The process-wide breaker of cfg's endpoint (every harness and batch shares it)."""
+    from rewards.breaker import Breaker
+
+    key = (cfg.base_url.rstrip("/"), cfg.breaker_failures, cfg.breaker_cooldown_s)
+    if key not in _BREAKERS:
+        _BREAKERS[key] = Breaker(cfg.breaker_failures, cfg.breaker_cooldown_s)
+    return _BREAKERS[key]
+
+
+def _transport_error(e: Exception, timeout: float) -> str:
     import httpx
 
+    name = type(e).__name__
+    if isinstance(e, httpx.TimeoutException):
+        return f"timeout after {timeout:g}s ({name}: no answer)"
+    text = str(e)[:160]
+    if isinstance(e, httpx.ConnectError):
+        cause, refused = e, False  # httpx says "All connection attempts failed": ask the OS
+        while cause is not None and not refused:
+            refused = isinstance(cause, ConnectionRefusedError)
+            cause = cause.__cause__ or cause.__context__
+        return f"{'connection refused' if refused else 'cannot connect'} ({name}: {text})"
+    return f"connection error ({name}: {text})"
+
+
+async def ask(client, cfg: JudgeConfig, prompt: str,
+              tries: Attempts | None = None) -> tuple[float, str]:
+    """One question → (P(yes), raw answer). Raises JudgeError once the retries, the time
+    left before `tries.deadline` or the endpoint's breaker say stop."""
     if cfg.api == "chat":
         url = cfg.base_url.rstrip("/") + "/chat/completions"
         body = {"model": cfg.model, "max_tokens": 1, "temperature": 0.0, "logprobs": True,
@@ -234,28 +306,109 @@ async def ask(client, cfg: JudgeConfig, prompt: str) -> tuple[float, str]:
         body = {"model": cfg.model, "max_tokens": 1, "temperature": 0.0,
                 "logprobs": cfg.top_logprobs, "prompt": f"{_SYSTEM}\n\n{prompt}\nAnswer:"}
     body.update(cfg.extra_body or {})
-    last = ""
+    if tries is None:
+        budget = cfg.timeout_s * (cfg.max_retries + 1)
+        tries = Attempts(deadline=time.monotonic() + budget, limit=budget)
+    breaker = breaker_for(cfg)
     for attempt in range(cfg.max_retries + 1):
         if attempt:
-            await asyncio.sleep(cfg.backoff_s * 2 ** (attempt - 1))
-        try:
-            r = await client.post(url, json=body, headers=cfg.headers(), timeout=cfg.timeout_s)
-        except (httpx.TransportError, httpx.TimeoutException) as e:
-            last = f"{type(e).__name__}: {e}"[:200]
-            continue
-        if r.status_code == 429 or r.status_code >= 500:
-            last = f"HTTP {r.status_code}: {r.text[:120]}"
-            continue
-        if r.status_code >= 400:
-            raise JudgeError(redact(f"HTTP {r.status_code}: {r.text[:200]}", cfg.secrets()))
-        try:
-            return _parse_response(r.json(), cfg.api)
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError,
-                OverflowError) as e:
-            # a truncated or garbled body is a server fault like a 5xx: retry it
-            last = f"malformed response ({type(e).__name__}: {e}): {r.text[:80]}"
-    raise JudgeError(redact(f"judge unreachable after {cfg.max_retries + 1} attempts: {last}",
-                            cfg.secrets()))
+            pause = cfg.backoff_s * 2 ** (attempt - 1)
+            if time.monotonic() + pause >= tries.deadline:
+                break  # no time left for another request: report the last error
+            await asyncio.sleep(pause)
+        if not breaker.allow():
+            raise JudgeError(f"judge unavailable: {breaker.failures}+ failed requests in a row "
+                             f"(last: {breaker.last_error}); next probe in "
+                             f"{breaker.retry_in():.0f}s")
+        out = await _attempt(client, cfg, url, body, tries, breaker)
+        if out is not None:
+            return out
+    n = tries.requests
+    raise JudgeError(redact(f"{tries.last} ({n} request{'s' * (n != 1)})", cfg.secrets()))
+
+
+async def _attempt(client, cfg: JudgeConfig, url: str, body: dict, tries: Attempts,
+                   breaker) -> tuple[float, str] | None:
+    """One request: the answer, None (retry) or JudgeError (retrying cannot help)."""
+    import httpx
+
+    left = tries.deadline - time.monotonic()
+    # the request's own timeout, or what is left of the check's limit (then named as such)
+    timeout = cfg.timeout_s if cfg.timeout_s < left else tries.limit
+    tries.requests += 1
+    try:
+        r = await client.post(url, json=body, headers=cfg.headers(),
+                              timeout=max(0.001, min(cfg.timeout_s, left)))
+    except (httpx.TransportError, httpx.TimeoutException) as e:
+        tries.failed(_transport_error(e, timeout))
+        _note(breaker.record(False, tries.last), cfg)
+        return None
+    if r.status_code == 429:  # alive, rate-limiting: retry, but the breaker stays closed
+        tries.failed(f"HTTP 429 (rate limited): {r.text[:120]}")
+        return None
+    if r.status_code >= 500:
+        tries.failed(f"HTTP {r.status_code}: {r.text[:120]}")
+        _note(breaker.record(False, f"HTTP {r.status_code}"), cfg)
+        return None
+    if r.status_code >= 400:
+        _note(breaker.record(True), cfg)
+        raise JudgeError(redact(f"HTTP {r.status_code}: {r.text[:200]}", cfg.secrets()))
+    try:
+        out = _parse_response(r.json(), cfg.api)
+    except JudgeError:  # neither yes nor no: a live server, a model problem
+        _note(breaker.record(True), cfg)
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as e:
+        # a truncated or garbled body is a server fault like a 5xx: retry it
+        tries.failed(f"malformed response body ({type(e).__name__}: {e}): {r.text[:80]}")
+        _note(breaker.record(False, "malformed response body"), cfg)
+        return None
+    _note(breaker.record(True), cfg)
+    return out
+
+
+def _note(change: str | None, cfg: JudgeConfig) -> None:
+    if change == "opened":
+        log.warning("judge %s: %d failed requests in a row; its checks abstain at once "
+                    "('judge unavailable') for %gs, then one request probes it", cfg.base_url,
+                    cfg.breaker_failures, cfg.breaker_cooldown_s)
+    elif change == "closed":
+        log.warning("judge %s answers again", cfg.base_url)
+
+
+class _JudgeRequestsAtDebug(logging.Filter):
+    """httpx logs every request at INFO ("HTTP Request: POST …"); under Hydra's INFO logging
+    that was one line per judge call. Judge requests become DEBUG records: dropped unless the
+    httpx logger is enabled for DEBUG. Other httpx requests are untouched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prefixes: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not str(record.msg).startswith("HTTP Request"):
+            return True
+        url = str(record.args[1]) if isinstance(record.args, tuple) and len(record.args) > 1 \
+            else ""
+        if not any(url.startswith(p) for p in self.prefixes):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger("httpx").isEnabledFor(logging.DEBUG)
+
+
+_REQUEST_LOG = _JudgeRequestsAtDebug()
+
+
+def judge_client(concurrency: int, verify: Any, base_url: str | None = None):
+    """The HTTP client of one judged batch (at most `concurrency` connections); judge
+    requests to `base_url` are logged at DEBUG."""
+    import httpx
+
+    if _REQUEST_LOG not in logging.getLogger("httpx").filters:
+        logging.getLogger("httpx").addFilter(_REQUEST_LOG)
+    if base_url:
+        _REQUEST_LOG.prefixes.add(base_url.rstrip("/"))
+    return httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency), verify=verify)
 
 
 def _parse_response(data: dict[str, Any], api: str) -> tuple[float, str]:
@@ -325,13 +478,24 @@ class Judge(Check):
             return abstain(f"judge error: {cfg.missing_key()}")
         limit = self.spec.timeout_s or getattr(ctx, "timeout_s", None) or 60.0
         async with ctx.judge_sem:
+            t0 = time.monotonic()
+            tries = Attempts(deadline=t0 + limit, limit=limit)
             try:
-                p, text = await asyncio.wait_for(ask(ctx.http, cfg, self.render(sample)), limit)
+                # the deadline ends retries in time; wait_for is the backstop for a server
+                # that trickles bytes slower than httpx's per-read timeout notices
+                p, text = await asyncio.wait_for(ask(ctx.http, cfg, self.render(sample), tries),
+                                                 limit + 1.0)
+                v = Verdict("pass" if p >= self.p.yes_threshold else "fail", p,
+                            f"P(yes)={p:.3f} answer={text.strip()[:20]!r}")
             except TimeoutError:
                 ctx.judge_errors += 1
-                return abstain(f"timeout after {limit:g}s")
+                last = f"; last: {tries.last}" if tries.last else ""
+                v = abstain(redact(f"judge error: timeout after {limit:g}s ({tries.requests} "
+                                   f"requests{last})", cfg.secrets()))
             except JudgeError as e:
                 ctx.judge_errors += 1
-                return abstain(redact(f"judge error: {e}", cfg.secrets()))
-        status = "pass" if p >= self.p.yes_threshold else "fail"
-        return Verdict(status, p, f"P(yes)={p:.3f} answer={text.strip()[:20]!r}")
+                v = abstain(redact(f"judge error: {e}", cfg.secrets()))
+            finally:
+                ctx.judge_requests += tries.requests
+        v.latency_s = time.monotonic() - t0  # the request's own time, not the queue's
+        return v

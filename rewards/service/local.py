@@ -74,8 +74,9 @@ class Service:
 
 
 def start_service(args: list[str], port: int | None = None, env: dict | None = None,
-                  timeout_s: float = 60.0) -> Service:
-    """`python -m rewards.serve ARGS --port PORT` in the background, healthy on return."""
+                  timeout_s: float = 180.0) -> Service:
+    """`python -m rewards.serve ARGS --port PORT` in the background, healthy on return (its
+    check workers started: ~2 s idle, over a minute on a 2-core machine at load 25)."""
     import httpx
 
     port = port or free_port()
@@ -118,6 +119,13 @@ def redis_available() -> str | None:
 @contextlib.contextmanager
 def redis_server(workdir: str | Path, port: int | None = None, timeout_s: float = 20.0):
     """A private redis-server on 127.0.0.1 (no persistence, its own dir); yields its URL."""
+    with redis_process(workdir, port, timeout_s) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def redis_process(workdir: str | Path, port: int | None = None, timeout_s: float = 20.0):
+    """redis_server yielding (URL, Popen): fault tests stop and resume it by its PID."""
     exe = redis_available()
     if exe is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
@@ -142,8 +150,10 @@ def redis_server(workdir: str | Path, port: int | None = None, timeout_s: float 
 
     try:
         _wait(ping, proc, "redis-server", log, timeout_s)
-        yield url
+        yield url, proc
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGCONT)  # a stopped server ignores SIGTERM
         stop(proc)
 
 

@@ -4,7 +4,8 @@ Native (`POST /v1/score`):
     {"samples": [{id?, prompt?, source?, reference?, completion, meta?}, ...],
      "rubric": "name"?, "rubric_hash": "16 hex"?}
     -> {"results": [per sample exactly what `python -m rewards.score` writes], "rubric": name,
-        "rubric_hash": ..., "stats": {judge_calls, judge_errors, cache_hits, cache_misses, seconds}}
+        "rubric_hash": ..., "stats": {judge_calls, judge_requests, judge_errors, judge_error,
+                                      cache_hits, cache_misses, seconds}}
 A row without `id` gets its index. Unknown sample keys land in `meta` (as in the CLI).
 
 OpenRLHF (`POST /get_reward[?rubric=name]`, its `--remote_rm_url` convention):
@@ -12,16 +13,25 @@ OpenRLHF (`POST /get_reward[?rubric=name]`, its `--remote_rm_url` convention):
      "metas": [dict, ...]?}  ->  {"rewards": [...], "scores": [...], "extra_logs": {...}}
 The completion is `query` minus its `prompts` prefix; `labels` is the reference; a meta's
 `source` (if any) becomes the sample's source.
+
+Hostile bodies are 400/422 naming the problem, never 500: JSON nested deeper than the parser
+allows (RecursionError), an integer over Python's 4,300-digit limit (ValueError), a value
+nested deeper than MAX_DEPTH inside a row, a lone surrogate in any string (the response could
+not be encoded: UnicodeEncodeError). Each of these answered 500 before.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from rewards.sample import Sample, SampleError
 
 NATIVE_KEYS = ("samples", "rubric", "rubric_hash")
+# nesting allowed inside one row (prompt messages are 2 deep; meta is free-form): deeper
+# values reach recursive code downstream (pickling to the check workers, the cache key)
+MAX_DEPTH = 32
 OPENRLHF_KEYS = ("query", "prompts", "labels", "metas")
 
 
@@ -41,7 +51,14 @@ def _type(x: Any) -> str:
 def parse_json(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except RecursionError:
+        raise RequestError(400, "body: JSON nested too deeply to parse") from None
+    except UnicodeDecodeError as e:
+        raise RequestError(400, f"body: invalid UTF-8 ({e.reason} at byte {e.start})") from None
+    except ValueError as e:  # JSONDecodeError, or an integer past the int digit limit
+        if "integer string conversion" in str(e):
+            raise RequestError(400, f"body: a number with more than "
+                                    f"{sys.get_int_max_str_digits()} digits") from None
         raise RequestError(400, f"body: invalid JSON ({e})") from None
     if not isinstance(data, dict):
         raise RequestError(400, f"body: expected a JSON object, got {_type(data)}")
@@ -62,10 +79,34 @@ def _check_batch(n: int, where: str, max_batch: int) -> None:
                                 "split the request")
 
 
+def check_value(value: Any, where: str) -> None:
+    """422 naming the key path when `value` nests deeper than MAX_DEPTH or holds a string
+    (or key) with a lone surrogate; iterative, so depth cannot overflow the stack here."""
+    stack = [(value, where, 0)]
+    while stack:
+        x, path, depth = stack.pop()
+        if isinstance(x, str):
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise RequestError(422, f"{path}: invalid Unicode (a lone surrogate "
+                                        f"U+{ord(x[e.start]):04X} at character {e.start})") from None
+        elif isinstance(x, dict | list):
+            if depth >= MAX_DEPTH:
+                raise RequestError(422, f"{path}: nested deeper than {MAX_DEPTH} levels")
+            if isinstance(x, list):
+                stack += [(v, f"{path}[{j}]", depth + 1) for j, v in enumerate(x)]
+            else:
+                for k, v in x.items():
+                    check_value(k, f"{path} (a key)")
+                    stack.append((v, f"{path}.{k}", depth + 1))
+
+
 def sample_from_row(row: Any, where: str, index: int) -> Sample:
     """One row of `samples` -> Sample; errors read `samples[3].completion: expected a string`."""
     if not isinstance(row, dict):
         raise RequestError(422, f"{where}: expected an object, got {_type(row)}")
+    check_value(row, where)
     if "completion" not in row:
         raise RequestError(422, f"{where}.completion: missing (the text to score)")
     for key in ("completion", "source"):
@@ -126,6 +167,8 @@ def parse_openrlhf(data: dict[str, Any], max_batch: int) -> list[Sample]:
                                     f"{len(col) if isinstance(col, list) else _type(col)}")
         else:
             cols[key] = col
+    for key in ("query", *cols):
+        check_value(data.get(key), key)
     out = []
     for i, q in enumerate(queries):
         if not isinstance(q, str):

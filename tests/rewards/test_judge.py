@@ -61,7 +61,7 @@ def test_judge_against_real_vllm_server(vllm_server):
         assert (v.status == "pass") == (v.value >= 0.5)
     assert h.last_stats["judge_calls"] == 12 and h.last_stats["judge_errors"] == 0
     s = summarize(res, h.rubric)
-    assert s["judge_calls"] == 12 and s["judge_error_rate"] == 0.0
+    assert s["judge_verdicts"] == s["judge_asked"] == 12 and s["judge_error_rate"] == 0.0
 
 
 def test_judge_logprobs_give_graded_value(vllm_server):

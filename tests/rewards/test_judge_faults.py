@@ -25,8 +25,10 @@ def _key(monkeypatch):
 
 
 def _score(server, n, rubric=RUBRIC, **judge):
+    # the breaker (tested on its own below) would cut these fault tests short
     cfg = {"base_url": server.base_url, "model": "m", "api_key_env": "FAKE_JUDGE_KEY",
-           "backoff_s": 0.01, "max_retries": 2, "timeout_s": 5, **judge}
+           "backoff_s": 0.01, "max_retries": 2, "timeout_s": 5, "breaker_failures": 1000,
+           **judge}
     h = Harness(load_rubric(rubric), judge=cfg)
     samples = [Sample(id=f"s{i}", completion=f"reply {i}") for i in range(n)]
     t0 = time.perf_counter()
@@ -85,7 +87,7 @@ def test_killed_server_abstains_without_hanging(fake_judge):
         assert all(v.status == "pass" for v in verdicts)
         server.kill()
         verdicts, seconds = _score(server, 3)
-    assert all(v.status == "abstain" and "unreachable" in v.reason for v in verdicts)
+    assert all(v.status == "abstain" and "connection refused" in v.reason for v in verdicts)
     assert KEY not in " ".join(v.reason for v in verdicts) and seconds < 5
 
 
@@ -145,3 +147,97 @@ def test_concurrent_batches_on_one_loop_share_the_judge_budget(fake_judge):
         out = asyncio.run(both())
     assert [r.verdicts["j"].status for res in out for r in res] == ["pass"] * 6
     assert server.requests == 6 and server.max_in_flight == 2
+
+
+def _breaker_cfg(url, **kw):
+    return {"base_url": url, "model": "m", "api_key_env": "FAKE_JUDGE_KEY", "backoff_s": 0.01,
+            "max_retries": 3, "timeout_s": 5, "breaker_failures": 3,
+            "breaker_cooldown_s": 600, **kw}
+
+
+def test_dead_judge_port_opens_the_breaker_after_n_attempts():
+    """Nothing listens on the port: 3 refused connections open the breaker and the other
+    39 samples abstain at once, without a connection attempt. Before: 4 attempts with backoff
+    for each of the 40 samples (160 attempts, ~18 s at the default backoff)."""
+    from rewards.service.local import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    h = Harness(load_rubric(RUBRIC), judge=_breaker_cfg(url), judge_concurrency=1)
+    res = h.score_batch([Sample(id=f"s{i}", completion=f"reply {i}") for i in range(40)])
+    reasons = [r.verdicts["j"].reason for r in res]
+    assert h.last_stats["judge_requests"] == 3
+    assert h.last_stats["judge_errors"] == 40 and h.last_stats["judge_calls"] == 40
+    assert all(r.startswith("judge error: judge unavailable: 3+ failed requests in a row "
+                            "(last: connection refused") for r in reasons), reasons[:2]
+    # 8 at a time: the 8 first requests are in flight before any fails, none after
+    h8 = Harness(load_rubric(RUBRIC), judge=_breaker_cfg(url.replace("/v1", "/v2")),
+                 judge_concurrency=8)
+    h8.score_batch([Sample(id=f"s{i}", completion=f"reply {i}") for i in range(40)])
+    assert 3 <= h8.last_stats["judge_requests"] <= 3 + 7
+
+
+def test_failing_judge_breaker_counts_server_requests_then_probes_once():
+    """Counted at the server: HTTP 500s open the breaker after 3 requests; after the cooldown
+    one request probes (it fails: still open); once the server is healthy the next probe
+    closes the breaker and every check is answered."""
+    with FakeJudge(mode="echo500") as server:
+        def batch(n):
+            return Harness(load_rubric(RUBRIC), judge=_breaker_cfg(
+                server.base_url, breaker_cooldown_s=0.3), judge_concurrency=1).score_batch(
+                [Sample(id=f"s{i}", completion=f"reply {i}") for i in range(n)])
+
+        first = batch(10)
+        assert server.requests == 3
+        assert first[0].verdicts["j"].reason.startswith("judge error: judge unavailable")
+        assert "(last: HTTP 500)" in first[0].verdicts["j"].reason
+        time.sleep(0.5)  # past the cooldown
+        batch(10)
+        assert server.requests == 4  # one probe, failed
+        server.mode = "ok"
+        time.sleep(0.5)
+        healed = batch(10)
+        assert server.requests == 4 + 10
+        assert [r.verdicts["j"].status for r in healed] == ["pass"] * 10
+
+
+def test_error_kind_survives_a_short_time_limit():
+    """A garbled body with a 1 s check limit and 0.4 s backoff: the retry that would end past
+    the limit is not started, and the reason names the malformed body, not only a timeout."""
+    with FakeJudge(mode="garbled", fail_first=10**6) as server:
+        verdicts, _ = _score(server, 2, concurrency=2, max_retries=3, backoff_s=0.4)
+    for v in verdicts:
+        assert v.status == "abstain" and "malformed response body" in v.reason, v.reason
+        assert "(2 requests)" in v.reason
+
+
+def test_http_500_is_named_as_such():
+    with FakeJudge(mode="echo500") as server:
+        verdicts, _ = _score(server, 1)
+    assert verdicts[0].reason.startswith("judge error: HTTP 500: "), verdicts[0].reason
+    assert "(3 requests)" in verdicts[0].reason
+
+
+def test_latency_is_the_request_and_queue_time_is_reported_apart():
+    """5 calls of 0.3 s, one at a time: the last waits ~1.2 s for the judge budget. Its
+    verdict's latency is its own request; the wait is in last_stats["judge_queue_s"]."""
+    with FakeJudge(latency=0.3) as server:
+        cfg = {"base_url": server.base_url, "model": "m", "api_key_env": "FAKE_JUDGE_KEY"}
+        h = Harness(load_rubric(RUBRIC), judge=cfg, judge_concurrency=1)
+        res = h.score_batch([Sample(id=f"s{i}", completion=f"reply {i}") for i in range(5)])
+    own = sorted(r.verdicts["j"].latency_s for r in res)
+    queued = sorted(h.last_stats["judge_queue_s"])
+    assert len(queued) == 5
+    # the longest queue holds ~4 requests' time, more than any one request took
+    assert queued[-1] > own[-1]
+
+
+def test_judge_requests_are_logged_at_debug_not_info(caplog):
+    import logging
+
+    with FakeJudge() as server, caplog.at_level(logging.INFO):
+        _score(server, 3)
+    assert not [r for r in caplog.records if "HTTP Request" in r.getMessage()]
+    with FakeJudge() as server, caplog.at_level(logging.DEBUG):
+        _score(server, 2)
+    debug = [r for r in caplog.records if "HTTP Request" in r.getMessage()]
+    assert len(debug) == 2 and all(r.levelname == "DEBUG" for r in debug)

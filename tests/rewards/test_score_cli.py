@@ -112,3 +112,55 @@ def test_missing_input_exit_2(files):
 def test_help_explains_judge():
     p = run("--help")
     assert p.returncode == 0 and "--judge-api-key-env" in p.stdout and "skipped" in p.stdout
+
+
+JUDGE_RUBRIC = {"dimensions": {"d": {"min_coverage": 0.0}}, "checks": [
+    {"id": "len", "kind": "length", "dimension": "d", "min": 1},
+    {"id": "j", "kind": "judge", "dimension": "d", "question": "Is it polite?"}]}
+
+
+def _judge_files(tmp_path, n=6):
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(JUDGE_RUBRIC))
+    (tmp_path / "in.jsonl").write_text("".join(
+        json.dumps({"id": f"s{i}", "completion": f"reply {i}"}) + "\n" for i in range(n)))
+    return ["--rubric", str(tmp_path / "r.yaml"), "--input", str(tmp_path / "in.jsonl"),
+            "--output", str(tmp_path / "out.jsonl"), "--judge-model", "m", "--no-progress"]
+
+
+def test_every_judge_call_failing_warns_and_can_fail_the_run(tmp_path):
+    """A dead judge: exit 0 with a WARNING naming the error by default (it used to exit 0
+    silently); exit 1 above --max-judge-error-rate, the results still written."""
+    from rewards.service.local import free_port
+
+    args = _judge_files(tmp_path) + ["--judge-base-url", f"http://127.0.0.1:{free_port()}/v1"]
+    warned = run(*args)
+    assert warned.returncode == 0, warned.stderr
+    assert "WARNING: 6 of 6 judge checks failed (100.0%)" in warned.stderr
+    assert "connection refused" in warned.stderr
+    failed = run(*args, "--max-judge-error-rate", "0.5")
+    assert failed.returncode == 1
+    assert "judge error rate 100.0% is above --max-judge-error-rate 0.5" in failed.stderr
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 6
+    bad = run(*args, "--max-judge-error-rate", "2")
+    assert bad.returncode == 2 and "--max-judge-error-rate: expected a share" in bad.stderr
+
+
+def test_summary_counts_judge_requests_and_cache_hits_apart(tmp_path):
+    """A second run over the same cache asks the judge nothing: the summary says 6 verdicts,
+    6 from the cache, 0 asked (it used to print "judge calls 6" both times)."""
+    sys.path.insert(0, str(os.path.dirname(__file__)))
+    from fake_judge import FakeJudge
+
+    with FakeJudge() as server:
+        args = _judge_files(tmp_path) + ["--judge-base-url", server.base_url,
+                                         "--cache", str(tmp_path / "c.sqlite"),
+                                         "--summary-json", str(tmp_path / "s.json")]
+        first = run(*args)
+        assert first.returncode == 0, first.stderr
+        assert "judge verdicts 6: 0 from the cache, 6 asked in 6 requests; errors 0" in first.stdout
+        second = run(*args)
+        assert "judge verdicts 6: 6 from the cache, 0 asked in 0 requests" in second.stdout
+        assert server.requests == 6
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert (s["judge_cache_hits"], s["judge_asked"], s["judge_requests"]) == (6, 0, 0)
+    assert s["judge_error_rate"] is None

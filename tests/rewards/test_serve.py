@@ -44,6 +44,15 @@ ROWS = [{"id": "a", "completion": "yes", "reference": "yes", "source": "s"},
         {"id": "c", "completion": "maybe good", "reference": "no"},
         {"id": "d", "completion": "yes " * 20, "reference": "yes"}]
 
+def _post(*args, **kwargs):
+    # the default 5 s read timeout failed these tests on a 2-core machine at load 12
+    return httpx.post(*args, timeout=120, **kwargs)
+
+
+def _get(*args, **kwargs):
+    return httpx.get(*args, timeout=120, **kwargs)
+
+
 needs_redis = pytest.mark.skipif(redis_available() is None,
                                  reason="redis-server not installed (apt-get install redis-server)")
 
@@ -86,15 +95,15 @@ def test_service_scores_equal_cli_scores(rubrics, judge, tmp_path):
     assert cli.returncode == 0, cli.stderr
     want = [_strip(json.loads(line)) for line in out.read_text().splitlines()]
     with serve_process(_args(rubrics, judge)) as svc:
-        r = httpx.post(svc.url + "/v1/score", json={"samples": ROWS, "rubric": "main"})
+        r = _post(svc.url + "/v1/score", json={"samples": ROWS, "rubric": "main"})
         assert r.status_code == 200, r.text
         got = [_strip(x) for x in r.json()["results"]]
         assert got == want
         assert r.json()["rubric_hash"] == want[0]["rubric_hash"]
         # the default rubric is the first given; the second is served by its file's stem
-        alt = httpx.post(svc.url + "/v1/score", json={"samples": ROWS, "rubric": "alt"}).json()
+        alt = _post(svc.url + "/v1/score", json={"samples": ROWS, "rubric": "alt"}).json()
         assert [x["score"] for x in alt["results"]] == [1.0, 0.0, 1.0, 0.0]
-        health = httpx.get(svc.url + "/health").json()
+        health = _get(svc.url + "/health").json()
         assert health["default"] == "main" and set(health["rubrics"]) == {"main", "alt"}
         # the remote client gives the same results as the in-process harness
         local = Harness(rubrics / "main.yaml", judge={"base_url": judge.base_url,
@@ -104,7 +113,7 @@ def test_service_scores_equal_cli_scores(rubrics, judge, tmp_path):
             remote = RemoteHarness(svc.url, rubric=rubric).score_batch(samples)
             assert [_strip(x.to_dict()) for x in remote] == \
                 [_strip(x.to_dict()) for x in local.score_batch(samples)]
-        metrics = httpx.get(svc.url + "/metrics").text
+        metrics = _get(svc.url + "/metrics").text
     for line in ('harnessrl_check_pass_rate{check="short",rubric="main"}',
                  'harnessrl_judge_calls_total{rubric="main"}',
                  'harnessrl_requests_total{endpoint="/v1/score",status="200"}',
@@ -122,12 +131,12 @@ def test_bad_requests_name_the_key_and_token_is_required(rubrics, judge, monkeyp
         auth = {"Authorization": "Bearer tok-s3cret-value"}
         url = svc.url + "/v1/score"
         ok = {"samples": ROWS[:2]}
-        assert httpx.post(url, json=ok).status_code == 401
-        bad = httpx.post(url, json=ok, headers={"Authorization": "Bearer nope"})
+        assert _post(url, json=ok).status_code == 401
+        bad = _post(url, json=ok, headers={"Authorization": "Bearer nope"})
         assert bad.status_code == 401 and "tok-s3cret" not in bad.text
-        assert httpx.get(svc.url + "/metrics").status_code == 401
-        assert httpx.get(svc.url + "/health").status_code == 200  # probes need no token
-        assert httpx.post(url, json=ok, headers=auth).status_code == 200
+        assert _get(svc.url + "/metrics").status_code == 401
+        assert _get(svc.url + "/health").status_code == 200  # probes need no token
+        assert _post(url, json=ok, headers=auth).status_code == 200
         cases = [
             ({"samples": [ROWS[0], ROWS[1], ROWS[2], {"id": 3, "completion": 4}]}, 413,
              "samples: 4 samples exceed the batch limit of 3"),
@@ -145,11 +154,11 @@ def test_bad_requests_name_the_key_and_token_is_required(rubrics, judge, monkeyp
             ({"samples": [{"completion": "x" * 20000}]}, 413, "request size limit"),
         ]
         for body, status, msg in cases:
-            r = httpx.post(url, json=body, headers=auth)
+            r = _post(url, json=body, headers=auth)
             assert r.status_code == status and msg in r.json()["error"], (body, r.text)
-        r = httpx.post(url, content=b"{not json", headers=auth)
+        r = _post(url, content=b"{not json", headers=auth)
         assert r.status_code == 400 and "body: invalid JSON" in r.json()["error"]
-        r = httpx.post(svc.url + "/get_reward", json={"query": ["a"], "prompts": ["a", "b"]},
+        r = _post(svc.url + "/get_reward", json={"query": ["a"], "prompts": ["a", "b"]},
                        headers=auth)
         assert r.status_code == 422 and "prompts: expected a list of 1 items" in r.json()["error"]
         # the client raises configuration errors (4xx) instead of abstaining
@@ -159,7 +168,7 @@ def test_bad_requests_name_the_key_and_token_is_required(rubrics, judge, monkeyp
                 [Sample("a", completion="yes")])
         h = RemoteHarness(svc.url, rubrics / "main.yaml", token_env="SVC_TOKEN")
         assert h.score_batch([Sample("a", completion="yes", reference="yes")])[0].score is not None
-        seen = [httpx.get(svc.url + p, headers=auth).text
+        seen = [_get(svc.url + p, headers=auth).text
                 for p in ("/health", "/metrics", "/v1/rubrics")]
         stop(svc.proc)
         for secret in ("tok-s3cret", "sk-judge-s3cret"):
@@ -173,14 +182,14 @@ def test_openrlhf_trl_and_verl_adapters(rubrics, judge, monkeypatch):
         # the 2nd has no label: its label check abstains, `fmt` falls under coverage, masked
         body = {"query": ["Q: ok?yes", "Q: ok?yes"],
                 "prompts": ["Q: ok?", "Q: ok?"], "labels": ["yes", None]}
-        r = httpx.post(svc.url + "/get_reward", json=body).json()
-        direct = httpx.post(svc.url + "/v1/score", json={"samples": [
+        r = _post(svc.url + "/get_reward", json=body).json()
+        direct = _post(svc.url + "/v1/score", json={"samples": [
             {"prompt": "Q: ok?", "completion": "yes", "reference": "yes"},
             {"prompt": "Q: ok?", "completion": "yes"}]}).json()["results"]
         assert r["rewards"] == [direct[0]["score"], 0.0]  # masked -> scale minimum, flagged
         assert direct[1]["score"] is None and r["extra_logs"]["harness_masked"] == [0.0, 1.0]
         assert r["scores"][0] == pytest.approx(direct[0]["normalized"])
-        alt = httpx.post(svc.url + "/get_reward?rubric=alt", json=body).json()
+        alt = _post(svc.url + "/get_reward?rubric=alt", json=body).json()
         assert alt["rewards"] == [1.0, 1.0]
         # TRL: None for masked samples, dimension functions share one request
         funcs, weights = remote_trl_reward_funcs(svc.url, "main", per_dimension=True)
@@ -223,12 +232,12 @@ def test_redis_cache_shared_by_two_service_processes(rubrics, judge, tmp_path):
     with redis_server(tmp_path / "redis") as url:
         args = _args(rubrics, judge, "--cache-url", url)
         with serve_process(args) as first:
-            r1 = httpx.post(first.url + "/v1/score", json={"samples": ROWS}).json()
+            r1 = _post(first.url + "/v1/score", json={"samples": ROWS}).json()
         calls = judge.calls
         assert calls == 4 and r1["stats"]["judge_calls"] == 4  # one judge check per row
         with serve_process(args) as second:
-            r2 = httpx.post(second.url + "/v1/score", json={"samples": ROWS}).json()
-            metrics = httpx.get(second.url + "/metrics").text
+            r2 = _post(second.url + "/v1/score", json={"samples": ROWS}).json()
+            metrics = _get(second.url + "/metrics").text
         assert judge.calls == calls, "the second process asked the judge again"
         assert r2["stats"]["cache_hits"] == 4 and r2["stats"]["judge_calls"] == 0
         assert [_strip(x) for x in r2["results"]] == [_strip(x) for x in r1["results"]]
@@ -257,7 +266,9 @@ def test_redis_down_is_a_miss_not_a_failure(rubrics, judge):
                 cache_path=f"redis://127.0.0.1:{free_port()}/0")
     res = h.score_batch([Sample.from_dict(r) for r in ROWS])
     assert [r.verdicts["good"].status for r in res] == ["fail", "pass", "pass", "fail"]
-    assert h.cache.errors >= 2 and h.cache.stats()["misses"] == 4
+    # one failed call opens the cache's breaker: the write after it is not even tried
+    c = h.cache.stats()
+    assert c["errors"] == 1 and c["bypassed"] >= 1 and c["misses"] == 4
 
 
 def test_per_client_concurrency_limit_answers_429(rubrics):
@@ -273,4 +284,4 @@ def test_per_client_concurrency_limit_answers_429(rubrics):
 
         codes = sorted(r.status_code for r in asyncio.run(two_at_once()))
         assert codes == [200, 429]
-        assert httpx.post(svc.url + "/v1/score", json={"samples": ROWS[:1]}).status_code == 200
+        assert _post(svc.url + "/v1/score", json={"samples": ROWS[:1]}).status_code == 200
