@@ -214,3 +214,34 @@ def test_sentence_split_ignores_abbreviation_dots():
     assert len(sentences(text)) == 2
     assert len(sentences("One. Two! Three? Four.")) == 4
     assert len(sentences("We chose plan B. Then we left.")) == 2
+
+
+def test_values_grounded_reads_json_paths_against_the_source():
+    src = "Invoice 2024/17 from Evergreen Digital Ltd. Total GBP 5,457.98. Item: SSD upgrade."
+    check = {"kind": "values_grounded", "path": "items[*].name"}
+    ok = json.dumps({"vendor": "Evergreen Digital Ltd", "items": [{"name": "SSD upgrade"}]})
+    bad = json.dumps({"vendor": "Northwind", "items": [{"name": "SSD upgrade"},
+                                                       {"name": "Laptop stand"}]})
+    assert status(check, source=src, completion=ok) == "pass"
+    v = verdict(check, source=src, completion=bad)
+    assert v.status == "fail" and v.value == 0.5 and "Laptop stand" in v.reason
+    # numbers compare as numbers: 5457.98 is in "GBP 5,457.98"
+    assert status({"kind": "values_grounded", "path": "total"}, source=src,
+                  completion='{"total": 5457.98}') == "pass"
+    assert status(check, completion=ok) == "abstain"                      # no source
+    assert status(check, source=src, completion="Sure: {}") == "fail"     # not JSON
+
+
+def test_copied_spans_keeps_what_the_reference_takes_from_the_source():
+    src = "Clause: Acme Ltd must pay Beta GmbH 1,200 EUR within 30 days of delivery."
+    ref = "Acme must pay Beta GmbH 1,200 euros within 30 days after delivery."
+    check = {"kind": "copied_spans"}
+    # the reference copies Acme, Beta GmbH, 1,200 and 30 from the source
+    assert status(check, source=src, reference=ref,
+                  completion="Acme pays Beta GmbH 1200 EUR in 30 days.") == "pass"
+    v = verdict(check, source=src, reference=ref, completion="Acme pays Beta GmbH soon.")
+    assert v.status == "fail" and v.value == 0.5 and "1,200" in v.reason
+    v = verdict({"kind": "copied_spans", "what": ["numbers"]}, source=src, reference=ref,
+                completion="Acme pays 1,200 within 30 days.")
+    assert v.status == "pass"
+    assert status(check, source="nothing shared", reference=ref, completion="x") == "pass"
