@@ -99,9 +99,14 @@ def copied_from(reference: str, source: str, what: list[str]) -> list[str]:
 
 
 class CopiedSpansParams(Params):
-    source_field: Literal["source", "prompt"] = "source"
+    source_field: str = "source"
     what: list[Literal["numbers", "names"]] = ["numbers", "names"]
     min_share: float = _share()
+
+    @field_validator("source_field")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        return v if v in ("source", "prompt") else meta_path(v)
 
 
 class CopiedSpans(Check):
@@ -109,7 +114,7 @@ class CopiedSpans(Check):
 
     kind = "copied_spans"
     Params = CopiedSpansParams
-    reads = ("completion", "source", "prompt", "reference")
+    reads = ("completion", "source", "prompt", "reference", "meta")
 
     def evaluate_sync(self, sample: Sample) -> Verdict:
         source = source_text(sample, self.p.source_field)

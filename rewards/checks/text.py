@@ -93,6 +93,10 @@ class LengthParams(Params):
     unit: Literal["chars", "words", "sentences"] = "words"
     min: int | None = Field(None, ge=0)
     max: int | None = Field(None, ge=0)
+    # bounds as multiples of the reference's own length in the same unit (abstains without a
+    # text reference): an answer a third as long as its reference dropped most of it
+    min_ratio: float | None = Field(None, ge=0.0)
+    max_ratio: float | None = Field(None, gt=0.0)
 
     @model_validator(mode="after")
     def _order(self):
@@ -104,16 +108,28 @@ class LengthParams(Params):
 class Length(Check):
     kind = "length"
     Params = LengthParams
+    reads = ("completion", "reference")
+
+    def count(self, text: str) -> int:
+        return {"chars": len(text.strip()), "words": len(words(text)),
+                "sentences": len(sentences(text))}[self.p.unit]
 
     def evaluate_sync(self, sample: Sample) -> Verdict:
-        text = sample.completion or ""
-        n = {"chars": len(text.strip()), "words": len(words(text)),
-             "sentences": len(sentences(text))}[self.p.unit]
+        n = self.count(sample.completion or "")
         if self.p.min is not None and n < self.p.min:
             return failed(f"{n} {self.p.unit} < min {self.p.min}")
         if self.p.max is not None and n > self.p.max:
             return failed(f"{n} {self.p.unit} > max {self.p.max}")
-        return passed(f"{n} {self.p.unit}")
+        if self.p.min_ratio is None and self.p.max_ratio is None:
+            return passed(f"{n} {self.p.unit}")
+        if not isinstance(sample.reference, str) or not sample.reference.strip():
+            return abstain("no text reference to compare the length with")
+        ratio = n / max(1, self.count(sample.reference))
+        if self.p.min_ratio is not None and ratio < self.p.min_ratio:
+            return failed(f"{ratio:.2f}x the reference's {self.p.unit} < {self.p.min_ratio}x")
+        if self.p.max_ratio is not None and ratio > self.p.max_ratio:
+            return failed(f"{ratio:.2f}x the reference's {self.p.unit} > {self.p.max_ratio}x")
+        return passed(f"{n} {self.p.unit}, {ratio:.2f}x the reference")
 
 
 class NumbersGroundedParams(Params):

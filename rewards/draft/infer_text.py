@@ -18,7 +18,7 @@ from collections import Counter
 from statistics import median
 
 from rewards.checks.grounding import copied_from
-from rewards.checks.text import flesch_kincaid_grade, prose_stats, words
+from rewards.checks.text import flesch_kincaid_grade, prose_stats, sentences, words
 from rewards.draft.inputs import Example
 from rewards.draft.proposal import Proposal, ratio
 from rewards.normalize import find_numbers, numbers_equal
@@ -102,7 +102,28 @@ def grounding_field(examples: list[Example]) -> str | None:
 
 
 def _text(e: Example, field: str) -> str:
-    return e.sample.source if field == "source" else e.sample.prompt_text()
+    from rewards.checks.grounding import source_text
+
+    return source_text(e.scored(), field) or ""
+
+
+def numbers_field(examples: list[Example], field: str) -> tuple[str | None, int, int]:
+    """Where the references' numbers come from: the source (or prompt), else a meta value
+    that lists them (a transcript's spoken numbers in digits): (field, references whose every
+    number is there, references with numbers); field None under 90%."""
+    meta = [f"meta.{k}" for k, v in examples[0].sample.meta.items()
+            if any(ch.isdigit() for ch in str(v))]
+    with_numbers = sum(bool(find_numbers(e.gold)) for e in examples)
+    if not with_numbers:
+        return None, 0, 0
+    best = (None, -1)
+    for f in [field, *meta]:
+        k = sum(all(any(numbers_equal(x, y) for y in find_numbers(_text(e, f)))
+                    for x in find_numbers(e.gold)) for e in examples)
+        if k > best[1]:
+            best = (f, k)
+    f, k = best
+    return (f if k >= 0.9 * len(examples) else None), k, with_numbers
 
 
 def propose_text(examples: list[Example], encoder=None) -> list[Proposal]:
@@ -151,11 +172,19 @@ def _format_checks(examples: list[Example]) -> list[Proposal]:
             out.append(Proposal(
                 "not_a_copy", "python", "format", gate="global", weight=0.5,
                 params={"function": "rewards.tasks.guards:not_a_copy",
-                        "params": {"n": 5, "max_share": cap},
+                        "params": {"n": 5, "max_share": cap, "against": field},
                         "reads": ["completion", "source"] if field == "source" else
                         ["completion", "prompt"]},
                 why=f"references copy at most {max(shares):.0%} of their 5-word runs from the "
                     f"{field}: over {cap:.0%} is the {field} pasted back (scores 0)"))
+    firsts = [len(words(sentences(g)[0])) / max(1, len(words(g))) if sentences(g) else 1.0
+              for g in golds]
+    cut = sum(f < 0.35 for f in firsts)
+    out.append(Proposal("not_truncated", "length", "format", pitfall=True, gate="global",
+                        weight=0.5, params={"unit": "words", "min_ratio": 0.35},
+                        why=f"an answer under 35% of its reference's words dropped most of it "
+                            f"(the first sentence alone is under that in {ratio(cut, n)} "
+                            "references): scores 0"))
     out += _heading_check(examples)
     return out
 
@@ -191,15 +220,15 @@ def _fidelity_checks(examples: list[Example], encoder) -> list[Proposal]:
     field = grounding_field(examples)
     if not field:
         return out
-    ok = [all(any(numbers_equal(x, y) for y in find_numbers(_text(e, field)))
-              for x in find_numbers(e.gold)) for e in examples]
-    with_numbers = sum(bool(find_numbers(e.gold)) for e in examples)
-    if with_numbers and sum(ok) >= 0.9 * n:
-        params = {} if field == "source" else {"source_field": "prompt"}
+    nfield, k, with_numbers = numbers_field(examples, field)
+    if nfield:
+        params = {} if nfield == "source" else {"source_field": nfield}
+        full = k == len(examples)
         out.append(Proposal("numbers_grounded", "numbers_grounded", "fidelity", params=params,
-                            why=f"every number of the reference is in the {field} in "
-                                f"{ratio(sum(ok), n)} examples ({with_numbers} have numbers): "
-                                "value = share of the answer's numbers found there"))
+                            gate=full, why=f"every number of the reference is in the {nfield} "
+                            f"in {ratio(k, len(examples))} examples ({with_numbers} have "
+                            "numbers): value = share of the answer's numbers found there"
+                            + ("; one that is not zeroes fidelity" if full else "")))
     named = [names_grounded(e.scored(), against=field)["status"] for e in examples]
     if named.count("pass") >= 0.95 * n:
         out.append(Proposal(
@@ -217,15 +246,18 @@ def _coverage_checks(examples: list[Example]) -> list[Proposal]:
     if not field:
         return []
     n = len(examples)
-    spans = [copied_from(e.gold, _text(e, field), ["numbers", "names"]) for e in examples]
-    k = sum(bool(s) for s in spans)
-    if k < 0.5 * n:
-        return []
-    params = {} if field == "source" else {"source_field": "prompt"}
-    return [Proposal("copied_spans", "copied_spans", "coverage", params=params,
-                     why=f"{ratio(k, n)} references copy names or numbers from the {field} "
-                         f"(median {median(len(s) for s in spans):g}): the answer keeps them "
-                         "(value = share kept)")]
+    nfield = numbers_field(examples, field)[0] or field
+    out = []
+    for what, f in (("numbers", nfield), ("names", field)):
+        spans = [copied_from(e.gold, _text(e, f), [what]) for e in examples]
+        k = sum(bool(s) for s in spans)
+        if k >= 0.5 * n:
+            params = {"what": [what]} | ({} if f == "source" else {"source_field": f})
+            out.append(Proposal(f"copied_{what}", "copied_spans", "coverage", params=params,
+                                why=f"{ratio(k, n)} references copy {what} from the {f} "
+                                    f"(median {median(len(s) for s in spans):g}): the answer "
+                                    "keeps them (value = share kept)"))
+    return out
 
 
 def _style_checks(examples: list[Example]) -> list[Proposal]:

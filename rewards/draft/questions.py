@@ -95,11 +95,16 @@ def parse_questions(reply: str, max_questions: int = MAX_QUESTIONS
     return kept, dropped
 
 
-def request_prompt(description: str, examples: list[Example], k: int = 3) -> str:
+# two examples of 400 characters a side keep the request (~600 tokens with the reply's 400)
+# inside a 1024-token context: small local judges serve no more
+EXAMPLES, EXAMPLE_CHARS, MAX_TOKENS = 2, 400, 400
+
+
+def request_prompt(description: str, examples: list[Example]) -> str:
     shown = []
-    for e in examples[:k]:
-        src = (e.sample.source or e.sample.prompt_text())[:600]
-        shown.append(f"INPUT:\n{src}\nGOOD ANSWER:\n{e.gold[:600]}")
+    for e in examples[:EXAMPLES]:
+        src = (e.sample.source or e.sample.prompt_text())[:EXAMPLE_CHARS]
+        shown.append(f"INPUT:\n{src}\nGOOD ANSWER:\n{e.gold[:EXAMPLE_CHARS]}")
     return (f"Task: {description}\n\n" + "\n\n".join(shown)
             + f"\n\nPropose up to {MAX_QUESTIONS} questions as the JSON array.")
 
@@ -114,7 +119,7 @@ def propose_questions(cfg, description: str, examples: list[Example], timeout_s:
 
     if cfg.missing_key():
         return [], [], cfg.missing_key()
-    body = {"model": cfg.model, "temperature": 0.0, "max_tokens": 600,
+    body = {"model": cfg.model, "temperature": 0.0, "max_tokens": MAX_TOKENS,
             "messages": [{"role": "system", "content": _SYSTEM},
                          {"role": "user", "content": request_prompt(description, examples)}]}
     url = cfg.base_url.rstrip("/") + "/chat/completions"

@@ -134,8 +134,21 @@ def draft(examples: list[Example], description: str, negatives: list[Negative] |
         questions, dropped, error = propose_questions(judge_cfg, description, examples)
     proposals = kept + questions
     judge = judge_block(judge_cfg)
+    # validated without the judge: proposed questions are audit checks nobody reviewed yet,
+    # and a judge call per probe sample (~700 for 50 examples) buys nothing here
+    val = validate(load_proposals(proposals), examples, negatives, labels, max_hack=max_hack)
+    # fitted on every example yet failing > 1 in 10 of their golds: wrong, left out too
+    wrong_all = [p for p in proposals if not p.audit and val.checks[p.id].gold is not None
+                 and val.checks[p.id].gold < WRONG_BELOW]
+    if wrong_all:
+        for p in wrong_all:
+            p.flags.append(f"wrong: passes {val.checks[p.id].gold:.0%} of the golds it was "
+                           "fitted on; left out")
+        left_out += wrong_all
+        proposals = [p for p in proposals if p not in wrong_all]
+        val = validate(load_proposals(proposals), examples, negatives, labels,
+                       max_hack=max_hack)
     rubric = load_proposals(proposals, judge)
-    val = validate(rubric, examples, negatives, labels, max_hack=max_hack)
     val.heldout_pct = held_stats["gold_after"]
     for cid, st in val.checks.items():
         st.heldout = held_stats["rates"].get(cid)

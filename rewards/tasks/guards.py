@@ -129,13 +129,18 @@ def copy_share(text: str, source: str, n: int = 5) -> float:
     return sum(g in theirs for g in mine) / len(mine)
 
 
-def not_a_copy(sample: Any, n: int = 5, max_share: float = 0.6) -> dict[str, Any]:
-    """The answer is not the source pasted back: at most `max_share` of its 5-grams occur in
-    the source (generated gold notes: <= 0.09, ACI-Bench notes <= 0.39, product copy <= 0.17;
-    a pasted transcript 1.0). Abstains without a source."""
-    if not sample.source:
-        return {"status": "abstain", "value": None, "reason": "no source"}
-    share = copy_share(sample.completion or "", sample.source, n)
+def not_a_copy(sample: Any, n: int = 5, max_share: float = 0.6,
+               against: str = "source") -> dict[str, Any]:
+    """The answer is not the source (`against: prompt`: the prompt) pasted back: at most
+    `max_share` of its 5-grams occur there (generated gold notes: <= 0.09, ACI-Bench notes
+    <= 0.39, product copy <= 0.17; a pasted transcript 1.0). Abstains without that text."""
+    if against not in ("source", "prompt"):
+        raise ValueError(f"against: expected 'source' or 'prompt', got {against!r}")
+    text = sample.source if against == "source" else (
+        sample.prompt_text() if sample.prompt else None)
+    if not text:
+        return {"status": "abstain", "value": None, "reason": f"no {against}"}
+    share = copy_share(sample.completion or "", text, n)
     ok = share <= max_share
     return {"status": "pass" if ok else "fail", "value": 1.0 if ok else 0.0,
-            "reason": f"{share:.0%} of {n}-grams copied from the source"}
+            "reason": f"{share:.0%} of {n}-grams copied from the {against}"}

@@ -245,3 +245,13 @@ def test_copied_spans_keeps_what_the_reference_takes_from_the_source():
                 completion="Acme pays 1,200 within 30 days.")
     assert v.status == "pass"
     assert status(check, source="nothing shared", reference=ref, completion="x") == "pass"
+
+
+def test_length_relative_to_the_reference():
+    check = {"kind": "length", "unit": "words", "min_ratio": 0.5, "max_ratio": 2.0}
+    ref = "one two three four five six seven eight nine ten"
+    assert status(check, reference=ref, completion="one two three four five") == "pass"
+    v = verdict(check, reference=ref, completion="one two three four")
+    assert v.status == "fail" and "0.40x" in v.reason
+    assert status(check, reference=ref, completion=" ".join([ref] * 3)) == "fail"
+    assert status(check, completion="anything at all") == "abstain"  # no text reference

@@ -103,20 +103,24 @@ def test_text_draft_bounds_come_from_the_references():
     commas, no 5-gram from the source; numbers and the brand come from the source."""
     p = by_id(draft(examples(TEXT_ROWS), "product copy", encoder=None))
     assert list(p) == ["substantive", "no_chat_wrapper", "no_padding", "reads_as_prose",
-                       "not_a_copy", "numbers_grounded", "names_grounded", "copied_spans",
-                       "length", "readability"]
+                       "not_a_copy", "not_truncated", "numbers_grounded", "names_grounded",
+                       "copied_numbers", "copied_names", "length", "readability"]
     assert p["substantive"].params["params"] == {"min_words": 6}          # 13 // 2
     assert p["no_padding"].params["max_repeat_share"] == 0.2               # floor of the limit
     assert p["reads_as_prose"].params == {"min_function_word_share": 0.15,  # 4/13 halved
                                           "max_comma_rate": 0.2}
-    assert p["not_a_copy"].params["params"] == {"n": 5, "max_share": 0.5}
+    assert p["not_a_copy"].params["params"] == {"n": 5, "max_share": 0.5, "against": "source"}
+    assert p["not_truncated"].params == {"unit": "words", "min_ratio": 0.35}
+    # every reference's numbers are in its source: an ungrounded number zeroes fidelity
+    assert p["numbers_grounded"].gate is True and p["numbers_grounded"].params == {}
     assert p["length"].params == {"unit": "words", "min": 6, "max": 20}    # 13//2, 1.5 x 13
     assert p["readability"].params["max_avg_sentence_words"] == 20         # 1.5 x 13
     for gate in ("no_chat_wrapper", "no_padding", "reads_as_prose"):
         assert p[gate].pitfall and p[gate].gate == "global"
     assert p["names_grounded"].pitfall and p["names_grounded"].params["params"] == {
         "against": "source"}
-    assert p["copied_spans"].why.startswith("8/8 references copy names or numbers")
+    assert p["copied_numbers"].params == {"what": ["numbers"]}
+    assert p["copied_names"].why.startswith("8/8 references copy names from the source")
 
 
 def test_schema_inference_nested_arrays_and_nullable_fields():
@@ -288,3 +292,25 @@ def test_judge_proposal_parser_keeps_good_questions_and_caps_them():
     got, dropped = parse_questions(json.dumps({"questions": qs}), max_questions=3)
     assert got[0] == ("Does the answer give the vendor name exactly as the source?", "coverage")
     assert len(got) == 3 and "over the limit of 3" in dropped[-1].reason
+
+
+def test_judge_questions_from_a_real_openai_compatible_server(vllm_server, files, capsys):
+    """The vLLM CPU server on 127.0.0.1 (tiny random model: its questions are garbage). What
+    is checked: the request protocol, the strict parse (every dropped item has a reason), and
+    that the draft lands the endpoint, never a key, in the YAML."""
+    tmp, gold = files
+    out, rep = tmp / "rubric.yaml", tmp / "review.md"
+    rc = main(["--examples", gold, "--description", "orders as JSON", "--out", str(out),
+               "--report", str(rep), "--no-semantic", "--judge-base-url", vllm_server.base_url,
+               "--judge-model", vllm_server.model])
+    assert rc == 0, capsys.readouterr().err
+    review = rep.read_text()
+    section = review.split("## Judge questions", 1)[1]
+    assert "No questions" not in section                # the endpoint answered
+    items = [ln for ln in section.splitlines() if ln.startswith("- ")]
+    assert items and all(": " in ln for ln in items)    # kept, or dropped with a reason
+    data = yaml.safe_load(out.read_text())
+    assert data["judge"] == {"base_url": vllm_server.base_url, "model": vllm_server.model}
+    for c in data["checks"]:
+        if c["kind"] == "judge":
+            assert c["audit"] is True
