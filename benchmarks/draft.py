@@ -142,7 +142,7 @@ def one(task: str, cfg: dict, args, label: str) -> dict:
                                                   f"{len(examples)} references of {label}."))
     return {"label": label, "contract": o.contract, "checks": len(o.proposals),
             "gold": v.gold_pct, "heldout": v.heldout_pct, "worst": (worst[0], worst[2]),
-            "below": below, "rho": rho, "n": n, "stages": stages or ["gold + probes only"],
+            "below": below, "rho": rho, "n": n, "stages": stages,
             "wall": wall, "cpu": cpu, "left_out": [p.id for p in o.left_out]}
 
 
@@ -158,33 +158,22 @@ def table(rows: list[dict]) -> list[str]:
         out.append(f"| {r['label']} | {r['contract']} | {r['checks']} | {pct(r['gold'])} | "
                    f"{pct(r['heldout'])} | {r['worst'][0]} {pct(r['worst'][1])} | "
                    f"{'yes' if r['below'] else '**no**'} | {rho} ({r['n']}) | "
-                   f"gold, probes, {', '.join(r['stages'])} | {r['wall']:.1f} / {r['cpu']:.1f} |")
+                   f"{', '.join(['gold', 'probes', *r['stages']])}"
+                   f"{'' if r['stages'] else ' (no pipeline run)'} | "
+                   f"{r['wall']:.1f} / {r['cpu']:.1f} |")
     return out
 
 
-def main(argv=None) -> int:
-    from rewards.tasks import list_tasks
-
-    args = parse_args(argv)
-    tasks = list_tasks() if args.tasks == "all" else args.tasks.split(",")
-    load = os.getloadavg()
-    rows = []
-    for t in tasks:
-        rows.append(one(t, {"name": t, "seed": args.seed, "n_eval": args.n}, args, t))
-        print(table(rows)[-1], flush=True)
-        real = Path(args.real_root) / REAL.get(t, "")
-        if not args.no_real and t in REAL and real.is_dir():
-            cfg = {"name": t, "seed": args.seed, "n_eval": args.n, "source": "real",
-                   "path": str(real)}
-            rows.append(one(t, cfg, args, f"{t}.{REAL[t]}"))
-            print(table(rows)[-1], flush=True)
+def write(args, argv, load, rows, done: bool) -> None:
+    """The results file, rewritten after every task: a run stopped early keeps its rows."""
     cmd = " ".join(argv if argv is not None else sys.argv[1:])
     text = [
         "# rewards.draft: drafted vs hand-written rubrics", "",
         f"{dt.date.today().isoformat()}, {platform.machine()} {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, load average {load[0]:.1f} at the start (shared machine:"
         " wall seconds are noisy, CPU seconds less so), one run per task, seed "
-        f"{args.seed}: `python -m benchmarks.draft {cmd}`", "",
+        f"{args.seed}: `python -m benchmarks.draft {cmd}`"
+        + ("" if done else " (still running: the rows so far)"), "",
         "Each draft is fitted on the task's eval references with no endpoint; gold is its score "
         "of those references, held-out gold the score of half of them under checks fitted on "
         "the other half. Worst hack: the highest mean of any rewards.probe transform, as a "
@@ -197,6 +186,26 @@ def main(argv=None) -> int:
     if left:
         text += ["Checks the half-split validation left out:", "", *left, ""]
     Path(args.out).write_text("\n".join(text))
+
+
+def main(argv=None) -> int:
+    from rewards.tasks import list_tasks
+
+    args = parse_args(argv)
+    tasks = list_tasks() if args.tasks == "all" else args.tasks.split(",")
+    load = os.getloadavg()
+    rows = []
+    for t in tasks:
+        jobs = [({"name": t, "seed": args.seed, "n_eval": args.n}, t)]
+        real = Path(args.real_root) / REAL.get(t, "")
+        if not args.no_real and t in REAL and real.is_dir():
+            jobs.append(({"name": t, "seed": args.seed, "n_eval": args.n, "source": "real",
+                          "path": str(real)}, f"{t}.{REAL[t]}"))
+        for cfg, label in jobs:
+            rows.append(one(t, cfg, args, label))
+            print(table(rows)[-1], flush=True)
+            write(args, argv, load, rows, done=False)
+    write(args, argv, load, rows, done=True)
     print(f"wrote {args.out}")
     return 0
 

@@ -25,6 +25,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def _judge(args):
 
 
 def _header(args, argv) -> str:
-    cmd = " ".join(argv if argv is not None else sys.argv[1:])
+    cmd = shlex.join(argv if argv is not None else sys.argv[1:])
     return (f"{dt.date.today().isoformat()}, {platform.machine()} {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()}: `python -m rewards.draft {cmd}`")
 

@@ -51,7 +51,7 @@ def checks_table(rubric, v: Validation, why: dict[str, str], flags: dict[str, li
     labelled = any(st.n_labels for st in v.checks.values())
     head = ["check", "kind", "dimension", "weight", "role", "why", "gold"]
     head += ["held-out"] if heldout else []
-    head += ["worst hack (pass)"] + (["kappa"] if labelled else []) + ["flags"]
+    head += ["hack it passes most"] + (["kappa"] if labelled else []) + ["flags"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for spec in rubric.checks:
         st = v.checks[spec.id]
