@@ -47,6 +47,9 @@ def parse_args(argv):
     p.add_argument("--real-root", default="../shared/data/real",
                    help="real datasets folder (default ../shared/data/real)")
     p.add_argument("--no-real", action="store_true", help="generated data only")
+    p.add_argument("--no-semantic", action="store_true",
+                   help="drafts without the embedding-similarity check (no torch in the "
+                        "drafts; the pisar suite rubric still loads MiniLM to rank)")
     p.add_argument("--out", default="benchmarks/results/draft.md")
     p.add_argument("--drafts-dir", default="benchmarks/results/drafts")
     return p.parse_args(argv)
@@ -120,7 +123,7 @@ def one(task: str, cfg: dict, args, label: str) -> dict:
     w, c = time.perf_counter(), time.process_time()
     from rewards.draft.workbench import draft
 
-    o = draft(examples, desc)
+    o = draft(examples, desc, encoder=None if args.no_semantic else "default")
     wall, cpu = time.perf_counter() - w, time.process_time() - c
     golds = [e.scored() for e in examples]
     suite = load_rubric(rubric_path_for(cfg))
@@ -179,7 +182,9 @@ def write(args, argv, load, rows, done: bool) -> None:
         "the other half. Worst hack: the highest mean of any rewards.probe transform, as a "
         "share of the scale (bound 60%). Spearman: the draft's vs the suite rubric's scores "
         "(judge checks skipped) over gold, every probe output and, where a pipeline run was "
-        "found, its base/SFT/RL completions (a masked score ranks as 0).", "",
+        "found, its base/SFT/RL completions (a masked score ranks as 0)."
+        + (" Drafts without the similarity check (--no-semantic)." if args.no_semantic else ""),
+        "",
         *table(rows), ""]
     left = [f"- {r['label']}: left out after the half-split: {', '.join(r['left_out'])}"
             for r in rows if r["left_out"]]
