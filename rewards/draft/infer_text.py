@@ -22,7 +22,7 @@ from rewards.checks.text import flesch_kincaid_grade, prose_stats, sentences, wo
 from rewards.draft.inputs import Example
 from rewards.draft.proposal import Proposal, ratio
 from rewards.normalize import find_numbers, numbers_equal
-from rewards.tasks.guards import copy_share, names_grounded
+from rewards.tasks.guards import PLACEHOLDERS, copy_share, names_grounded
 
 # chat boilerplate, a code fence or an "Answer:" label around the text (the suite rubrics'
 # no_chat_wrapper pattern)
@@ -133,12 +133,16 @@ def propose_text(examples: list[Example], encoder=None) -> list[Proposal]:
 
 def _format_checks(examples: list[Example]) -> list[Proposal]:
     golds, n = [e.gold for e in examples], len(examples)
-    nw = sorted(len(words(g)) for g in golds)
-    out = [Proposal("substantive", "python", "format", gate="global", weight=0.5,
-                    params={"function": "rewards.tasks.guards:min_words",
-                            "params": {"min_words": max(1, nw[0] // 2)}, "reads": ["completion"]},
-                    why=f"references have {nw[0]}-{nw[-1]} words: under {max(1, nw[0] // 2)} "
-                        "(half the shortest) is not an answer (scores 0)")]
+    # content words as guards.min_words counts them (placeholders such as "None" excluded)
+    nw = sorted(len([w for w in words(g) if w.lower() not in PLACEHOLDERS]) for g in golds)
+    out = []
+    if nw[0] >= 2:
+        out.append(Proposal("substantive", "python", "format", gate="global", weight=0.5,
+                            params={"function": "rewards.tasks.guards:min_words",
+                                    "params": {"min_words": nw[0] // 2},
+                                    "reads": ["completion"]},
+                            why=f"references have {nw[0]}-{nw[-1]} content words: under "
+                                f"{nw[0] // 2} (half the shortest) is not an answer (scores 0)"))
     wrapped = sum(bool(_WRAPPER_RX.search(g)) for g in golds)
     if not wrapped:
         out.append(Proposal("no_chat_wrapper", "regex", "format", pitfall=True, gate="global",
