@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rewards.checks.base import Check
+from rewards.checks.grounding import CopiedSpans, ValuesGrounded
 from rewards.checks.judge import Judge
 from rewards.checks.python_check import PythonCheck
 from rewards.checks.semantic import SemanticSimilarity
@@ -11,6 +12,7 @@ from rewards.checks.text import (
     Length,
     NoRepetition,
     NumbersGrounded,
+    Prose,
     Readability,
     Regex,
     SpansPreserved,
@@ -18,6 +20,7 @@ from rewards.checks.text import (
 
 KINDS: dict[str, type[Check]] = {c.kind: c for c in (
     JsonValid, JsonSchema, FieldMatch, LabelMatch, Regex, Length, NumbersGrounded,
-    SpansPreserved, NoRepetition, Readability, SemanticSimilarity, Judge, PythonCheck)}
+    SpansPreserved, NoRepetition, Readability, Prose, ValuesGrounded, CopiedSpans,
+    SemanticSimilarity, Judge, PythonCheck)}
 
 __all__ = ["KINDS", "Check"]

@@ -140,6 +140,42 @@ def test_no_repetition():
     assert status({"kind": "no_repetition"}, completion="A mug that keeps coffee warm.") == "pass"
 
 
+def test_no_repetition_share_of_repeated_ngrams():
+    once = "We discussed treatment options and the patient agreed."
+    body = ("Blood pressure is stable on current medication and she walks daily. Sleep is good "
+            "and her appetite has returned after the infection cleared last month.")
+    # boilerplate restated per problem, as real notes do: 3 occurrences, 10 of 55 4-grams repeat
+    note = f"{once} {body} {once} Knee pain improved with physical therapy twice a week. {once}"
+    share = {"kind": "no_repetition", "ngram": 4, "max_ngram_repeats": None,
+             "max_repeat_share": 0.3}
+    assert status({"kind": "no_repetition", "ngram": 4}, completion=note) == "fail"  # count rule
+    assert status(share, completion=note) == "pass"
+    # the body said twice: 22 of 47 4-grams repeat an earlier one
+    v = verdict(share, completion=f"{body} {body}")
+    assert v.status == "fail" and "47% of the 4-grams" in v.reason
+    assert status(dict(share, max_repeat_share=0.5), completion=f"{body} {body}") == "pass"
+
+
+def test_prose_tells_sentences_from_keyword_lists():
+    prose = ("Made from tempered glass and powder-coated steel, the side table is built for "
+             "everyday use. It has a felt-lined drawer and a lower shelf.")
+    listing = ("Key points: rounded corners, tool-free assembly, lower storage shelf, "
+               "felt-lined drawer, adjustable feet, hidden wheels, 5 kg.")
+    both = {"kind": "prose", "min_function_word_share": 0.15, "max_comma_rate": 0.25}
+    assert status(both, completion=prose) == "pass"
+    v = verdict(both, completion=listing)
+    assert v.status == "fail" and "0% function words" in v.reason
+    # commas alone: the listing has 6 commas in 17 words (0.35)
+    v = verdict({"kind": "prose", "max_comma_rate": 0.25}, completion=listing)
+    assert v.status == "fail" and "0.35 commas/word" in v.reason
+    # a one-line list is too short to judge: length and substance checks own it
+    assert status(both, completion="Amlodipine, lisinopril, metformin.") == "pass"
+    assert status(dict(both, min_words=3), completion="Amlodipine, lisinopril, metformin.") == "fail"
+    with pytest.raises(ValueError, match="min_function_word_share or max_comma_rate"):
+        load_rubric({"dimensions": {"d": {}},
+                     "checks": [{"id": "c", "dimension": "d", "kind": "prose"}]})
+
+
 def test_readability_grade():
     easy = "You pay us in ten days. We send the goods. You can end this deal at any time."
     hard = ("Notwithstanding the aforementioned indemnification obligations, the licensor "
@@ -178,3 +214,44 @@ def test_sentence_split_ignores_abbreviation_dots():
     assert len(sentences(text)) == 2
     assert len(sentences("One. Two! Three? Four.")) == 4
     assert len(sentences("We chose plan B. Then we left.")) == 2
+
+
+def test_values_grounded_reads_json_paths_against_the_source():
+    src = "Invoice 2024/17 from Evergreen Digital Ltd. Total GBP 5,457.98. Item: SSD upgrade."
+    check = {"kind": "values_grounded", "path": "items[*].name"}
+    ok = json.dumps({"vendor": "Evergreen Digital Ltd", "items": [{"name": "SSD upgrade"}]})
+    bad = json.dumps({"vendor": "Northwind", "items": [{"name": "SSD upgrade"},
+                                                       {"name": "Laptop stand"}]})
+    assert status(check, source=src, completion=ok) == "pass"
+    v = verdict(check, source=src, completion=bad)
+    assert v.status == "fail" and v.value == 0.5 and "Laptop stand" in v.reason
+    # numbers compare as numbers: 5457.98 is in "GBP 5,457.98"
+    assert status({"kind": "values_grounded", "path": "total"}, source=src,
+                  completion='{"total": 5457.98}') == "pass"
+    assert status(check, completion=ok) == "abstain"                      # no source
+    assert status(check, source=src, completion="Sure: {}") == "fail"     # not JSON
+
+
+def test_copied_spans_keeps_what_the_reference_takes_from_the_source():
+    src = "Clause: Acme Ltd must pay Beta GmbH 1,200 EUR within 30 days of delivery."
+    ref = "Acme must pay Beta GmbH 1,200 euros within 30 days after delivery."
+    check = {"kind": "copied_spans"}
+    # the reference copies Acme, Beta GmbH, 1,200 and 30 from the source
+    assert status(check, source=src, reference=ref,
+                  completion="Acme pays Beta GmbH 1200 EUR in 30 days.") == "pass"
+    v = verdict(check, source=src, reference=ref, completion="Acme pays Beta GmbH soon.")
+    assert v.status == "fail" and v.value == 0.5 and "1,200" in v.reason
+    v = verdict({"kind": "copied_spans", "what": ["numbers"]}, source=src, reference=ref,
+                completion="Acme pays 1,200 within 30 days.")
+    assert v.status == "pass"
+    assert status(check, source="nothing shared", reference=ref, completion="x") == "pass"
+
+
+def test_length_relative_to_the_reference():
+    check = {"kind": "length", "unit": "words", "min_ratio": 0.5, "max_ratio": 2.0}
+    ref = "one two three four five six seven eight nine ten"
+    assert status(check, reference=ref, completion="one two three four five") == "pass"
+    v = verdict(check, reference=ref, completion="one two three four")
+    assert v.status == "fail" and "0.40x" in v.reason
+    assert status(check, reference=ref, completion=" ".join([ref] * 3)) == "fail"
+    assert status(check, completion="anything at all") == "abstain"  # no text reference
