@@ -127,9 +127,11 @@ from rl.experience import (
     rollout,
     rollout_metrics,
     rollout_scored,
+    set_output_budget,
     version_lag,
 )
 from rl.losses import policy_loss, rollout_correction
+from rl.no_signal import check_signal
 from rl.overlap import Overlap, check_async
 from rl.policy import (
     agreed_plan,
@@ -193,11 +195,12 @@ def setup(cfg, engine=None) -> Run:
             str(cfg.rollout.get("_target_") or cfg.rollout.get("engine"))))
     n_prompts = int(cfg.train.batch_size) // int(cfg.algo.num_generations)
     info, run_dir, ckpt = prepare_run_dir(cfg, n_prompts)
-    task = resolve(cfg.task, cfg.reward.get("rubric"))
+    task = resolve(cfg.task, cfg.reward.get("rubric"), cfg.reward.get("smoke_rubric"))
     prompts = load_prompts(cfg, task)
     harness = build_harness(cfg, task, run_dir)
     sharded = str(cfg.dist.backend) == "fsdp" and info.world_size > 1
     model, tok = build_policy(cfg, ckpt, stage="grpo")
+    set_output_budget(cfg, task, tok)
     reference = attach_reference(model, cfg, "grpo", "default", float(cfg.algo.beta) > 0,
                                  sharded=sharded)
     if sharded:  # before the optimizer: it must hold the sharded (DTensor) parameters
@@ -431,6 +434,7 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     # reward metrics over every rank's samples (the batches are small: results, not tensors)
     everyone = gather_batch(seen, run.world)
     metrics = reward_metrics(run, everyone, int(run.cfg.algo.num_generations))
+    check_signal(run, everyone, int(run.cfg.algo.num_generations))
     n_scored = int(all_reduce_sum(torch.tensor(float((~torch.isnan(seen.rewards)).sum())),
                                    run.world))
     n_valid = int(all_reduce_sum(torch.tensor(float(adv.valid.sum())), run.world))

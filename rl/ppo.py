@@ -99,8 +99,10 @@ from rl.experience import (
     reward_metrics,
     rollout_metrics,
     rollout_scored,
+    set_output_budget,
 )
 from rl.losses import explained_variance, policy_loss, value_loss
+from rl.no_signal import check_signal
 from rl.policy import (
     attach_reference,
     build_engine_for,
@@ -258,10 +260,11 @@ def setup(cfg) -> tuple[Run, PPOState]:
     validate(cfg)
     n_prompts = int(cfg.train.batch_size) // int(cfg.algo.num_generations)
     info, run_dir, ckpt = prepare_run_dir(cfg, n_prompts)
-    task = resolve(cfg.task, cfg.reward.get("rubric"))
+    task = resolve(cfg.task, cfg.reward.get("rubric"), cfg.reward.get("smoke_rubric"))
     prompts = load_prompts(cfg, task)
     harness = build_harness(cfg, task, run_dir)
     model, tok = build_policy(cfg, ckpt, stage="ppo", adapter_name=POLICY)
+    set_output_budget(cfg, task, tok)
     reference = attach_reference(model, cfg, "ppo", POLICY, float(cfg.algo.kl.coef) > 0)
     critic = build_critic(cfg, model, tok)
     policy_params = [p for n, p in model.named_parameters() if f".{POLICY}." in n]
@@ -434,6 +437,7 @@ def step_once(run: Run, st: PPOState) -> tuple[dict[str, float], Batch]:
     # reward metrics over every rank's samples
     everyone = gather_batch(batch, run.world)
     metrics = reward_metrics(run, everyone, group)
+    check_signal(run, everyone, group)
     n_scored = int((~torch.isnan(everyone.rewards)).sum())
     train_metrics, sync_s = {}, 0.0
     if n_scored == 0:

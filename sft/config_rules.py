@@ -75,7 +75,10 @@ GRPO_RULES: list[Rule] = OPTIM_RULES + [
      "a number > 0: RL samples (at 0 every completion of a group is the same, so every "
      "advantage is 0 and nothing is learned)"),
     ("sampling.top_p", lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1]"),
-    ("sampling.max_new_tokens", int_at_least(1), "an integer >= 1"),
+    ("sampling.max_new_tokens", optional(int_at_least(1)),
+     "null (the task's budget) or an integer >= 1"),
+    ("train.allow_no_signal", boolean, "true or false"),
+    ("train.max_truncated_frac", lambda v: _num(v) and 0 <= v <= 1, "a share in [0, 1]"),
     ("algo.beta", non_negative, "a finite number >= 0"),
     ("algo.eps_low", non_negative, "a finite number >= 0"),
     ("algo.eps_high", non_negative, "a finite number >= 0"),
