@@ -182,6 +182,8 @@ def check_signal(run: Any, batch: Any, group_size: int) -> None:
 
 def eval_warnings(records: Sequence[Mapping[str, Any]], rubric: Any,
                   max_truncated_frac: float | None) -> list[str]:
-    """The warnings of an evaluation's records (rl.evaluate prints, reports and alerts them)."""
-    return list(diagnose(records, rubric, max_truncated_frac,
-                         "evaluate.sampling.max_new_tokens").values())
+    """The warnings of an evaluation's records (rl.evaluate prints, reports and alerts them).
+    A flat score is no warning here: a base model that never gives a valid answer scores 0
+    everywhere, and that is the number to report."""
+    found = diagnose(records, rubric, max_truncated_frac, "evaluate.sampling.max_new_tokens")
+    return [msg for key, msg in found.items() if key != "flat"]

@@ -351,7 +351,7 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
         ci = "–" if s.get("ci_low") is None else f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}]"
         cells = [_f(s.get("dimensions", {}).get(d)) for d in dims]
         mark = " ⚠" if s.get("warnings") else ""
-        lines.append(f"| {names[stage]}{mark} | {_f(s.get('value'))} | {ci} | "
+        lines.append(f"| {names[stage]} | {_f(s.get('value'))}{mark} | {ci} | "
                      f"{' | '.join(cells)} | {s['n']} | {s.get('unscored', 0)} | "
                      f"{s.get('rubric_hash', '–')} |")
     warned = [(names[k], w) for k, s in evals.items() for w in s.get("warnings") or []]

@@ -48,8 +48,9 @@ def task_table(tasks: Mapping[str, Mapping[str, Any]]) -> str:
         diff = s.get("difficulty", {})
         cells = [_fmt((diff.get(d) or {}).get("value")) for d in DIFFICULTIES]
         lo, hi = s.get("scale", [0, 1])
-        name = f"{name} ⚠" if s.get("warnings") else name
-        rows.append(f"| {name} | {s['metric']} ({lo:g}–{hi:g}) | {_fmt(s['value'])} | {_ci(s)} | "
+        mark = " ⚠" if s.get("warnings") else ""
+        rows.append(f"| {name} | {s['metric']} ({lo:g}–{hi:g}) | {_fmt(s['value'])}{mark} | "
+                    f"{_ci(s)} | "
                     f"{' | '.join(cells)} | {s['n']} | {s['errors']} | {s.get('unscored', 0)} |")
     return "\n".join(rows)
 

@@ -112,3 +112,24 @@ def test_missing_input_exit_2(files):
 def test_help_explains_judge():
     p = run("--help")
     assert p.returncode == 0 and "--judge-api-key-env" in p.stdout and "skipped" in p.stdout
+
+
+def test_a_row_without_completion_is_refused_not_scored_as_empty(files):
+    tmp, rubric, inp = files
+    with inp.open("a") as fh:
+        fh.write('{"id": "no-answer", "reference": {"total": 1}}\n')
+    p = run("--rubric", str(rubric), "--input", str(inp), "--output", str(tmp / "o.jsonl"))
+    assert p.returncode == 2 and "in.jsonl:3: no `completion` to score" in p.stderr
+    assert not (tmp / "o.jsonl").exists()
+    p = run("--rubric", str(rubric), "--input", str(inp), "--output", str(tmp / "o.jsonl"),
+            "--on-bad-line", "skip")
+    assert p.returncode == 0, p.stderr
+    assert [json.loads(x)["id"] for x in (tmp / "o.jsonl").open()] == ["good", "prose"]
+
+
+def test_nul_byte_in_rubric_exits_2_with_offset(files):
+    tmp, rubric, inp = files
+    rubric.write_bytes(rubric.read_bytes() + b"\x00")
+    p = run("--rubric", str(rubric), "--input", str(inp), "--output", str(tmp / "o.jsonl"))
+    assert p.returncode == 2 and "control character U+0000 at byte offset" in p.stderr
+    assert "Traceback" not in p.stderr
