@@ -190,7 +190,7 @@ def test_a_fuzzy_miss_pays_nothing_unless_partial():
     assert miss.status == "fail" and miss.score() == 0.0
     part = verdict(store | {"partial": True}, completion='{"store": "Walmart"}', reference=ref)
     assert part.status == "fail" and 0 < part.score() < 0.85 and part.score() == part.value
-    near = verdict(store, completion='{"store": "Urban Outfit Co"}', reference=ref)
+    near = verdict(store, completion='{"store": "Urban Outfits Co."}', reference=ref)
     assert near.status == "pass" and 0.85 <= near.score() < 1.0
     # the whole answer: accuracy = mean of store (0) and total (1), not 0.58
     rubric = load_rubric({"dimensions": {"accuracy": {}}, "checks": [
