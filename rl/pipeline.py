@@ -88,10 +88,18 @@ def _q(v: Any) -> str:
     return "'" + s.replace("${", "\\${") + "'"
 
 
+# bash's $'...' escapes for what a one-line command cannot hold as it is
+_ANSI_C = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
 def _shell(arg: str) -> str:
-    """A command-line argument as a shell reads it back (report.md's commands)."""
+    """A command-line argument as bash reads it back, on one line (report.md's commands): a
+    prompt template's newlines become bash's $'...\\n' escapes."""
     if re.fullmatch(r"[A-Za-z0-9_./+@~=:,-]+", arg):
         return arg
+    if re.search(r"[\x00-\x1f\x7f]", arg):
+        return "$'" + "".join(_ANSI_C.get(c) or (c if c.isprintable() else f"\\x{ord(c):02x}")
+                              for c in arg) + "'"
     if "'" not in arg:
         return f"'{arg}'"
     if not re.search(r'["$`\\!]', arg):

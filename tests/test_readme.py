@@ -59,7 +59,8 @@ def _tiny(cmd: list[str], run_dir: Path) -> list[str]:
     """The command with the tiny model and a few steps (what `debug=tiny` is for)."""
     extra = {"rewards.probe": [],
              "rl.pipeline": ["debug=tiny", "sft.train.max_steps=2", "grpo.train.max_steps=2",
-                             "grpo.rollout={name:hf,async:false}", "sft.train.progress=false",
+                             "grpo.rollout={name:hf,async:false}", "grpo.train.batch_size=8",
+                             "sft.train.progress=false",
                              "grpo.train.progress=false", "evaluate.eval.progress=false",
                              f"run_dir={run_dir / 'pipeline'}"],
              "rl.evaluate": ["model=tiny-random", "logger=none", "eval.progress=false",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -26,12 +25,19 @@ EXAMPLE = REPO / "examples" / "receipts"
 # the task file's own config dir, as `--config-dir examples/receipts` adds it
 RECEIPTS = [f"hydra.searchpath=[file://{EXAMPLE}]", "task=receipts"]
 FAST = ["debug=tiny", "sft.train.max_steps=2", "grpo.train.max_steps=2",
-        "grpo.rollout={name:hf,async:false}", "sft.train.progress=false",
-        "grpo.train.progress=false", "evaluate.eval.progress=false"]
+        "grpo.rollout={name:hf,async:false}", "grpo.train.batch_size=8",
+        "sft.train.progress=false", "grpo.train.progress=false", "evaluate.eval.progress=false"]
 
 
 def _env():
     return {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+
+
+def _argv(line: str) -> list[str]:
+    """The argv bash makes of a report's command line ($'...' quoting included)."""
+    out = subprocess.run(["bash", "-c", f"printf '%s\\0' {line}"], capture_output=True,
+                         text=True, check=True).stdout
+    return out.split("\0")[:-1]
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +50,21 @@ def test_default_run_name_carries_the_tasks_own_name():
     cfg = pipeline.compose("pipeline", RECEIPTS)
     assert cfg.run_name == "pipeline-receipts-smollm2-135m"
     assert pipeline.compose("grpo", RECEIPTS).run_name == "grpo-receipts-smollm2-135m-grpo"
+
+
+def test_the_main_job_still_samples_8_tokens(tmp_path):
+    """`python -m rl.pipeline` as shipped: no stage sets a budget, the task's is 8, so the
+    published numbers reproduce to the digit."""
+    from rewards.tasks import resolve
+    from rewards.tasks.budget import output_budget
+
+    cfg = pipeline.compose("pipeline", [f"run_dir={tmp_path}"])
+    ev = pipeline.stage_config(cfg, "eval", cfg.evaluate, tmp_path / "e", "e")
+    rl = pipeline.rl_stage_config(cfg, None)
+    assert ev.sampling.max_new_tokens is None and rl.sampling.max_new_tokens is None
+    task = resolve(cfg.task)
+    assert output_budget(None, "sampling.max_new_tokens", task) == (8, "task.max_new_tokens")
+    assert not rl.train.allow_no_signal and rl.reward.smoke_rubric is None
 
 
 def test_pipeline_on_the_receipts_task_and_its_reproduce_commands(tmp_path):
@@ -68,14 +89,14 @@ def test_pipeline_on_the_receipts_task_and_its_reproduce_commands(tmp_path):
     rl_cfg = (tmp_path / "grpo" / "checkpoints" / "step-00000002" / "config.yaml").read_text()
     assert f"max_new_tokens: {base['max_new_tokens']}" in rl_cfg
     assert "Mean reward of the first step" in report and "of the last step" in report
-    commands = report.split("## Reproduce a stage alone")[1].split("```")[1].strip().splitlines()
-    assert [c.split()[2] for c in commands] == ["rl.evaluate", "sft.train", "rl.grpo"]
-    for line, primary in zip(commands[1:], ("sft", "grpo"), strict=True):
-        args = shlex.split(line)[3:]
-        stage = pipeline.compose(primary, args)
+    block = report.split("## Reproduce a stage alone")[1].split("```")[1].strip()
+    commands = [_argv(line) for line in block.splitlines()]  # one line each, newlines escaped
+    assert [c[2] for c in commands] == ["rl.evaluate", "sft.train", "rl.grpo"]
+    for argv, primary in zip(commands[1:], ("sft", "grpo"), strict=True):
+        stage = pipeline.compose(primary, argv[3:])
         assert stage.task == cfg.task and stage.model.name == "tiny-random"
-    assert pipeline.compose("grpo", shlex.split(commands[2])[3:]).train.allow_no_signal
-    p = subprocess.run([sys.executable, *shlex.split(commands[0])[1:],
+    assert pipeline.compose("grpo", commands[2][3:]).train.allow_no_signal
+    p = subprocess.run([sys.executable, *commands[0][1:],
                         f"run_dir={tmp_path / 'again'}", "eval.progress=false"],
                        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
