@@ -120,7 +120,7 @@ def _task_config_job(args) -> tuple[str, object, list]:
     """(label, rubric, golds) of a task file: the golds are the references of its train and
     eval rows (rows without one are left out)."""
     from rewards.tasks import TaskError, resolve
-    from rewards.tasks.config import load_task_file
+    from rewards.tasks.loading import load_task_file
 
     cfg = load_task_file(args.task_config)
     task = resolve(cfg, args.rubric)

@@ -98,7 +98,7 @@ def _load_task_yaml(name: str) -> dict[str, Any]:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from rl.pipeline import compose
+    from sft.cli import compose
 
     valid = valid_task_names()
     if name not in valid:

@@ -41,23 +41,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sft.cli import compose
 from sft.errors import UserInputError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 # the nodes every stage takes from the pipeline's own config groups, unchanged
 SHARED_NODES = ("model", "task", "logger")
-
-
-def compose(name: str, overrides: list[str]):
-    """A primary config from conf/ with overrides, inside or outside a running Hydra app."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    if GlobalHydra.instance().is_initialized():
-        return hydra_compose(name, overrides=overrides)
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return hydra_compose(name, overrides=overrides)
 
 
 # an unquoted override value Hydra reads back as this same string: no grammar characters, and

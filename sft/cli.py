@@ -23,6 +23,19 @@ from sft.errors import USER_ERROR_EXIT, UserInputError
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
+def compose(name: str, overrides: list[str]):
+    """A primary config from conf/ with overrides, inside or outside a running Hydra app (the
+    pipeline's stages, rl.evaluate's `tasks=[...]`)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return hydra_compose(name, overrides=overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(name, overrides=overrides)
+
+
 def user_errors() -> tuple[type[Exception], ...]:
     """The exception types that mean "the input is wrong" (exit 2), not "a bug" (exit 1)."""
     from rewards import RubricError

@@ -6,7 +6,6 @@ Every error is a TaskError naming the key (`task.path`, `task.n_train`, ...).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 
@@ -51,36 +50,3 @@ def seed_of(cfg: Mapping[str, Any]) -> int:
         raise TaskError(f"task.seed must be an integer, got {seed!r}")
     return seed
 
-
-def load_task_file(path: str | Path) -> dict[str, Any]:
-    """A task YAML as the recipes compose it (conf/task/*.yaml, or the user's own
-    `<config dir>/task/NAME.yaml`), for tools outside Hydra (`rewards.probe --task-config`).
-
-    Its `defaults` may name `custom` (the user's data: `source: custom`) or one suite task
-    (its name is the base), and `_self_`; relative paths stay relative to the working
-    directory, as they are for the recipes."""
-    from rewards.safe_yaml import LoadError, load_yaml, read_text
-    from rewards.tasks.registry import list_tasks
-
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise TaskError(f"{p}: task file not found")
-    try:
-        raw = load_yaml(read_text(p, "task file"), str(p))
-    except LoadError as e:
-        raise TaskError(str(e)) from None
-    if not isinstance(raw, Mapping):
-        raise TaskError(f"{p}: expected a mapping of task keys (name, path, rubric, ...)")
-    base: dict[str, Any] = {}
-    defaults = raw.get("defaults") or []
-    for entry in defaults if isinstance(defaults, list) else [defaults]:
-        if entry == "_self_":
-            continue
-        if entry == "custom":
-            base |= {"name": "custom", "source": "custom"}
-        elif entry in list_tasks():
-            base |= {"name": entry}
-        else:
-            raise TaskError(f"{p}: defaults: {entry!r} is not `custom`, `_self_` or a suite "
-                            f"task ({', '.join(list_tasks())})")
-    return base | {k: (None if v == "???" else v) for k, v in raw.items() if k != "defaults"}

@@ -12,7 +12,7 @@ from pathlib import Path
 from rewards import Harness
 from rewards.evaluation import record
 from rewards.tasks import resolve
-from rewards.tasks.config import load_task_file
+from rewards.tasks.loading import load_task_file
 from rl.no_signal import diagnose, eval_warnings, no_signal
 from rl.rollout.base import Generation
 

@@ -14,7 +14,7 @@ import pytest
 from rewards import Harness
 from rewards.tasks import TaskError, resolve
 from rewards.tasks.budget import CAP, FLOOR, derived_budget, output_budget
-from rewards.tasks.config import load_task_file
+from rewards.tasks.loading import load_task_file
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "receipts"
