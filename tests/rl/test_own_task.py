@@ -46,12 +46,6 @@ def _repo_cwd(monkeypatch):
     monkeypatch.chdir(REPO)
 
 
-def test_default_run_name_carries_the_tasks_own_name():
-    cfg = pipeline.compose("pipeline", RECEIPTS)
-    assert cfg.run_name == "pipeline-receipts-smollm2-135m"
-    assert pipeline.compose("grpo", RECEIPTS).run_name == "grpo-receipts-smollm2-135m-grpo"
-
-
 def test_the_main_job_still_samples_8_tokens(tmp_path):
     """`python -m rl.pipeline` as shipped: no stage sets a budget, the task's is 8, so the
     published numbers reproduce to the digit."""
@@ -65,6 +59,8 @@ def test_the_main_job_still_samples_8_tokens(tmp_path):
     task = resolve(cfg.task)
     assert output_budget(None, "sampling.max_new_tokens", task) == (8, "task.max_new_tokens")
     assert not rl.train.allow_no_signal and rl.reward.smoke_rubric is None
+    # a task of the user's own: its name in every run name
+    assert pipeline.compose("pipeline", RECEIPTS).run_name == "pipeline-receipts-smollm2-135m"
 
 
 def test_pipeline_on_the_receipts_task_and_its_reproduce_commands(tmp_path):
