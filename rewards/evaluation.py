@@ -168,6 +168,8 @@ def record(task_name: str, sample: Sample, j: int, gen: Any, result: Any) -> dic
         row |= {"metric_value": result.score, "score": result.score,
                 "normalized": result.normalized, "dimensions": dict(result.dimensions),
                 "verdicts": {k: {"status": v.status, "value": v.value, "reason": v.reason}
+                             # a check that did not run (no judge, moot after a failed gate)
+                             | ({"skipped": True} if v.skipped else {})
                              for k, v in result.verdicts.items()},
                 "failed_checks": result.failed_checks(), "rubric_hash": result.rubric_hash}
     return row

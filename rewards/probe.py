@@ -3,8 +3,11 @@
     python -m rewards.probe --rubric rubric.yaml --input gold.jsonl --out probes.md
     python -m rewards.probe --task invoice_extraction            # suite rubric + eval golds
     python -m rewards.probe --task all --strict --max-ceiling 0.6 --out probes.md  # the suite
+    python -m rewards.probe --task-config mydir/task/mytask.yaml # your task: its rubric and
+                                                                 # the references of its rows
 
-Each gold answer (a row's `completion`, else its `reference`) is rewritten by every hack
+Each gold answer (a row's `completion`, else its `reference`; with --task-config the
+references of the task's rows, whatever column `reference_field` names) is rewritten by every hack
 transform (rewards/probes/builtin.py; add yours with `--plugin my.module` and the
 `@rewards.probes.transform` decorator) and scored with the same harness. The report gives,
 per transform, the mean score vs gold, the share of samples at or above gold, and the checks
@@ -35,13 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m rewards.probe", description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_argument_group("what to probe (either --rubric and --input, or --task)")
+    src = p.add_argument_group("what to probe (--rubric and --input, --task, or --task-config)")
     src.add_argument("--rubric", help="rubric YAML file")
     src.add_argument("--input", help="JSONL of gold samples (completion or reference = gold)")
     src.add_argument("--task", help="suite task name(s), comma-separated, or 'all': its rubric "
                                     "and the golds of its eval split")
     src.add_argument("--task-path", help="with one --task: a real dataset folder (the task's "
                                          "adapter supplies the golds instead of the generator)")
+    src.add_argument("--task-config", help="a task file (conf/task/*.yaml or your config "
+                                           "dir's task/NAME.yaml): its rubric (or --rubric) "
+                                           "and the references of its train and eval rows")
     src.add_argument("--n", type=int, default=50, help="golds per task (eval split size; default 50)")
     src.add_argument("--seed", type=int, default=0, help="task generator seed (default 0)")
     p.add_argument("--transforms", help="comma-separated subset (default: all); see --list")
@@ -75,7 +81,10 @@ def _golds_from_jsonl(path: str):
     out = []
     for lineno, s in iter_jsonl(path):
         if gold_text(s) is None:
-            raise SampleError(f"{path}:{lineno}: no `completion` or `reference` to use as gold")
+            raise SampleError(f"{path}:{lineno}: no `completion` or `reference` to use as gold "
+                              "(rows of your task's own columns? probe them through the task: "
+                              "--task-config <its task file>, whose reference_field names "
+                              "the gold column)")
         out.append(s)
     if not out:
         raise SampleError(f"{path}: no samples")
@@ -88,14 +97,19 @@ def jobs(args) -> list[tuple[str, object, list]]:
     from rewards.tasks import get_task, list_tasks
     from rewards.tasks.loading import load_split, rubric_path_for
 
+    if args.task_config:
+        return [_task_config_job(args)]
     if args.task:
         names = list_tasks() if args.task == "all" else args.task.split(",")
         if args.task_path and len(names) != 1:
             raise ValueError("--task-path needs exactly one --task")
         out = []
         for name in names:
-            get_task(name)  # names the valid tasks on a typo
+            task = get_task(name)  # names the valid tasks on a typo
             cfg = {"name": name, "seed": args.seed, "n_eval": args.n}
+            if args.task_path and "real" not in task.sources:
+                raise ValueError(f"--task-path: task {name!r} reads no dataset folder; "
+                                 "describe your data in a task file and give --task-config")
             if args.task_path:
                 cfg |= {"source": "real", "path": args.task_path}
             rubric = load_rubric(args.rubric or rubric_path_for(cfg))
@@ -104,6 +118,22 @@ def jobs(args) -> list[tuple[str, object, list]]:
     if not (args.rubric and args.input):
         raise ValueError("give --rubric and --input, or --task (see --help)")
     return [(Path(args.input).stem, load_rubric(args.rubric), _golds_from_jsonl(args.input))]
+
+
+def _task_config_job(args) -> tuple[str, object, list]:
+    """(label, rubric, golds) of a task file: the golds are the references of its train and
+    eval rows (rows without one are left out)."""
+    from rewards.tasks import TaskError, resolve
+    from rewards.tasks.loading import load_task_file
+
+    cfg = load_task_file(args.task_config)
+    task = resolve(cfg, args.rubric)
+    rows = [s for split in ("train", "eval") for s in task.split(split)]
+    golds = [s for s in rows if s.reference is not None]
+    if not golds:
+        raise TaskError(f"{args.task_config}: none of the task's {len(rows)} rows has a "
+                        "reference to use as gold; set reference_field to the gold column")
+    return task.name, task.rubric, golds
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,7 +113,7 @@ def _parse_check(where: str, i: int, raw: Any, dims: Mapping[str, Dimension]) ->
         raise _err(where, path, "expected a mapping with id, kind, dimension")
     for key in ("id", "kind", "dimension"):
         if not isinstance(raw.get(key), str) or not raw.get(key):
-            raise _err(where, f"{path}.{key}", "required string is missing")
+            raise _err(where, f"{path}.{key}", "required string is missing" + _typo(raw, key))
     path = f"checks[{i}] ({raw['id']})"
     if raw["kind"] not in KINDS:
         raise _err(where, f"{path}.kind",
@@ -149,6 +149,15 @@ def _parse_check(where: str, i: int, raw: Any, dims: Mapping[str, Dimension]) ->
     return CheckSpec(id=raw["id"], kind=raw["kind"], dimension=raw["dimension"], weight=weight,
                      gate=gate, pitfall=pitfall, timeout_s=timeout, cache=cache,
                      description=description, params=params, audit=audit)
+
+
+def _typo(raw: Mapping[str, Any], key: str) -> str:
+    """`; found 'dimenson' (a typo of 'dimension'?)` when a key present looks like `key`."""
+    import difflib
+
+    close = difflib.get_close_matches(key, [k for k in raw if isinstance(k, str) and k != key],
+                                      n=1, cutoff=0.75)
+    return f"; found {close[0]!r} (a typo of {key!r}?)" if close else ""
 
 
 def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:

@@ -133,7 +133,14 @@ def _check_keys(root: Node) -> None:
 
 def load_yaml(text: str, where: str) -> Any:
     """Parse one YAML document under the budgets above; errors are LoadError naming `where`."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses control characters (NUL, ESC, ...) here
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        offset = len(text[:e.position].encode("utf-8"))
+        raise LoadError(f"{where}: line {line}: control character U+{e.character:04X} at byte "
+                        f"offset {offset}; YAML allows only printable characters, tab and "
+                        "newline") from None
     loader.name = where  # marks in PyYAML's messages name the file, not "<unicode string>"
     try:
         node = loader.get_single_node()

@@ -49,8 +49,10 @@ class Sample:
             }
         if "id" not in row:
             raise SampleError(f"{where}: missing key 'id'")
-        if isinstance(row["id"], bool) or not isinstance(row["id"], str | int):
-            raise SampleError(f"{where}: key 'id' must be a string or an integer, "
+        if isinstance(row["id"], bool) or not isinstance(row["id"], str | int) \
+                or row["id"] == "":
+            # an empty id cannot name a sample in reports, caches or paired deltas
+            raise SampleError(f"{where}: key 'id' must be a non-empty string or an integer, "
                               f"got {row['id']!r}"[:200])
         prompt = row.get("prompt", "")
         if not isinstance(prompt, str | list):
@@ -92,7 +94,9 @@ def parse_line(raw: bytes, where: str, offset: int) -> Any:
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as e:
-        raise ValueError(f"invalid JSON ({e.msg} at column {e.colno})") from None
+        # json's own messages can end in "at" ("Invalid control character at")
+        raise ValueError(f"invalid JSON ({e.msg.removesuffix(' at')} at column {e.colno})") \
+            from None
     except RecursionError:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as e:  # ints over Python's 4300-digit limit, NaN/Infinity

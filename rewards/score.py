@@ -84,7 +84,7 @@ def _writable_target(flag: str, value: str) -> None:
 
 def _load(args, skipped: list):
     from rewards.rubric import load_rubric
-    from rewards.sample import SampleError, read_jsonl
+    from rewards.sample import SampleError, iter_jsonl
 
     for flag in ("concurrency", "judge_concurrency"):
         v = getattr(args, flag)
@@ -98,7 +98,16 @@ def _load(args, skipped: list):
     if not Path(args.input).is_file():
         raise SampleError(f"{args.input}: input file not found")
     try:
-        samples = read_jsonl(args.input, on_bad_line=args.on_bad_line, skipped=skipped)
+        samples = []
+        for lineno, sample in iter_jsonl(args.input, args.on_bad_line, skipped):
+            if sample.completion is None:
+                # scoring it as "" would report a score for an answer nobody gave
+                why = 'no `completion` to score (an empty answer is "completion": "")'
+                if args.on_bad_line != "skip":
+                    raise SampleError(f"{args.input}:{lineno}: {why}")
+                skipped.append((lineno, why))
+                continue
+            samples.append(sample)
     except OSError as e:
         raise SampleError(f"{args.input}: cannot read: {e.strerror or e}") from None
     if not samples:

@@ -30,7 +30,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rl.experience import Batch, EngineFailure, build_harness, finish, load_prompts, log_step
+from rl.experience import (
+    Batch,
+    EngineFailure,
+    build_harness,
+    finish,
+    load_prompts,
+    log_step,
+    set_output_budget,
+)
 from rl.state import CheckpointHook, Run, StopSignal, prepare_run_dir, restore, save
 from sft.config_rules import (
     OPTIM_RULES,
@@ -41,6 +49,7 @@ from sft.config_rules import (
     one_of,
     optional,
     positive,
+    share,
 )
 
 # a step's outputs: (metrics, every rank's scored batch) -- what the watch and the log read
@@ -66,7 +75,10 @@ RL_RULES: list[Rule] = OPTIM_RULES + [
      "a number > 0: RL samples (at 0 every completion of a group is the same, so every "
      "advantage is 0 and nothing is learned)"),
     ("sampling.top_p", lambda v: positive(v) and v <= 1, "a number in (0, 1]"),
-    ("sampling.max_new_tokens", int_at_least(1), "an integer >= 1"),
+    ("sampling.max_new_tokens", optional(int_at_least(1)),
+     "null (the task's budget) or an integer >= 1"),
+    ("train.allow_no_signal", boolean, "true or false"),
+    ("train.max_truncated_frac", share, "a share in [0, 1]"),
     ("reward.concurrency", int_at_least(1), "an integer >= 1"),
     ("rollout.async", boolean, "true or false"),
     ("rollout.max_lag", int_at_least(0), "an integer >= 0 (policy versions)"),
@@ -128,11 +140,12 @@ def setup(recipe: Recipe, cfg, engine=None) -> tuple[Run, Any]:
     check_engine(cfg, engine_cls)
     info, run_dir, ckpt = prepare_run_dir(
         cfg, int(cfg.train.batch_size) // int(cfg.algo.num_generations))
-    task = resolve(cfg.task, cfg.reward.rubric)
+    task = resolve(cfg.task, cfg.reward.rubric, cfg.reward.get("smoke_rubric"))
     prompts = load_prompts(cfg, task)
     harness = build_harness(cfg, task, run_dir)
     sharded = str(cfg.dist.backend) == "fsdp" and info.world_size > 1
     model, tok = build_policy(cfg, ckpt, stage=recipe.name, adapter_name=recipe.adapter)
+    set_output_budget(cfg, task, tok)
     reference = attach_reference(model, cfg, recipe.name, recipe.adapter, recipe.kl_on(cfg),
                                  sharded=sharded)
     model, params, state = recipe.build(cfg, model, tok, sharded)

@@ -53,11 +53,25 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 # --- tasks -----------------------------------------------------------------------------------
-def valid_task_names() -> list[str]:
-    """Registry tasks plus any conf/task/*.yaml (e.g. a user's `custom`)."""
+def config_dirs(argv: Sequence[str] | None = None) -> list[Path]:
+    """conf/ plus the user's config dirs on the command line (`--config-dir DIR`, `-cd DIR`),
+    where a task file of their own lives (`DIR/task/NAME.yaml`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    dirs = [CONF_DIR]
+    for i, a in enumerate(argv):
+        for flag in ("--config-dir", "-cd"):
+            if a == flag and i + 1 < len(argv):
+                dirs.append(Path(argv[i + 1]))
+            elif a.startswith(flag + "="):
+                dirs.append(Path(a.split("=", 1)[1]))
+    return dirs
+
+
+def valid_task_names(argv: Sequence[str] | None = None) -> list[str]:
+    """Registry tasks plus every task/*.yaml of conf/ and the user's config dirs."""
     from rewards.tasks import list_tasks
 
-    extra = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
+    extra = sorted(p.stem for d in config_dirs(argv) for p in (d / "task").glob("*.yaml"))
     return list(dict.fromkeys([*list_tasks(), *extra]))
 
 
@@ -79,15 +93,20 @@ def task_configs(cfg: Any) -> list[dict[str, Any]]:
 
 
 def _load_task_yaml(name: str) -> dict[str, Any]:
+    """A task of `tasks=[...]` as `task=NAME` composes it (its task file's defaults applied;
+    conf/ first, then the user's config dirs, as Hydra searches them)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from sft.cli import compose
+
     valid = valid_task_names()
     if name not in valid:
         raise UserInputError(f"unknown task {name!r}; valid tasks: {', '.join(valid)}")
-    path = CONF_DIR / "task" / f"{name}.yaml"
-    if not path.is_file():
-        return {"name": name}
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    try:
+        return to_plain(compose("eval", [f"task={name}"]).task)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise UserInputError(f"task {name!r}: {e}") from e
 
 
 def load_tasks(tcfgs: list[dict[str, Any]], max_examples: int | None = None,
@@ -98,10 +117,6 @@ def load_tasks(tcfgs: list[dict[str, Any]], max_examples: int | None = None,
 
     out = []
     for t in tcfgs:
-        name = str(t.get("name"))
-        if name not in valid_task_names():
-            raise UserInputError(f"unknown task {name!r}; valid tasks: "
-                                 f"{', '.join(valid_task_names())}")
         try:
             task = resolve(t)
             samples = task.split("eval")
@@ -188,13 +203,18 @@ def evaluate(cfg: Any, engine: Any = None) -> dict[str, Any]:
     ev = cfg.get("eval") or {}
     # every split loads before the model does: a bad task config fails in seconds
     tasks = load_tasks(tcfgs, ev.get("max_examples"))
-    sampling = SamplingConfig.from_cfg(to_plain(cfg.get("sampling")))
+    sampling_cfg = dict(to_plain(cfg.get("sampling")) or {})
+    # null = each task's own budget, set per task below
+    budget = sampling_cfg.pop("max_new_tokens", None)
+    sampling = SamplingConfig.from_cfg(sampling_cfg)
     run_dir = Path(str(cfg.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     own_engine = engine is None
     engine = engine or build_engine(cfg)
     scores: dict[str, Any] = {"run_name": str(cfg.get("run_name")), "run_dir": str(run_dir),
-                              **_engine_facts(cfg, engine), "sampling": sampling.__dict__,
+                              **_engine_facts(cfg, engine),
+                              # max_new_tokens null: each task's own (tasks[...].max_new_tokens)
+                              "sampling": sampling.__dict__ | {"max_new_tokens": budget},
                               "judge": _judge_public(cfg), "tasks": {}}
     rows: list[dict[str, Any]] = []
     tracker = None
@@ -204,13 +224,16 @@ def evaluate(cfg: Any, engine: Any = None) -> dict[str, Any]:
             name = task.name
             harness = make_harness(task, cfg, run_dir)
             timings: dict[str, float] = {}
-            recs = evaluate_samples(engine, task, samples, harness, sampling,
+            task_sampling, why = task_budget(sampling, budget, task, engine)
+            recs = evaluate_samples(engine, task, samples, harness, task_sampling,
                                     int(ev.get("chunk_size", 32)), bool(ev.get("progress", True)),
                                     timings)
             summary = summarize_task(recs, task.metric, task.scale,
                                      int(ev.get("bootstrap", 1000)), float(ev.get("ci", 0.95)),
                                      int(ev.get("seed", 0)))
-            summary |= {"rubric_hash": harness.rubric_hash, **_throughput(recs, timings)}
+            summary |= {"rubric_hash": harness.rubric_hash, **_throughput(recs, timings),
+                        "max_new_tokens": task_sampling.max_new_tokens, "budget_from": why,
+                        **_warnings(recs, task, ev, tracker)}
             scores["tasks"][name] = summary
             rows += recs
             _track_task(tracker, name, summary, recs, int(ev.get("table_rows", 500)))
@@ -222,6 +245,43 @@ def evaluate(cfg: Any, engine: Any = None) -> dict[str, Any]:
         if own_engine:
             engine.close()
     return scores
+
+
+def task_budget(sampling: SamplingConfig, budget: Any, task: ResolvedTask,
+                engine: Any) -> tuple[SamplingConfig, str]:
+    """The sampling of one task: `budget` (evaluate's sampling.max_new_tokens) when set, else
+    the task's (rewards/tasks/budget.py), counted in the engine's tokenizer when it has one."""
+    import dataclasses
+
+    from rewards.tasks import TaskError
+    from rewards.tasks.budget import output_budget
+
+    tok = getattr(engine, "tokenizer", None)
+    count = (lambda t: len(tok.encode(t, add_special_tokens=False))) if hasattr(
+        tok, "encode") else None
+    try:
+        n, why = output_budget(budget, "sampling.max_new_tokens", task, count)
+    except TaskError as e:
+        raise UserInputError(str(e)) from e
+    print(f"[eval] {task.name}: max_new_tokens={n} ({why})", file=sys.stderr, flush=True)
+    return dataclasses.replace(sampling, max_new_tokens=n), why
+
+
+def _warnings(recs: list[dict[str, Any]], task: ResolvedTask, ev: Any,
+              tracker: Any) -> dict[str, Any]:
+    """Nothing silently empty (rl/no_signal.py): a check abstaining everywhere, a dimension
+    under its floor everywhere, most samples masked, answers cut at the length limit — each
+    a log line, a W&B alert and a line under the task's report table."""
+    from rl.no_signal import eval_warnings
+
+    limit = ev.get("max_truncated_frac", 0.1)
+    found = eval_warnings(recs, task.rubric, None if limit is None else float(limit))
+    for msg in found:
+        print(f"[eval] warning: {task.name}: {msg}", file=sys.stderr, flush=True)
+        tracker.alert(f"eval: {task.name}", msg)
+    ok = [r for r in recs if not r.get("error")]
+    cut = sum(r.get("finish_reason") == "length" for r in ok) / max(len(ok), 1)
+    return {"truncated_frac": round(cut, 4), "warnings": found}
 
 
 def _throughput(recs: list[dict[str, Any]], timings: dict[str, float]) -> dict[str, Any]:
@@ -339,10 +399,12 @@ def _precheck_task_args(argv: Sequence[str]) -> None:
         key, _, val = a.lstrip("+").partition("=")
         if key in ("task", "tasks") and val and val != "null":
             names = [n.strip().strip("'\"") for n in val.strip("[]").split(",") if n.strip()]
-            bad = [n for n in names if n not in valid_task_names()]
+            valid = valid_task_names(argv)
+            bad = [n for n in names if n not in valid]
             if bad:
                 raise UserInputError(f"unknown task {bad[0]!r}; valid tasks: "
-                                     f"{', '.join(valid_task_names())}")
+                                     f"{', '.join(valid)} (a task of your own: --config-dir "
+                                     "DIR with DIR/task/NAME.yaml)")
 
 
 def main() -> None:

@@ -43,6 +43,19 @@ def load_prompts(cfg, task: ResolvedTask) -> list:
     return prompts
 
 
+def set_output_budget(cfg, task: ResolvedTask, tokenizer) -> int:
+    """Resolve `sampling.max_new_tokens` in place: as set, else the task's budget (task.
+    max_new_tokens, else sized from its references in this tokenizer's tokens:
+    rewards/tasks/budget.py). The checkpoint's config then records the number used."""
+    from rewards.tasks.budget import output_budget
+
+    n, why = output_budget(cfg.sampling.get("max_new_tokens"), "sampling.max_new_tokens", task,
+                           lambda t: len(tokenizer.encode(t, add_special_tokens=False)))
+    cfg.sampling.max_new_tokens = n
+    print(f"[{cfg.stage}] sampling.max_new_tokens={n} ({why})", file=sys.stderr, flush=True)
+    return n
+
+
 def next_prompts(run: Run, n: int) -> list:
     """The next `n` prompts of the shuffled stream (reshuffled per epoch by seed + epoch)."""
     out = []

@@ -125,10 +125,12 @@ from rl.experience import (
     rollout,
     rollout_metrics,
     rollout_scored,
+    set_output_budget,
     version_lag,
 )
 from rl.losses import policy_loss, rollout_correction
 from rl.overlap import next_scored
+from rl.no_signal import check_signal
 from rl.policy import (
     agreed_plan,
     finish_grads,
@@ -397,6 +399,7 @@ def step_once(run: Run) -> tuple[dict[str, float], Batch]:
     # reward metrics over every rank's samples (the batches are small: results, not tensors)
     everyone = gather_batch(seen, run.world)
     metrics = reward_metrics(run, everyone, int(run.cfg.algo.num_generations))
+    check_signal(run, everyone, int(run.cfg.algo.num_generations))
     n_scored = int(all_reduce_sum(torch.tensor(float((~torch.isnan(seen.rewards)).sum())),
                                    run.world))
     n_valid = int(all_reduce_sum(torch.tensor(float(adv.valid.sum())), run.world))

@@ -33,12 +33,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sft.cli import compose
 from sft.errors import UserInputError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -46,28 +49,51 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 SHARED_NODES = ("model", "task", "logger")
 
 
-def compose(name: str, overrides: list[str]):
-    """A primary config from conf/ with overrides, inside or outside a running Hydra app."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    if GlobalHydra.instance().is_initialized():
-        return hydra_compose(name, overrides=overrides)
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return hydra_compose(name, overrides=overrides)
+# an unquoted override value Hydra reads back as this same string: no grammar characters, and
+# not a word or number it would turn into null, a bool, an int or a float
+_PLAIN = re.compile(r"[A-Za-z0-9_./+@~-]+")
+_NOT_STR = re.compile(r"(?i)null|true|false|[-+]?(\d[\d_]*)?\.?\d*(e[-+]?\d+)?|[-+]?(inf|nan)")
 
 
 def _q(v: Any) -> str:
-    """An override value Hydra parses back to the same thing (paths, null, lists)."""
+    """An override value Hydra parses back to exactly `v` (paths, null, lists, mappings, text
+    with quotes, braces, `${` or newlines: a prompt template survives the trip)."""
     if v is None:
         return "null"
     if isinstance(v, bool):
         return str(v).lower()
+    if isinstance(v, int | float):
+        return repr(v)
     if isinstance(v, list | tuple):
         return "[" + ",".join(_q(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{" + ",".join(f"{k}:{_q(x)}" for k, x in v.items()) + "}"
     s = str(v)
-    return f"'{s}'" if any(c in s for c in " ,=[]{}()'\"") else s
+    if _PLAIN.fullmatch(s) and not _NOT_STR.fullmatch(s):
+        return s
+    # quoted: a backslash run before a quote (or the closing quote) doubles, the quote is
+    # escaped, and `${` is escaped so OmegaConf does not interpolate it
+    s = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), s)
+    return "'" + s.replace("${", "\\${") + "'"
+
+
+# bash's $'...' escapes for what a one-line command cannot hold as it is
+_ANSI_C = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _shell(arg: str) -> str:
+    """A command-line argument as bash reads it back, on one line (report.md's commands): a
+    prompt template's newlines become bash's $'...\\n' escapes."""
+    if re.fullmatch(r"[A-Za-z0-9_./+@~=:,-]+", arg):
+        return arg
+    if re.search(r"[\x00-\x1f\x7f]", arg):
+        return "$'" + "".join(_ANSI_C.get(c) or (c if c.isprintable() else f"\\x{ord(c):02x}")
+                              for c in arg) + "'"
+    if "'" not in arg:
+        return f"'{arg}'"
+    if not re.search(r'["$`\\!]', arg):
+        return f'"{arg}"'
+    return shlex.quote(arg)
 
 
 def as_overrides(spec: Any, prefix: str = "") -> list[str]:
@@ -127,7 +153,8 @@ def rl_stage_config(cfg, adapter: str | None):
         raise UserInputError(f"pipeline: rl={name!r} names no RL recipe; expected grpo or ppo")
     from omegaconf import open_dict
 
-    stage = stage_config(cfg, name, cfg[name], Path(cfg.run_dir) / name, f"{cfg.run_name}-{name}")
+    stage = stage_config(cfg, name, cfg[name], Path(cfg.run_dir) / name, f"{cfg.run_name}-{name}",
+                         rl_extra(cfg))
     with open_dict(stage):
         stage.model.adapter = adapter
     return stage
@@ -245,22 +272,51 @@ def _f(v: Any) -> str:
 
 
 def shared_overrides(cfg) -> list[str]:
-    """The pipeline's model, task and logger as overrides (for the reproduce commands)."""
-    out = [f"model={cfg.model.name}", f"model.name_or_path={_q(cfg.model.name_or_path)}",
-           f"task={cfg.task.name}", f"logger={cfg.logger.name}"]
-    out += [f"task.{k}={_q(cfg.task[k])}" for k in ("n_train", "n_eval", "seed", "source", "path")
-            if k in cfg.task]
-    # a key the task's own yaml may lack (task=support_classification_short sets it): ++ adds
-    # or overrides
-    if cfg.task.get("prompt"):
-        out.append(f"++task.prompt={cfg.task.prompt}")
+    """The pipeline's model, task and logger as overrides (for the reproduce commands): every
+    key of the task (and of a model that is not a conf/model option) with `++` (adds or
+    overrides), so the command rebuilds exactly this run's nodes whatever file or config dir
+    they came from — a custom task's rubric, template, columns and budget included."""
+    from omegaconf import OmegaConf
+
+    task = OmegaConf.to_container(cfg.task, resolve=True)
+    base = task["name"] if (CONF / "task" / f"{task['name']}.yaml").is_file() else "custom"
+    out = [f"model={cfg.model.name}", f"model.name_or_path={_q(cfg.model.name_or_path)}"]
+    if not (CONF / "model" / f"{cfg.model.name}.yaml").is_file():
+        model = OmegaConf.to_container(cfg.model, resolve=True)
+        out = ["model=smollm2-135m", *(f"++model.{k}={_q(v)}" for k, v in model.items())]
+    out += [f"task={base}", *(f"++task.{k}={_q(v)}" for k, v in task.items()),
+            f"logger={cfg.logger.name}"]
     return out + list(cfg.get("overrides") or [])
+
+
+def rl_extra(cfg) -> list[str]:
+    """What the RL stage gets from the pipeline beyond its mapping: `train.allow_no_signal`
+    (debug=tiny sets it) unless the mapping sets its own."""
+    spec = cfg[str(cfg.rl)] or {}
+    own = (spec.get("train") or {}).get("allow_no_signal")
+    flag = (cfg.get("train") or {}).get("allow_no_signal")
+    return [f"train.allow_no_signal={_q(bool(flag))}"] if own is None and flag else []
+
+
+def reproduce_commands(cfg, sft_checkpoint: str | None = None) -> list[str]:
+    """One shell command per stage that reruns it alone with every override that made it
+    (the RL stage from `sft_checkpoint`, the adapter it started from)."""
+    shared = shared_overrides(cfg)
+
+    def line(module: str, stage: list[str]) -> str:
+        return " ".join(_shell(a) for a in ["python", "-m", module, *shared, *stage])
+
+    return [line("rl.evaluate", as_overrides(cfg.evaluate)),
+            line("sft.train", as_overrides(cfg.sft)),
+            line(f"rl.{cfg.rl}", [*as_overrides(cfg[cfg.rl]), *rl_extra(cfg),
+                                  f"model.adapter={_q(sft_checkpoint or 'SFT_CHECKPOINT')}"])]
 
 
 def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: dict,
                   history: list[dict], plot: Path | None, stages: dict[str, Any],
                   deltas: dict[str, dict] | None = None, cpus: dict[str, float] | None = None,
-                  load: dict[str, list[float]] | None = None) -> str:
+                  load: dict[str, list[float]] | None = None,
+                  sft_checkpoint: str | None = None) -> str:
     """report.md: the base / SFT / RL (/ frontier) table, per-dimension rows, the paired
     deltas, timings, commands. `stages`: the composed configs of the "eval", "sft" and "rl"
     stages."""
@@ -269,7 +325,7 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
     cpus = cpus or {}
     load = load or {"start": [], "end": []}
 
-    rl, ev = stages["rl"], stages["eval"]
+    rl = stages["rl"]
     dims = sorted({d for s in evals.values() for d in s.get("dimensions", {})})
     first = next(iter(evals.values()))
     lo, hi = first.get("scale", [0, 1])
@@ -280,7 +336,8 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
              f"- **prompt**: {cfg.task.get('prompt') or 'full'} (task.prompt; numbers compare "
              "only with numbers from the same prompt)",
              f"- **eval**: {first['n']} examples of the eval split, greedy, "
-             f"max {ev.sampling.max_new_tokens} new tokens; score = the task's rubric harness",
+             f"max {first.get('max_new_tokens')} new tokens ({first.get('budget_from')}); "
+             "score = the task's rubric harness",
              f"- **SFT**: {stages['sft'].train.max_steps} steps; **RL**: {rl_out.get('step')} "
              f"steps of `rl.{cfg.rl}` `{rl.algo.name}`, G={rl.algo.num_generations}, "
              f"{rl.train.batch_size} completions/step", "", head,
@@ -290,8 +347,14 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
     for stage, s in evals.items():
         ci = "–" if s.get("ci_low") is None else f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}]"
         cells = [_f(s.get("dimensions", {}).get(d)) for d in dims]
-        lines.append(f"| {names[stage]} | {_f(s.get('value'))} | {ci} | {' | '.join(cells)} | "
-                     f"{s['n']} | {s.get('unscored', 0)} | {s.get('rubric_hash', '–')} |")
+        mark = " ⚠" if s.get("warnings") else ""
+        lines.append(f"| {names[stage]} | {_f(s.get('value'))}{mark} | {ci} | "
+                     f"{' | '.join(cells)} | {s['n']} | {s.get('unscored', 0)} | "
+                     f"{s.get('rubric_hash', '–')} |")
+    warned = [(names[k], w) for k, s in evals.items() for w in s.get("warnings") or []]
+    if warned:
+        lines += ["", "⚠ What looks wrong (these rows' numbers say little until it is fixed):",
+                  "", *(f"- {who}: {w}" for who, w in warned)]
     if deltas:
         lines += ["", "## Paired deltas (same eval examples)", "",
                   "Later row minus earlier row, matched by sample id; 95% CI: paired percentile "
@@ -313,20 +376,20 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
               "| stage | wall s | CPU s |", "|---|---|---|"]
     lines += [f"| {k} | {v:.1f} | {cpus.get(k, 0.0):.1f} |" for k, v in walls.items()]
     if history:
-        r0 = [h["reward/total"] for h in history[:3] if h.get("reward/total") is not None]
-        r1 = [h["reward/total"] for h in history[-3:] if h.get("reward/total") is not None]
+        # first and last k steps, never overlapping: a 2-step run compares step 1 with step 2
+        k = max(1, min(3, len(history) // 2))
+        r0 = [h["reward/total"] for h in history[:k] if h.get("reward/total") is not None]
+        r1 = [h["reward/total"] for h in history[-k:] if h.get("reward/total") is not None]
+        steps = "step" if k == 1 else f"{k} steps"
         lines += ["", "## RL training reward", "",
-                  f"Mean reward of the first 3 steps {_f(sum(r0) / len(r0) if r0 else None)}, "
-                  f"of the last 3 {_f(sum(r1) / len(r1) if r1 else None)} (sampled at "
+                  f"Mean reward of the first {steps} {_f(sum(r0) / len(r0) if r0 else None)}, "
+                  f"of the last {steps} {_f(sum(r1) / len(r1) if r1 else None)} (sampled at "
                   f"temperature {rl.sampling.temperature}, so lower than greedy eval).", ""]
         if plot is not None:
             lines.append(f"![reward per dimension]({plot.name})")
-    shared = " ".join(shared_overrides(cfg))
-    lines += ["", "## Reproduce a stage alone", "", "```",
-              f"python -m rl.evaluate {shared} {' '.join(as_overrides(cfg.evaluate))}",
-              f"python -m sft.train {shared} {' '.join(as_overrides(cfg.sft))}",
-              f"python -m rl.{cfg.rl} {shared} {' '.join(as_overrides(cfg[cfg.rl]))} "
-              "model.adapter=<sft checkpoint>", "```", ""]
+    lines += ["", "## Reproduce a stage alone", "",
+              "From the directory the pipeline ran in (relative paths are relative to it):",
+              "", "```", *reproduce_commands(cfg, sft_checkpoint), "```", ""]
     return "\n".join(lines)
 
 
@@ -374,7 +437,7 @@ def run(cfg) -> dict[str, Any]:
     # the frontier row last in the table: base, SFT, RL read top to bottom
     evals = {k: evals[k] for k in ("base", "sft", "rl", "frontier") if k in evals}
     report.write_text(render_report(cfg, evals, walls, rl_out, history, plot, stages, deltas,
-                                    cpus, load))
+                                    cpus, load, sft_ckpt))
     summaries = {k: {f: v for f, v in s.items() if f != "records"} for k, s in evals.items()}
     (run_dir / "pipeline.json").write_text(json.dumps(
         {"evals": summaries, "deltas": deltas, "walls": walls, "cpu_s": cpus, "load": load,

@@ -106,6 +106,7 @@ from rl.experience import (
     version_lag,
 )
 from rl.losses import explained_variance, policy_loss, rollout_correction, value_loss
+from rl.no_signal import check_signal
 from rl.overlap import next_scored
 from rl.policy import (
     finish_grads,
@@ -436,6 +437,7 @@ def step_once(run: Run, st: PPOState) -> tuple[dict[str, float], Batch]:
     # reward metrics over every rank's samples
     everyone = gather_batch(batch, run.world)
     metrics = reward_metrics(run, everyone, group)
+    check_signal(run, everyone, group)
     n_scored = int((~torch.isnan(everyone.rewards)).sum())
     train_metrics, sync_s = {}, 0.0
     if n_scored == 0:

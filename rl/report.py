@@ -48,14 +48,22 @@ def task_table(tasks: Mapping[str, Mapping[str, Any]]) -> str:
         diff = s.get("difficulty", {})
         cells = [_fmt((diff.get(d) or {}).get("value")) for d in DIFFICULTIES]
         lo, hi = s.get("scale", [0, 1])
-        rows.append(f"| {name} | {s['metric']} ({lo:g}–{hi:g}) | {_fmt(s['value'])} | {_ci(s)} | "
+        mark = " ⚠" if s.get("warnings") else ""
+        rows.append(f"| {name} | {s['metric']} ({lo:g}–{hi:g}) | {_fmt(s['value'])}{mark} | "
+                    f"{_ci(s)} | "
                     f"{' | '.join(cells)} | {s['n']} | {s['errors']} | {s.get('unscored', 0)} |")
     return "\n".join(rows)
 
 
 def dimension_table(name: str, s: Mapping[str, Any]) -> str:
     """Per-dimension means (0-1) and per-check pass rates for one task."""
-    lines = [f"### {name}", "", "| dimension | mean (0–1) |", "|---|---|"]
+    lines = [f"### {name}", ""]
+    if s.get("max_new_tokens") is not None:
+        lines += [f"Completion budget {s['max_new_tokens']} tokens ({s.get('budget_from')}); "
+                  f"{s.get('truncated_frac', 0):.0%} of completions ended on it.", ""]
+    lines += [f"- ⚠ {w}" for w in s.get("warnings") or []]
+    lines += [""] if s.get("warnings") else []
+    lines += ["| dimension | mean (0–1) |", "|---|---|"]
     lines += [f"| {d} | {_fmt(v)} |" for d, v in s.get("dimensions", {}).items()]
     if s.get("checks"):
         lines += ["", "| check | pass rate | n |", "|---|---|---|"]
@@ -72,7 +80,10 @@ def render_report(tasks: Mapping[str, Mapping[str, Any]],
     out += ["", task_table(tasks), "",
             "Value: mean over scored samples; 95% CI: percentile bootstrap of the mean "
             "(1000 resamples, seeded). Errors (generation failures) and unscored samples "
-            "(harness returned no score) are excluded from means, never counted as 0.", ""]
+            "(harness returned no score) are excluded from means, never counted as 0."
+            + (" ⚠: the task's section below says what looks wrong (answers cut at the length "
+               "limit, a check that never answers, ...)."
+               if any(s.get("warnings") for s in tasks.values()) else ""), ""]
     for name, s in tasks.items():
         out += [dimension_table(name, s), ""]
     return "\n".join(out)

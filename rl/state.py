@@ -94,6 +94,8 @@ class Run:
     # dist=fsdp over > 1 rank: the policy is FSDP-sharded (rl/shard.py)
     sharded: bool = False
     hooks: list[CheckpointHook] = field(default_factory=list)
+    # causes rl.no_signal already warned about in this run (each warns once)
+    warned: set[str] = field(default_factory=set)
 
 
 def save_adapter(model, dst: Path, adapter: str = "default",
@@ -164,8 +166,12 @@ RESUME_GUARD = ("model.name_or_path", "algo.name", "algo.num_generations", "trai
 def resume_guard(run: Run) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
+    from sft.checkpoint import hash_json
+
     guard = {key: OmegaConf.select(run.cfg, key, default=None) for key in RESUME_GUARD}
-    return guard | {"rubric_hash": run.harness.rubric.hash}
+    # the prompts too: a re-run on changed data must not continue the old run's policy
+    return guard | {"rubric_hash": run.harness.rubric.hash,
+                    "data_hash": hash_json([s.to_dict() for s in run.prompts])}
 
 
 def save(run: Run, metrics: dict | None = None) -> Path:

@@ -22,13 +22,27 @@ def reference_text(reference: Any) -> str:
     return reference if isinstance(reference, str) else json.dumps(reference, ensure_ascii=False)
 
 
-def sample_messages(sample: Any) -> Messages:
-    """Prompt messages + the reference as the assistant turn, for a rewards Sample."""
+def sample_messages(sample: Any, task: Any = None) -> Messages:
+    """Prompt messages + the reference as the assistant turn, for a rewards Sample (of the
+    resolved `task`, which the error names)."""
     prompt = sample.prompt
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
     if sample.reference is None:
-        raise UserInputError(f"sample {sample.id!r} has no reference to train on")
+        raise UserInputError(f"sample {sample.id!r}{_where(sample, task)} has no reference to "
+                             "train on: SFT needs a gold answer per train row; set "
+                             "task.reference_field to the column holding it (columns here: "
+                             f"{', '.join(k for k in sample.meta if k not in _OURS) or 'none'})")
     return [*messages, {"role": "assistant", "content": reference_text(sample.reference)}]
+
+
+# meta keys the task loaders add (not the user's columns)
+_OURS = ("task", "split", "line", "labels", "difficulty")
+
+
+def _where(sample: Any, task: Any) -> str:
+    path = task.cfg.get("path") if task is not None else None
+    line = sample.meta.get("line")
+    return f" ({path}:{line}, task {task.name!r})" if path and line else ""
 
 
 def validate_messages(messages: Any, where: str) -> Messages:
@@ -86,7 +100,7 @@ def load_train_rows(cfg: Any, task: Any) -> tuple[list[Messages], str]:
     if data.get("path"):
         rows, what = read_messages_jsonl(data.path), str(data.path)
     else:
-        rows = [sample_messages(s) for s in task_samples(task, "train")]
+        rows = [sample_messages(s, task) for s in task_samples(task, "train")]
         what = f"task {task.name} (train)"
     limit = data.get("max_examples")
     return (rows[:int(limit)] if limit else rows), what

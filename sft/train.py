@@ -80,16 +80,19 @@ def evaluate(model, tokenizer, cfg, task, harness, tracker, prefix: str) -> dict
     (rewards.evaluation); metrics under `prefix/` (`<prefix>/<metric>` for tasks that
     declare one, e.g. accuracy)."""
     from rewards.evaluation import score_completions, summarize_task
+    from rewards.tasks.budget import output_budget
     from sft.data import task_samples
     from sft.generate import generate
 
     samples = task_samples(task, "eval")
     if cfg.eval.get("max_examples"):
         samples = samples[:int(cfg.eval.max_examples)]
+    budget, why = output_budget(cfg.eval.get("max_new_tokens"), "eval.max_new_tokens", task,
+                                lambda t: len(tokenizer.encode(t, add_special_tokens=False)))
+    log.info("eval: max_new_tokens=%d (%s)", budget, why)
     t0 = time.perf_counter()
     outs = generate(model, tokenizer, [s.prompt for s in samples], n=1,
-                    temperature=float(cfg.eval.temperature),
-                    max_new_tokens=int(cfg.eval.max_new_tokens),
+                    temperature=float(cfg.eval.temperature), max_new_tokens=budget,
                     batch_size=int(cfg.eval.batch_size), seed=int(cfg.seed))
     records = score_completions(task.name, samples, outs, harness)
     summary = summarize_task(records, task.metric, task.scale, seed=int(cfg.seed))
@@ -201,11 +204,13 @@ def run(cfg) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     ckpt_root = run_dir / "checkpoints"
     resume = resolve_resume(cfg.train.get("resume"), ckpt_root)
-    if resume is not None and read_manifest(resume).get("final"):
-        log.warning("%s is the final checkpoint of a finished run: nothing to train", resume)
-        return {"checkpoint": str(resume), "resumed_finished": True}
     task = resolve_task(cfg)
     rows, data_desc = load_train_rows(cfg, task)
+    if resume is not None:
+        check_same_data(resume, rows)
+        if read_manifest(resume).get("final"):
+            log.warning("%s is the final checkpoint of a finished run: nothing to train", resume)
+            return {"checkpoint": str(resume), "resumed_finished": True}
     harness = None
     if task is not None:
         from rewards import Harness
@@ -265,6 +270,18 @@ def run(cfg) -> dict[str, Any]:
     if dist.is_main():
         clean_staging(ckpt_root)
     return summary
+
+
+def check_same_data(ckpt: Path, rows: list) -> None:
+    """A checkpoint continues (or stands for) only the run on its own rows: a re-run on
+    changed data must not resume it, nor report it as trained on the new data."""
+    saved, now = read_manifest(ckpt).get("data_hash"), hash_json(rows)
+    if saved is not None and saved != now:
+        raise UserInputError(
+            f"train.resume: {ckpt} was trained on other data (data hash {saved}; this run's "
+            f"rows hash to {now}: task.path, task.* or data.* changed). Start a fresh run in "
+            "its own dir (another run_name=..., or run_dir=...); train.resume=null in this dir "
+            "would mix the two runs' checkpoints")
 
 
 def train_summary(trainer, out, rows, trainable, total, wall, final) -> dict[str, Any]:

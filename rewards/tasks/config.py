@@ -49,3 +49,4 @@ def seed_of(cfg: Mapping[str, Any]) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TaskError(f"task.seed must be an integer, got {seed!r}")
     return seed
+

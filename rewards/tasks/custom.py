@@ -4,12 +4,19 @@ Rows are either
 - Sample-contract rows (`prompt` as text or chat messages, optional `id`, `source`,
   `reference`, `meta`), used as they are; or
 - free-field rows ({"ticket": "...", "label": "..."}) rendered through `prompt_template`
-  ("Classify: {ticket}") with optional `system_prompt`; `reference_field` names the gold column,
-  a `source` column becomes the sample's source, and every other column lands in `meta`
-  so rubric checks can read it (`from_meta`, `labels_from_meta`, `phrase_from_meta`).
+  ("Classify: {ticket}") with optional `system_prompt`.
+
+Every column role has a named key, so no column must carry a magic name: `id_field` (the
+sample id, default `id`), `source_field` (the text the answer must be faithful to: what
+`numbers_grounded`, `spans_preserved` and judges read as the source, default `source`),
+`reference_field` (the gold answer, default `reference`); `labels` (the task's label set)
+lands in every sample's `meta.labels` and in the template as `{labels}`. Every other column
+lands in `meta`, so rubric checks can read it (`from_meta`, `labels_from_meta`,
+`phrase_from_meta`). A field the config names but a row lacks is an error naming file and line.
 
 Without `eval_path`, the train file is split like real data: de-duplicated, shuffled with
-`seed`, the first `n_eval` rows (at most half) are eval. Errors name the file and line.
+`seed`, the first `n_eval` rows (at most half) are eval — a file too small for `n_eval` says
+so on stderr. Errors name the file and line.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import json
 import random
 import string
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,26 +42,64 @@ def template_fields(template: str) -> list[str]:
         raise TaskError(f"task.prompt_template: {e} (use {{field}} placeholders, {{{{ for a brace)") from e
 
 
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+
 def _render(template: str, row: Mapping[str, Any], where: str) -> str:
     missing = [f for f in template_fields(template) if f not in row]
     if missing:
         raise TaskError(f"{where}: prompt_template needs field {missing[0]!r}, which this row "
                         f"lacks (row fields: {', '.join(row) or 'none'})")
     try:
-        return template.format_map({k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-                                    for k, v in row.items()})
+        return template.format_map({k: _text(v) for k, v in row.items()})
     except (KeyError, IndexError, ValueError, AttributeError) as e:
         raise TaskError(f"{where}: cannot render prompt_template ({e}); use plain {{field}} "
                         "placeholders") from e
+
+
+def column_roles(cfg: Mapping[str, Any]) -> dict[str, str]:
+    """{role: column name} for the id, source and reference columns (`task.<role>_field`,
+    defaulting to the Sample contract's own names)."""
+    roles = {}
+    for role in ("id", "source", "reference"):
+        col = cfg.get(f"{role}_field") or role
+        if not isinstance(col, str):
+            raise TaskError(f"task.{role}_field must be a column name (a string), got {col!r}")
+        roles[role] = col
+    return roles
+
+
+def task_labels(cfg: Mapping[str, Any]) -> list[str] | None:
+    labels = cfg.get("labels")
+    if labels is None:
+        return None
+    if (not isinstance(labels, list | tuple) or not labels
+            or not all(isinstance(x, str) and x for x in labels)):
+        raise TaskError(f"task.labels must be a non-empty list of strings, got {labels!r}")
+    return list(labels)
+
+
+def _named_column(row: Mapping[str, Any], cfg: Mapping[str, Any], role: str, col: str,
+                  where: str) -> Any:
+    """A role's column of a row; a column the config names explicitly must be there."""
+    if col not in row and cfg.get(f"{role}_field"):
+        raise TaskError(f"{where}: task.{role}_field={col!r} but this row has no {col!r} "
+                        f"(row fields: {', '.join(row) or 'none'})")
+    return row.get(col)
 
 
 def row_to_sample(row: Any, cfg: Mapping[str, Any], where: str, sid: str, split: str) -> Sample:
     """One JSONL row -> Sample, as a contract row or through the prompt template."""
     if not isinstance(row, dict):
         raise TaskError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    roles, labels = column_roles(cfg), task_labels(cfg)
     system = cfg.get("system_prompt")
-    ref_field = cfg.get("reference_field")
     if "prompt" in row:
+        row = dict(row)
+        for role, col in roles.items():  # a named column takes its role's contract key
+            if col != role and col in row:
+                row[role] = row.pop(col)
         try:
             s = Sample.from_dict({"id": sid, **row}, where)
         except SampleError as e:
@@ -62,23 +108,31 @@ def row_to_sample(row: Any, cfg: Mapping[str, Any], where: str, sid: str, split:
             msgs = [{"role": "user", "content": s.prompt}] if isinstance(s.prompt, str) else s.prompt
             if not any(m["role"] == "system" for m in msgs):
                 s.prompt = [{"role": "system", "content": system}, *msgs]
-        if ref_field and ref_field in s.meta:
-            s.reference = s.meta.pop(ref_field)
     else:
         template = cfg.get("prompt_template")
         if not template:
             raise TaskError(f"{where}: row has no 'prompt' and task.prompt_template is not set; "
                             "add a prompt column or a template such as \"Classify: {text}\"")
-        user = _render(str(template), row, where)
+        view = {**({"labels": ", ".join(labels)} if labels else {}), **row}
+        user = _render(str(template), view, where)
         prompt = ([{"role": "system", "content": str(system)}] if system else []) + [
             {"role": "user", "content": user}]
-        reference = row.get(ref_field) if ref_field else row.get("reference")
-        extra = {k: v for k, v in row.items() if k not in ("id", "source", "reference", ref_field)}
-        s = Sample(id=str(row.get("id", sid)), prompt=prompt, source=row.get("source"),
-                   reference=reference, meta=extra)
-        if s.source is not None and not isinstance(s.source, str):
-            raise TaskError(f"{where}: field 'source' must be a string")
-    s.meta = {**s.meta, "task": "custom", "split": split, "line": where.rsplit(":", 1)[-1]}
+        if _named_column(row, cfg, "id", roles["id"], where) is not None:
+            sid = row[roles["id"]]
+        if sid == "" or isinstance(sid, bool) or not isinstance(sid, str | int):
+            raise TaskError(f"{where}: column {roles['id']!r} (the sample id) must be a "
+                            f"non-empty string or an integer, got {sid!r}")
+        source = _named_column(row, cfg, "source", roles["source"], where)
+        if source is not None and not isinstance(source, str):
+            raise TaskError(f"{where}: column {roles['source']!r} (the source text) must be a "
+                            f"string, got {type(source).__name__}")
+        s = Sample(id=str(sid), prompt=prompt, source=source,
+                   reference=_named_column(row, cfg, "reference", roles["reference"], where),
+                   meta={k: v for k, v in row.items() if k not in roles.values()})
+    if labels and "labels" not in s.meta:
+        s.meta["labels"] = labels
+    s.meta = {**s.meta, "task": str(cfg.get("name") or "custom"), "split": split,
+              "line": where.rsplit(":", 1)[-1]}
     s.completion = None
     return s
 
@@ -91,6 +145,19 @@ def read_rows(path: Path, cfg: Mapping[str, Any], split: str, key: str) -> list[
     if not out:
         raise TaskError(f"task.{key}: {path} has no rows")
     return out
+
+
+# messages already printed by this process: every stage loads both splits, often twice
+_WARNED: set[str] = set()
+
+
+def _warn_small_split(path: Path, n_rows: int, n_eval: int, k: int) -> None:
+    msg = (f"task.n_eval={n_eval} but {path} has {n_rows} distinct rows: eval takes {k} "
+           f"(at most half), train the other {n_rows - k}; set task.n_eval, or give "
+           "task.eval_path")
+    if msg not in _WARNED:
+        _WARNED.add(msg)
+        print(f"warning: {msg}", file=sys.stderr, flush=True)
 
 
 def load_custom_split(cfg: Mapping[str, Any], split: str) -> list[Sample]:
@@ -112,7 +179,10 @@ def load_custom_split(cfg: Mapping[str, Any], split: str) -> list[Sample]:
             seen.add(key)
             rows.append(s)
     random.Random(f"custom:{seed_of(cfg)}").shuffle(rows)
-    k = min(n_eval if n_eval is not None else 50, len(rows) // 2)
+    want = n_eval if n_eval is not None else 50
+    k = min(want, len(rows) // 2)
+    if k < want:
+        _warn_small_split(path, len(rows), want, k)
     chosen = rows[:k] if split == "eval" else rows[k:]
     return chosen[:n_train] if split == "train" and n_train is not None else chosen
 

@@ -21,6 +21,7 @@ Every bad config raises TaskError naming the key (`task.path`, `task.source`, ..
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from rewards.sample import Sample
 from rewards.tasks.base import SPLITS, Task
 from rewards.tasks.config import TaskError, plain_config, require
 from rewards.tasks.custom import TASK as CUSTOM
-from rewards.tasks.registry import get_task
+from rewards.tasks.registry import get_task, list_tasks
 
 
 def task_for(cfg: dict[str, Any]) -> Task:
@@ -57,3 +58,36 @@ def rubric_path_for(task_cfg: Any) -> Path:
     one)."""
     cfg = plain_config(task_cfg)
     return task_for(cfg).rubric_path_for(cfg)
+
+
+def load_task_file(path: str | Path) -> dict[str, Any]:
+    """A task YAML as the recipes compose it (conf/task/*.yaml, or the user's own
+    `<config dir>/task/NAME.yaml`), for tools outside Hydra (`rewards.probe --task-config`).
+
+    Its `defaults` may name `custom` (the user's data: `source: custom`) or one suite task
+    (its name is the base), and `_self_`; relative paths stay relative to the working
+    directory, as they are for the recipes."""
+    from rewards.safe_yaml import LoadError, load_yaml, read_text
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise TaskError(f"{p}: task file not found")
+    try:
+        raw = load_yaml(read_text(p, "task file"), str(p))
+    except LoadError as e:
+        raise TaskError(str(e)) from None
+    if not isinstance(raw, Mapping):
+        raise TaskError(f"{p}: expected a mapping of task keys (name, path, rubric, ...)")
+    base: dict[str, Any] = {}
+    defaults = raw.get("defaults") or []
+    for entry in defaults if isinstance(defaults, list) else [defaults]:
+        if entry == "_self_":
+            continue
+        if entry == "custom":
+            base |= {"name": "custom", "source": "custom"}
+        elif entry in list_tasks():
+            base |= {"name": entry}
+        else:
+            raise TaskError(f"{p}: defaults: {entry!r} is not `custom`, `_self_` or a suite "
+                            f"task ({', '.join(list_tasks())})")
+    return base | {k: (None if v == "???" else v) for k, v in raw.items() if k != "defaults"}

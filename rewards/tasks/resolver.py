@@ -5,8 +5,10 @@
     rt.split("eval"), rt.metric, rt.scale, rt.rubric, rt.rubric_hash
 
 Which rubric: the explicit `rubric` argument (a path, or the bare name of a rubric shipped in
-rewards/tasks/rubrics, e.g. `smoke_brevity`), else `task.rubric`, else the task's own rubric
-(a custom task must name one). The scale is the rubric's, so a user's rubric on a suite task
+rewards/tasks/rubrics, e.g. `smoke_brevity`), else `task.rubric`, else `smoke_rubric` (what
+`debug=tiny` sets: a rubric the untrained tiny model can partly satisfy), else the task's own
+rubric (a custom task must name one). So a smoke rubric never replaces a rubric the user
+named: it stands in only for a suite task's own. The scale is the rubric's, so a user's rubric on a suite task
 reports on its own scale; the metric stays the task's ("accuracy" for classification: that
 rubric scores 1 for a correct label). SFT's evaluation, GRPO, PPO, rl.evaluate and the
 pipeline all call this, so the rubric hash a checkpoint records is the one the report shows.
@@ -14,6 +16,7 @@ pipeline all call this, so the rubric hash a checkpoint records is the one the r
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,10 +49,15 @@ class ResolvedTask:
         return self.task.load_split(self.cfg, split)
 
 
-def resolve(task_cfg: Any, rubric: str | Path | None = None) -> ResolvedTask:
+def resolve(task_cfg: Any, rubric: str | Path | None = None,
+            smoke_rubric: str | Path | None = None) -> ResolvedTask:
     """See the module docstring; TaskError/RubricError name the key or file that is wrong."""
     cfg = plain_config(task_cfg)
     task = task_for(cfg)
+    if not rubric and not cfg.get("rubric") and smoke_rubric:
+        rubric = smoke_rubric
+        print(f"note: scoring task {cfg.get('name')!r} with the smoke rubric {smoke_rubric} "
+              "(reward.smoke_rubric, set by debug=tiny) instead of its own", file=sys.stderr)
     if rubric:
         path = Path(str(rubric)).expanduser()
         builtin = RUBRIC_DIR / f"{rubric}.yaml"

@@ -255,3 +255,26 @@ def test_length_relative_to_the_reference():
     assert v.status == "fail" and "0.40x" in v.reason
     assert status(check, reference=ref, completion=" ".join([ref] * 3)) == "fail"
     assert status(check, completion="anything at all") == "abstain"  # no text reference
+
+
+def test_a_fuzzy_miss_pays_nothing_unless_partial():
+    """"Walmart" for "Urban Outfit Co." fails `store` and pays 0 of its weight (it paid its
+    0.16 similarity before); with `partial: true` it pays the similarity, and a pass pays its
+    similarity either way."""
+    store = {"kind": "field_match", "path": "store", "mode": "fuzzy", "threshold": 0.85}
+    ref = {"store": "Urban Outfit Co."}
+    miss = verdict(store, completion='{"store": "Walmart"}', reference=ref)
+    assert miss.status == "fail" and miss.score() == 0.0
+    part = verdict(store | {"partial": True}, completion='{"store": "Walmart"}', reference=ref)
+    assert part.status == "fail" and 0 < part.score() < 0.85 and part.score() == part.value
+    near = verdict(store, completion='{"store": "Urban Outfits Co."}', reference=ref)
+    assert near.status == "pass" and 0.85 <= near.score() < 1.0
+    # the whole answer: accuracy = mean of store (0) and total (1), not 0.58
+    rubric = load_rubric({"dimensions": {"accuracy": {}}, "checks": [
+        {"id": "store", "dimension": "accuracy", **store},
+        {"id": "total", "dimension": "accuracy", "kind": "field_match", "path": "total",
+         "mode": "numeric"}]})
+    got = Harness(rubric).score_batch([Sample(
+        id="x", completion='{"store": "Walmart", "total": 26.44}',
+        reference={"store": "Urban Outfit Co.", "total": 26.44})])[0]
+    assert got.score == 0.5

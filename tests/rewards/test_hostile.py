@@ -178,3 +178,22 @@ def test_key_shaped_judge_flag_is_exit_2_without_echo(tmp_path, capsys, fuzz):
                  "--judge-api-key-env", key])
     err = capsys.readouterr().err
     assert code == 2 and "NAME of an environment variable" in err and key not in err
+
+
+def test_an_empty_string_sample_id_is_refused(tmp_path):
+    from rewards.sample import SampleError, read_jsonl
+
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "a", "completion": "x"}\n{"id": "", "completion": "y"}\n')
+    with pytest.raises(SampleError, match=r"s\.jsonl:2: key 'id' must be a non-empty string"):
+        read_jsonl(path)
+
+
+def test_control_character_message_reads_once(tmp_path):
+    from rewards.sample import SampleError, read_jsonl
+
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "a", "completion": "tab\there"}\n')
+    with pytest.raises(SampleError, match=r"Invalid control character at column") as e:
+        read_jsonl(path)
+    assert "at at" not in str(e.value)

@@ -75,3 +75,20 @@ def test_hash_is_canonical():
 def test_pitfall_weight_is_a_share():
     with pytest.raises(RubricError, match=r"pitfall.*\(0, 1\]"):
         load_rubric(with_check(pitfall=True, weight=2))
+
+
+def test_control_character_in_rubric_file_is_named_with_its_byte_offset(tmp_path):
+    """A NUL byte: a RubricError with line and byte offset (rewards.score exits 2), not the YAML
+    reader's traceback."""
+    path = tmp_path / "r.yaml"
+    path.write_bytes(b"scale: [0, 5]\nversion: 1\x00\n")
+    with pytest.raises(RubricError, match=r"r\.yaml: line 2: control character U\+0000 at "
+                                          r"byte offset 24"):
+        load_rubric(path)
+
+
+def test_a_misspelled_required_key_is_named():
+    bad = {**BASE, "checks": [{"id": "ok", "kind": "json_valid", "dimenson": "fidelity"}]}
+    with pytest.raises(RubricError, match=r"checks\[0\]\.dimension: required string is "
+                                          r"missing; found 'dimenson' \(a typo of 'dimension'"):
+        load_rubric(bad)

@@ -164,3 +164,24 @@ def test_summary_counts_judge_requests_and_cache_hits_apart(tmp_path):
     s = json.loads((tmp_path / "s.json").read_text())
     assert (s["judge_cache_hits"], s["judge_asked"], s["judge_requests"]) == (6, 0, 0)
     assert s["judge_error_rate"] is None
+
+
+def test_a_row_without_completion_is_refused_not_scored_as_empty(files):
+    tmp, rubric, inp = files
+    with inp.open("a") as fh:
+        fh.write('{"id": "no-answer", "reference": {"total": 1}}\n')
+    p = run("--rubric", str(rubric), "--input", str(inp), "--output", str(tmp / "o.jsonl"))
+    assert p.returncode == 2 and "in.jsonl:3: no `completion` to score" in p.stderr
+    assert not (tmp / "o.jsonl").exists()
+    p = run("--rubric", str(rubric), "--input", str(inp), "--output", str(tmp / "o.jsonl"),
+            "--on-bad-line", "skip")
+    assert p.returncode == 0, p.stderr
+    assert [json.loads(x)["id"] for x in (tmp / "o.jsonl").open()] == ["good", "prose"]
+
+
+def test_nul_byte_in_rubric_exits_2_with_offset(files):
+    tmp, rubric, inp = files
+    rubric.write_bytes(rubric.read_bytes() + b"\x00")
+    p = run("--rubric", str(rubric), "--input", str(inp), "--output", str(tmp / "o.jsonl"))
+    assert p.returncode == 2 and "control character U+0000 at byte offset" in p.stderr
+    assert "Traceback" not in p.stderr

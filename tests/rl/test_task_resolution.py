@@ -42,9 +42,9 @@ def test_sft_eval_grpo_checkpoint_and_evaluate_record_one_rubric_hash(tmp_path, 
     sft = run(compose("sft", ["debug=tiny", *task, f"run_dir={tmp_path / 'sft'}",
                               "train.max_steps=1", "eval.enabled=true", "eval.max_examples=2"]))
     sft_hash = read_manifest(sft["checkpoint"])["rubric_hash"]
-    # reward.rubric=null: debug=tiny's own smoke rubric would replace the task's
+    # reward.smoke_rubric=null: debug=tiny's smoke rubric stands in for a suite task's own
     grpo = train(compose("grpo", ["debug=tiny", *task, f"run_dir={tmp_path / 'grpo'}",
-                                  "reward.rubric=null",
+                                  "reward.smoke_rubric=null",
                                   "train.max_steps=1", "train.batch_size=4",
                                   "sampling.max_new_tokens=4", "train.progress=false"]))
     grpo_hash = read_manifest(grpo["adapter"])["rubric_hash"]

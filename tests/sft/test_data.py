@@ -50,3 +50,25 @@ def test_sample_reference_becomes_assistant_turn():
     assert sample_messages(Sample(id="2", prompt="Hi", reference="billing"))[0]["role"] == "user"
     with pytest.raises(UserInputError, match="no reference"):
         sample_messages(Sample(id="3", prompt="Hi"))
+
+
+def test_a_row_without_gold_names_its_file_line_and_the_setting(tmp_path):
+    """A custom row with no reference: the error says which row of which file, and which task
+    key names the gold column (it named only the sample id before)."""
+    from types import SimpleNamespace
+
+    from rewards.tasks import resolve
+    from sft.data import load_train_rows
+
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps({"text": f"ticket {i}", "label": "Billing"}) + "\n"
+                            for i in range(4)))
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text("dimensions: {d: {}}\nchecks:\n  - {id: c, kind: length, dimension: d, "
+                      "unit: chars, max: 9}\n")
+    task = resolve({"name": "tickets", "source": "custom", "path": str(path),
+                    "rubric": str(rubric), "prompt_template": "{text}", "n_eval": 1})
+    with pytest.raises(UserInputError, match=r"t\.jsonl:\d, task 'tickets'\) has no reference "
+                                             r"to train on: .*set task\.reference_field .*"
+                                             r"\(columns here: text, label\)"):
+        load_train_rows(SimpleNamespace(get=lambda k, d=None: None), task)

@@ -152,7 +152,8 @@ def test_custom_yaml_documents_every_key():
     path = REPO / "conf" / "task" / "custom.yaml"
     cfg = yaml.safe_load(path.read_text())
     assert set(cfg) == {"name", "source", "path", "eval_path", "prompt_template", "system_prompt",
-                        "reference_field", "rubric", "n_train", "n_eval", "seed"}
+                        "id_field", "source_field", "reference_field", "labels", "rubric",
+                        "max_new_tokens", "n_train", "n_eval", "seed"}
     assert cfg["path"] == "???" and cfg["rubric"] == "???"
     lines = path.read_text().splitlines()
     for i, line in enumerate(lines):
