@@ -42,8 +42,8 @@ import time
 from pathlib import Path
 
 import yaml
-
 from rewards.bench import deterministic_rubric, make_samples
+
 from rewards.engine import Harness
 from rewards.sample import Sample
 from rewards.service.local import (

@@ -125,12 +125,11 @@ from rl.experience import (
     rollout,
     rollout_metrics,
     rollout_scored,
-    set_output_budget,
     version_lag,
 )
 from rl.losses import policy_loss, rollout_correction
-from rl.overlap import next_scored
 from rl.no_signal import check_signal
+from rl.overlap import next_scored
 from rl.policy import (
     agreed_plan,
     finish_grads,

@@ -176,11 +176,11 @@ def test_dead_judge_port_opens_the_breaker_after_n_attempts():
     assert 3 <= h8.last_stats["judge_requests"] <= 3 + 7
 
 
-def test_failing_judge_breaker_counts_server_requests_then_probes_once():
+def test_failing_judge_breaker_counts_server_requests_then_probes_once(fake_judge):
     """Counted at the server: HTTP 500s open the breaker after 3 requests; after the cooldown
     one request probes (it fails: still open); once the server is healthy the next probe
     closes the breaker and every check is answered."""
-    with FakeJudge(mode="echo500") as server:
+    with fake_judge(mode="echo500") as server:
         def batch(n):
             return Harness(load_rubric(RUBRIC), judge=_breaker_cfg(
                 server.base_url, breaker_cooldown_s=0.3), judge_concurrency=1).score_batch(
@@ -200,27 +200,27 @@ def test_failing_judge_breaker_counts_server_requests_then_probes_once():
         assert [r.verdicts["j"].status for r in healed] == ["pass"] * 10
 
 
-def test_error_kind_survives_a_short_time_limit():
+def test_error_kind_survives_a_short_time_limit(fake_judge):
     """A garbled body with a 1 s check limit and 0.4 s backoff: the retry that would end past
     the limit is not started, and the reason names the malformed body, not only a timeout."""
-    with FakeJudge(mode="garbled", fail_first=10**6) as server:
+    with fake_judge(mode="garbled", fail_first=10**6) as server:
         verdicts, _ = _score(server, 2, concurrency=2, max_retries=3, backoff_s=0.4)
     for v in verdicts:
         assert v.status == "abstain" and "malformed response body" in v.reason, v.reason
         assert "(2 requests)" in v.reason
 
 
-def test_http_500_is_named_as_such():
-    with FakeJudge(mode="echo500") as server:
+def test_http_500_is_named_as_such(fake_judge):
+    with fake_judge(mode="echo500") as server:
         verdicts, _ = _score(server, 1)
     assert verdicts[0].reason.startswith("judge error: HTTP 500: "), verdicts[0].reason
     assert "(3 requests)" in verdicts[0].reason
 
 
-def test_latency_is_the_request_and_queue_time_is_reported_apart():
+def test_latency_is_the_request_and_queue_time_is_reported_apart(fake_judge):
     """5 calls of 0.3 s, one at a time: the last waits ~1.2 s for the judge budget. Its
     verdict's latency is its own request; the wait is in last_stats["judge_queue_s"]."""
-    with FakeJudge(latency=0.3) as server:
+    with fake_judge(latency=0.3) as server:
         cfg = {"base_url": server.base_url, "model": "m", "api_key_env": "FAKE_JUDGE_KEY"}
         h = Harness(load_rubric(RUBRIC), judge=cfg, judge_concurrency=1)
         res = h.score_batch([Sample(id=f"s{i}", completion=f"reply {i}") for i in range(5)])
@@ -231,13 +231,13 @@ def test_latency_is_the_request_and_queue_time_is_reported_apart():
     assert queued[-1] > own[-1]
 
 
-def test_judge_requests_are_logged_at_debug_not_info(caplog):
+def test_judge_requests_are_logged_at_debug_not_info(caplog, fake_judge):
     import logging
 
-    with FakeJudge() as server, caplog.at_level(logging.INFO):
+    with fake_judge() as server, caplog.at_level(logging.INFO):
         _score(server, 3)
     assert not [r for r in caplog.records if "HTTP Request" in r.getMessage()]
-    with FakeJudge() as server, caplog.at_level(logging.DEBUG):
+    with fake_judge() as server, caplog.at_level(logging.DEBUG):
         _score(server, 2)
     debug = [r for r in caplog.records if "HTTP Request" in r.getMessage()]
     assert len(debug) == 2 and all(r.levelname == "DEBUG" for r in debug)

@@ -145,13 +145,10 @@ def test_every_judge_call_failing_warns_and_can_fail_the_run(tmp_path):
     assert bad.returncode == 2 and "--max-judge-error-rate: expected a share" in bad.stderr
 
 
-def test_summary_counts_judge_requests_and_cache_hits_apart(tmp_path):
+def test_summary_counts_judge_requests_and_cache_hits_apart(tmp_path, fake_judge):
     """A second run over the same cache asks the judge nothing: the summary says 6 verdicts,
     6 from the cache, 0 asked (it used to print "judge calls 6" both times)."""
-    sys.path.insert(0, str(os.path.dirname(__file__)))
-    from fake_judge import FakeJudge
-
-    with FakeJudge() as server:
+    with fake_judge() as server:
         args = _judge_files(tmp_path) + ["--judge-base-url", server.base_url,
                                          "--cache", str(tmp_path / "c.sqlite"),
                                          "--summary-json", str(tmp_path / "s.json")]

@@ -196,10 +196,10 @@ FORMAT_HACKS = {
 
 
 @pytest.mark.parametrize("kind", list(FORMAT_HACKS))
-def test_format_hacks_score_zero(harness, pool, kind):
+def test_format_hacks_score_zero(harness, pool, kind, score):
     """Hacks that keep every fact: they passed the span checks and scored 85-88% of the
     scale (rewards.probe) while their checks were pitfalls; now global gates."""
-    assert _score(harness, pool, [FORMAT_HACKS[kind](s) for s in pool]) == [0.0] * len(pool)
+    assert score(harness, pool, [FORMAT_HACKS[kind](s) for s in pool]) == [0.0] * len(pool)
 
 
 def test_template_gate_needs_half_the_headings_and_abstains_without_any(pool):

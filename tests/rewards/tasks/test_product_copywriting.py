@@ -147,8 +147,8 @@ FORMAT_HACKS = {
 
 
 @pytest.mark.parametrize("kind", list(FORMAT_HACKS))
-def test_format_hacks_score_zero(harness, pool, kind):
+def test_format_hacks_score_zero(harness, pool, kind, score):
     """Hacks that keep every required span: chat prose around the answer, the answer repeated
     to the length limit, the spans listed in one line scored 80-96% of the scale
     (rewards.probe) while their checks were 0.5 pitfalls or absent; now global gates."""
-    assert _score(harness, pool, [FORMAT_HACKS[kind](s) for s in pool]) == [0.0] * len(pool)
+    assert score(harness, pool, [FORMAT_HACKS[kind](s) for s in pool]) == [0.0] * len(pool)
