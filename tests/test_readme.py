@@ -41,7 +41,7 @@ def test_readme_links_and_commands_exist_in_a_clone():
     missing = [p for p in paths if p.startswith(TOP) and not re.search(r"[<>*{}$]", p)
                and "." in p.rsplit("/", 1)[-1] and not (REPO / p.split(":")[0]).exists()]
     assert not missing, missing
-    for module in set(re.findall(r"python -m ([a-z_][\w.]*)", README)):
+    for module in set(re.findall(r"python -m ([a-z_][\w.]*\w)(?![\w.])", README)):
         parts = module.split(".")
         if parts[0] in ("rewards", "rl", "sft", "benchmarks"):
             assert (REPO.joinpath(*parts).with_suffix(".py").is_file()

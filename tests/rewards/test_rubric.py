@@ -27,7 +27,7 @@ def test_loads_typed_objects():
 
 
 @pytest.mark.parametrize("rubric, key, expect", [
-    (with_check(kind="jsn_valid"), "checks[0] (ok).kind", "known kinds: field_match"),
+    (with_check(kind="jsn_valid"), "checks[0] (ok).kind", "known kinds: copied_spans, field_match"),
     (with_check(dimension="nope"), "checks[0] (ok).dimension", "missing dimension 'nope'"),
     (with_check(weight=0), "checks[0] (ok).weight", "positive"),
     (with_check(weight=-1), "checks[0] (ok).weight", "positive"),
