@@ -32,14 +32,20 @@ def build_harness(cfg, task: ResolvedTask, run_dir: Path) -> Harness:
 
 
 def load_prompts(cfg, task: ResolvedTask) -> list:
-    """The task's train split (first `train.max_prompts`); an empty one is a user error."""
+    """The task's train split without its first `train.skip_prompts` (the rows SFT imitated,
+    when RL should learn from prompts SFT never saw), then its first `train.max_prompts`; an
+    empty one is a user error."""
     prompts = task.split("train")
+    skip = cfg.train.skip_prompts
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise RLError(f"train.skip_prompts must be a non-negative integer, got {skip!r}")
+    prompts = prompts[skip:]
     if cfg.train.get("max_prompts"):
         prompts = prompts[: int(cfg.train.max_prompts)]
     if not prompts:
         raise RLError(f"task {task.name!r} has no train prompts (task.n_train="
-                      f"{task.cfg.get('n_train')}, train.max_prompts="
-                      f"{cfg.train.get('max_prompts')}): nothing to roll out")
+                      f"{task.cfg.get('n_train')}, train.skip_prompts={skip}, "
+                      f"train.max_prompts={cfg.train.get('max_prompts')}): nothing to roll out")
     return prompts
 
 

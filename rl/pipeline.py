@@ -12,7 +12,8 @@ number is reproducible by running the stage alone (report.md lists the commands)
 report records the rubric hash of each.
 
 Stages write into `<run_dir>/{eval-base,sft,eval-sft,grpo,eval-rl}`; with `train.resume=auto`
-(default) a re-run continues a killed SFT or GRPO stage and skips finished ones.
+(default) a re-run continues a killed SFT or GRPO stage and skips finished ones; an evaluation
+whose config and adapter weights match a finished one is reused (`eval_fingerprint.json`).
 
 Launch:
     python -m rl.pipeline                       # smollm2-135m, support_classification_short, ~20 min on 2 CPU cores
@@ -148,7 +149,7 @@ def run_eval(cfg, stage: str, adapter: str | None) -> dict[str, Any]:
     which the paired deltas match by sample id; pipeline.json leaves them out)."""
     from omegaconf import OmegaConf
 
-    from rl.evaluate import evaluate, load_records
+    from rl.evaluate import load_records
 
     spec, extra = cfg.evaluate, [f"adapter={_q(adapter)}"]
     if stage == "frontier":  # the local engine's settings (evaluate.rollout) do not apply
@@ -157,12 +158,58 @@ def run_eval(cfg, stage: str, adapter: str | None) -> dict[str, Any]:
         extra = frontier_overrides(cfg)
     ecfg = stage_config(cfg, "eval", spec, Path(cfg.run_dir) / f"eval-{stage}",
                         f"{cfg.run_name}-eval-{stage}", extra)
-    scores = evaluate(ecfg)
+    scores = evaluate_once(ecfg)
     summary = dict(scores["tasks"][cfg.task.name])
     if stage == "frontier":
         summary["model"] = scores.get("model")
     summary["records"] = load_records(ecfg.run_dir, cfg.task.name)
     return summary
+
+
+# written beside scores.json once an evaluation finished: what it evaluated
+EVAL_FINGERPRINT = "eval_fingerprint.json"
+
+
+def eval_fingerprint(ecfg) -> str:
+    """sha256 of what decides an evaluation's numbers: the composed eval config (less where
+    it writes and how it shows progress) and the adapter's weights, so a re-trained adapter
+    at the same path is evaluated again."""
+    import hashlib
+
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(ecfg, resolve=True)
+    for key in ("run_dir", "run_name", "hydra", "logger"):
+        plain.pop(key, None)
+    for key in ("progress", "plot", "table_rows"):
+        (plain.get("eval") or {}).pop(key, None)
+    h = hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode())
+    adapter = plain.get("adapter")
+    if adapter:
+        from sft.model import adapter_path
+
+        for f in sorted(adapter_path(adapter).glob("adapter_model.*")):
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def evaluate_once(ecfg) -> dict[str, Any]:
+    """rl.evaluate's scores for `ecfg`, or the finished ones in its run dir when they were
+    made from the same config and adapter (a re-run pipeline resumes after its last finished
+    stage instead of generating again: a long-output task's evaluation is minutes on a CPU)."""
+    from rl.evaluate import evaluate
+
+    run_dir = Path(ecfg.run_dir)
+    fp, done = eval_fingerprint(ecfg), run_dir / EVAL_FINGERPRINT
+    if done.is_file() and (run_dir / "scores.json").is_file() and \
+            json.loads(done.read_text()).get("fingerprint") == fp:
+        print(f"[pipeline] {run_dir.name}: finished with the same config and adapter; reusing "
+              f"{run_dir / 'scores.json'}", file=sys.stderr, flush=True)
+        return json.loads((run_dir / "scores.json").read_text())
+    done.unlink(missing_ok=True)
+    scores = evaluate(ecfg)
+    done.write_text(json.dumps({"fingerprint": fp}) + "\n")
+    return scores
 
 
 # (name in pipeline.json, later row, earlier row): the paired deltas the report shows

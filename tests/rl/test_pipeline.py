@@ -38,6 +38,44 @@ def test_debug_pipeline_writes_report_with_three_rows(tmp_path):
     assert len({s["rubric_hash"] for s in out["evals"].values()}) == 1
 
 
+def test_a_run_killed_after_sft_resumes_at_rl(tmp_path, monkeypatch):
+    """Finished stages are never redone: SFT is not re-trained, the base and SFT evaluations
+    are reused (same config and adapter weights); a changed eval setting evaluates again."""
+    over = [*FAST, f"run_dir={tmp_path}", "sft.train.resume=auto", "grpo.train.resume=auto"]
+
+    def killed(cfg, adapter):
+        raise KeyboardInterrupt("killed during RL")
+    monkeypatch.setattr(pipeline, "run_rl", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(pipeline.compose("pipeline", over))
+    monkeypatch.undo()
+    done = {p: p.stat().st_mtime_ns for p in [tmp_path / "eval-base" / "samples.jsonl",
+                                               tmp_path / "eval-sft" / "samples.jsonl",
+                                               *(tmp_path / "sft").rglob("adapter_model.*")]}
+    assert len(done) >= 3 and not (tmp_path / "grpo").exists()
+    trained = []
+    real_sft = pipeline.run_sft
+    monkeypatch.setattr(pipeline, "run_sft", lambda cfg: trained.append(1) or real_sft(cfg))
+    out = pipeline.run(pipeline.compose("pipeline", over))
+    assert set(out["evals"]) == {"base", "sft", "rl"} and trained == [1]
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # nothing re-made
+    assert (tmp_path / "eval-rl" / pipeline.EVAL_FINGERPRINT).is_file()
+    # another eval budget, or other weights at the same adapter path, is another evaluation
+    cfg = pipeline.compose("pipeline", over)
+    sft_ckpt = json.loads((tmp_path / "pipeline.json").read_text())["sft_checkpoint"]
+
+    def fp(extra, over_cfg=cfg):
+        return pipeline.eval_fingerprint(pipeline.stage_config(
+            over_cfg, "eval", over_cfg.evaluate, tmp_path / "x", "x", extra))
+    same = fp([f"adapter={sft_ckpt}"])
+    assert same == fp([f"adapter={sft_ckpt}"]) != fp([])
+    budget = pipeline.compose("pipeline", [*over, "evaluate.sampling.max_new_tokens=3"])
+    assert fp([f"adapter={sft_ckpt}"], budget) != same
+    weights = next(Path(sft_ckpt).glob("adapter_model.*"))
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    assert fp([f"adapter={sft_ckpt}"]) != same
+
+
 def test_pipeline_runs_ppo_as_its_rl_stage(tmp_path):
     cfg = pipeline.compose("pipeline", [*FAST, f"run_dir={tmp_path}", "rl=ppo",
                                         "ppo.train.max_steps=1", "ppo.train.progress=false",
