@@ -355,8 +355,8 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
     lines += ["", "## Wall time (this machine)", "",
               f"{os.cpu_count()} CPUs; load average (1/5/15 min) at start "
               f"{' / '.join(map(str, load['start']))}, at end {' / '.join(map(str, load['end']))}. "
-              "CPU s = CPU time of this process and its finished children (vLLM's engine): on a shared machine wall time grows with the "
-              "load, CPU time much less.", "",
+              "CPU s = CPU time of this process and its finished children (vLLM's engine): "
+              "on a shared machine wall time grows with the load, CPU time much less.", "",
               "| stage | wall s | CPU s |", "|---|---|---|"]
     lines += [f"| {k} | {v:.1f} | {cpus.get(k, 0.0):.1f} |" for k, v in walls.items()]
     if history:
