@@ -89,6 +89,10 @@ class FieldMatchParams(Params):
     rel_tol: float = Field(0.0, ge=0.0)
     abs_tol: float = Field(0.005, ge=0.0)
     threshold: float = Field(0.85, ge=0.0, le=1.0)
+    # fuzzy mode: a value below `threshold` fails and pays 0, like every other failed match;
+    # true = it pays its similarity (a near miss earns part of the weight). A pass pays its
+    # similarity either way
+    partial: bool = False
     allow_fence: bool = False
 
     @field_validator("path", "reference_path")
@@ -134,6 +138,9 @@ class FieldMatch(Check):
         if isinstance(ref, list) and isinstance(got, list):
             return self._compare_lists(got, ref)
         ok, value, why = _compare(self.p.mode, got, ref, self.p)
+        if not ok and not self.p.partial:
+            value = None  # the threshold decides the value too: "Walmart" for "Urban Outfit
+            # Co." (similarity 0.3) must not earn 30% of the field's weight
         return Verdict("pass" if ok else "fail", value, f"{self.p.path}: {why}")
 
     def _compare_lists(self, got: list, ref: list) -> Verdict:
