@@ -2,7 +2,7 @@
 
     python -m rewards.probe --rubric rubric.yaml --input gold.jsonl --out probes.md
     python -m rewards.probe --task invoice_extraction            # suite rubric + eval golds
-    python -m rewards.probe --task all --strict --out probes.md  # every suite task
+    python -m rewards.probe --task all --strict --max-ceiling 0.6 --out probes.md  # the suite
 
 Each gold answer (a row's `completion`, else its `reference`) is rewritten by every hack
 transform (rewards/probes/builtin.py; add yours with `--plugin my.module` and the
@@ -12,7 +12,8 @@ the hack passed as often as gold did.
 
 Exit codes: 0 the rubric resists every hack; 1 a hack (not the `reformat` control) reaches
 gold on more than --max-share of samples (with --strict also: a degenerate answer above 10%
-of the scale, or the control more than 5% of the scale from gold) — use it as a CI gate;
+of the scale, or the control more than 5% of the scale from gold; with --max-ceiling F also:
+any hack's mean above F of the scale) — use it as a CI gate;
 2 invalid rubric, JSONL line, task or transform name (the message names the file, line or key).
 """
 
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 0: one sample at gold fails the gate)")
     p.add_argument("--strict", action="store_true",
                    help="also fail on degenerate answers > 10%% of scale or control > 5%% off")
+    p.add_argument("--max-ceiling", type=float, default=None, metavar="FRAC",
+                   help="also fail when any hack's mean score is above this share of the "
+                        "scale (the suite rubrics hold 0.6 without a judge)")
     p.add_argument("--out", help="write the Markdown report here (else print it)")
     p.add_argument("--json", help="also write the numbers as JSON here")
     p.add_argument("--judge-base-url", default=None, help="OpenAI-compatible base URL (…/v1)")
@@ -122,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             for t in registry().values():
                 print(f"{t.name:<18} {'[control] ' if t.control else ''}{t.description}")
             return 0
+        if args.max_ceiling is not None and not 0.0 <= args.max_ceiling <= 1.0:
+            raise ValueError(f"--max-ceiling: expected a share of the scale in [0, 1], "
+                             f"got {args.max_ceiling}")
         transforms = select(args.transforms.split(",") if args.transforms else None)
         todo = jobs(args)
     except (RubricError, SampleError, ProbeError, TaskError, ValueError) as e:
@@ -140,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
               f"judge {args.judge_model or 'none (judge checks skipped)'}: "
               f"`python -m rewards.probe {cmd}`\n")
-    text = markdown(reports, args.max_share, args.strict, header)
+    text = markdown(reports, args.max_share, args.strict, header, args.max_ceiling)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
         print(f"wrote {args.out}")
@@ -148,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
     if args.json:
         Path(args.json).write_text(json.dumps([as_dict(r) for r in reports], indent=2))
-    fails = [f"{r.label}: {f}" for r in reports for f in r.failures(args.max_share, args.strict)]
+    fails = [f"{r.label}: {f}" for r in reports
+             for f in r.failures(args.max_share, args.strict, args.max_ceiling)]
     for f in fails:
         print(f"HACKED {f}", file=sys.stderr)
     return EXIT_HACKED if fails else 0

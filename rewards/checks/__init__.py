@@ -11,6 +11,7 @@ from rewards.checks.text import (
     Length,
     NoRepetition,
     NumbersGrounded,
+    Prose,
     Readability,
     Regex,
     SpansPreserved,
@@ -18,6 +19,6 @@ from rewards.checks.text import (
 
 KINDS: dict[str, type[Check]] = {c.kind: c for c in (
     JsonValid, JsonSchema, FieldMatch, LabelMatch, Regex, Length, NumbersGrounded,
-    SpansPreserved, NoRepetition, Readability, SemanticSimilarity, Judge, PythonCheck)}
+    SpansPreserved, NoRepetition, Readability, Prose, SemanticSimilarity, Judge, PythonCheck)}
 
 __all__ = ["KINDS", "Check"]

@@ -240,7 +240,12 @@ class SpansPreserved(Check):
 class NoRepetitionParams(Params):
     # n-grams longer than 100 words never repeat in a completion: a typo, not a setting
     ngram: int = Field(4, ge=1, le=100)
-    max_ngram_repeats: int = Field(2, ge=1)
+    # the most times any one n-gram may occur (null: no such limit)
+    max_ngram_repeats: int | None = Field(2, ge=1)
+    # the largest share of the n-grams that repeat an earlier one (null: no such limit). Text
+    # said twice is >= 50% repeats; real visit notes that restate boilerplate per problem
+    # ("patient education and counseling ...", ACI-Bench) stay under 5% at n=8
+    max_repeat_share: float | None = Field(None, ge=0.0, le=1.0)
     phrase_from_meta: str | None = None
     max_phrase_count: int = Field(1, ge=0)
 
@@ -264,23 +269,31 @@ class NoRepetition(Check):
                 if count > self.p.max_phrase_count:
                     return failed(f"{phrase!r} repeated {count} times (max {self.p.max_phrase_count})")
         toks = [w.lower() for w in words(text)]
-        grams = Counter(tuple(toks[i:i + self.p.ngram]) for i in range(len(toks) - self.p.ngram + 1))
-        if grams:
+        seq = [tuple(toks[i:i + self.p.ngram]) for i in range(len(toks) - self.p.ngram + 1)]
+        grams = Counter(seq)
+        if grams and self.p.max_ngram_repeats is not None:
             gram, count = grams.most_common(1)[0]
             if count > self.p.max_ngram_repeats:
                 return failed(f"{' '.join(gram)!r} appears {count} times")
+        if seq and self.p.max_repeat_share is not None:
+            share = 1 - len(grams) / len(seq)
+            if share > self.p.max_repeat_share:
+                return failed(f"{share:.0%} of the {self.p.ngram}-grams repeat an earlier one "
+                              f"(max {self.p.max_repeat_share:.0%})")
         return passed("no repetition")
 
     def locate(self, sample: Sample) -> list[tuple[int, int]] | None:
         """The repeats of an n-gram beyond `max_ngram_repeats` (the allowed first ones are not
-        blamed); None for the meta-phrase rule (a count, not a place)."""
+        blamed; with only a share limit, every repeat after the first); None for the
+        meta-phrase rule (a count, not a place)."""
         text = sample.completion or ""
         found = list(re.finditer(r"[A-Za-z0-9][A-Za-z0-9'’-]*", text))
         n, seen, spans = self.p.ngram, Counter(), []
+        allowed = 1 if self.p.max_ngram_repeats is None else self.p.max_ngram_repeats
         for i in range(len(found) - n + 1):
             gram = tuple(m.group(0).lower() for m in found[i:i + n])
             seen[gram] += 1
-            if seen[gram] > self.p.max_ngram_repeats:
+            if seen[gram] > allowed:
                 spans.append((found[i].start(), found[i + n - 1].end()))
         return spans
 
@@ -334,4 +347,60 @@ class Readability(Check):
             return failed(f"{desc} < min grade {self.p.min_grade}")
         if self.p.max_avg_sentence_words is not None and wps > self.p.max_avg_sentence_words:
             return failed(f"{desc} > max {self.p.max_avg_sentence_words} words/sentence")
+        return passed(desc)
+
+
+# English function words: prose needs them to join its content words; a keyword list has
+# almost none ("Key points: rounded corners, 5 kg, ..." - 0-4% vs 16-46% in gold product
+# copy, legal rewrites, rationales and visit notes; rewards.probe keyword_stuff)
+FUNCTION_WORDS = frozenset("""a an the and or but nor if so yet of to in on at by for with
+from as into onto over under about after before between through during without within per
+than then that this these those it its is are was were be been being am has have had do does
+did not no can could may might must should shall will would you your they their them he she
+his her him we our us i my me who whom whose which what when where while because also each
+both all any some such there here only just very more most""".split())
+
+
+class ProseParams(Params):
+    min_function_word_share: float | None = Field(None, ge=0.0, le=1.0)
+    max_comma_rate: float | None = Field(None, gt=0.0)
+    # below this many words the text is too short to tell a sentence from a list ("None.",
+    # "Billing"): the check passes and length/substance checks judge it instead
+    min_words: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _some_bound(self):
+        if self.min_function_word_share is None and self.max_comma_rate is None:
+            raise ValueError("prose needs min_function_word_share or max_comma_rate")
+        return self
+
+
+def prose_stats(text: str) -> tuple[int, float, float]:
+    """(words, share of function words, commas and semicolons per word)."""
+    ws = [w.lower() for w in words(text)]
+    if not ws:
+        return 0, 0.0, 0.0
+    return (len(ws), sum(w in FUNCTION_WORDS for w in ws) / len(ws),
+            len(re.findall(r"[,;]", text)) / len(ws))
+
+
+class Prose(Check):
+    """Written as sentences, not as a keyword list: enough function words, few commas.
+
+    A list of the rubric's required spans passes every span and grounding check; what it
+    lacks is the grammar between them (function words) and it has a comma every 2 words."""
+
+    kind = "prose"
+    Params = ProseParams
+
+    def evaluate_sync(self, sample: Sample) -> Verdict:
+        n, fw, commas = prose_stats(sample.completion or "")
+        if n < self.p.min_words:
+            return passed(f"{n} words: too short to tell prose from a list")
+        desc = f"{fw:.0%} function words, {commas:.2f} commas/word"
+        low = self.p.min_function_word_share
+        if low is not None and fw < low:
+            return failed(f"{desc}: under {low:.0%} function words reads as a list")
+        if self.p.max_comma_rate is not None and commas > self.p.max_comma_rate:
+            return failed(f"{desc}: over {self.p.max_comma_rate:.2f} commas/word reads as a list")
         return passed(desc)

@@ -15,7 +15,8 @@ def _checks(items: list[tuple[str, float, float]]) -> str:
     return ", ".join(f"{c} {h:.0%}/{g:.0%}" for c, h, g in items) or "-"
 
 
-def rubric_table(rep: Report, max_share: float, strict: bool) -> str:
+def rubric_table(rep: Report, max_share: float, strict: bool,
+                 max_ceiling: float | None = None) -> str:
     lo, hi = rep.scale
     lines = [f"### {rep.label or rep.rubric_path}",
              "",
@@ -36,7 +37,7 @@ def rubric_table(rep: Report, max_share: float, strict: bool) -> str:
         lines.append(f"| {name} | {r.n} | {_f(r.mean)} | {_f(r.gold_mean)} | "
                      f"{_f(None if pct is None else 100 * pct, '.0f')}% | "
                      f"{r.share_at_gold:.0%} | {checks} |")
-    fails = rep.failures(max_share, strict)
+    fails = rep.failures(max_share, strict, max_ceiling)
     lines += ["", "**FAIL**: " + "; ".join(fails) if fails else "**PASS**", ""]
     return "\n".join(lines)
 
@@ -66,10 +67,11 @@ def matrix(reports: Sequence[Report]) -> str:
 
 
 def markdown(reports: Sequence[Report], max_share: float, strict: bool,
-             header: str = "") -> str:
+             header: str = "", max_ceiling: float | None = None) -> str:
     parts = [header] if header else []
     if len(reports) > 1:
         parts += ["## Hack x task (mean score as % of scale / share of samples ≥ gold)", "",
                   matrix(reports), ""]
-    parts += ["## Per rubric", ""] + [rubric_table(r, max_share, strict) for r in reports]
+    parts += ["## Per rubric", ""] + [rubric_table(r, max_share, strict, max_ceiling)
+                                       for r in reports]
     return "\n".join(parts)

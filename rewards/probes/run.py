@@ -92,9 +92,12 @@ class Report:
         lo, hi = self.scale
         return None if x is None else (x - lo) / (hi - lo)
 
-    def failures(self, max_share: float, strict: bool = False) -> list[str]:
+    def failures(self, max_share: float, strict: bool = False,
+                 max_ceiling: float | None = None) -> list[str]:
         """Why the gate fails: hacks at gold on > max_share of samples; with `strict` also
-        degenerate answers above 10% of the scale and a control more than 5% off gold."""
+        degenerate answers above 10% of the scale and a control more than 5% off gold; with
+        `max_ceiling` any hack whose mean score is above that share of the scale ("below
+        gold" by a hair still pays a policy almost everything)."""
         out = []
         for r in self.rows.values():
             if r.n == 0:
@@ -102,6 +105,10 @@ class Report:
             if not r.control and r.share_at_gold > max_share:
                 out.append(f"{r.name}: at or above gold on {r.share_at_gold:.0%} of samples "
                            f"(max {max_share:.0%})")
+            ceiling = self.norm(r.mean)
+            if (max_ceiling is not None and not r.control and ceiling is not None
+                    and ceiling > max_ceiling):
+                out.append(f"{r.name}: mean {ceiling:.0%} of the scale (max {max_ceiling:.0%})")
             if strict and r.degenerate and (r.max_norm or 0) > DEGENERATE_MAX:
                 out.append(f"{r.name}: scores up to {r.max_norm:.0%} of the scale "
                            f"(max {DEGENERATE_MAX:.0%})")

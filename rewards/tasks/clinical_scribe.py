@@ -31,12 +31,13 @@ complaints/findings/plan items: those span checks abstain and coverage rests on
 
 Probes (`python -m rewards.probe --task clinical_scribe`, benchmarks/results/probes.md):
 chat prose or a code fence around the note scored 5.0/5 (gold) before the `no_chat_wrapper`
-pitfall, and a headings-with-TBD shell up to 3.7/5 before `substantive` stopped counting
-placeholders. Not caught without a judge: invented names and numbers in otherwise correct
-prose (2.9/5 on generated data; at gold on 12% of MTS-Dialog rows, whose short single-section
-notes track no names), the note repeated to the length limit (4.3/5; at gold on 1 of 43
-ACI-Bench notes), and on MTS-Dialog sections whose gold is just "None." a master key such as
-"Thought process:" scores up to 3.8/5 (nothing to require of a one-word gold).
+pitfall (4.4/5 as a 0.5 pitfall, 0 as the global gate it is now), and a headings-with-TBD
+shell up to 3.7/5 before `substantive` stopped counting placeholders. The note repeated to
+the length limit (4.2/5) and the facts listed without headings (4.3/5) score 0 since the
+`no_padding` and `has_template` gates. Invented names and numbers in otherwise correct prose
+kept 2.9/5 and now 2.4/5 (`numbers_mostly_invented`); a judge is still needed for names and
+for MTS-Dialog rows (short single-section notes that track no names; a master key such as
+"Thought process:" scores up to 3.8/5 where the gold is just "None.").
 `judge_no_unsupported_facts` and `judge_covers_key_points` cover these with a judge.
 """
 

@@ -72,18 +72,24 @@ def min_words(sample: Any, min_words: int = 12) -> dict:
 _MID_SENTENCE_NAME = re.compile(r"(?<=[a-z,;] )[A-Z][a-z]{2,}")
 
 
-def names_grounded(sample: Any) -> dict:
+def names_grounded(sample: Any, against: str = "source") -> dict:
     """Every capitalised word inside a sentence (a party, person, place, law) occurs in the
-    source: an invented name fails. Sentence-initial words are skipped (every sentence has
-    one). Abstains without a source."""
-    if not sample.source:
-        return {"status": "abstain", "value": None, "reason": "no source"}
-    src = sample.source.lower()
+    source (`against: prompt`: in the prompt, for tasks whose input is the prompt itself): an
+    invented name fails. Sentence-initial words are skipped (every sentence has one).
+    Abstains without that text."""
+    if against not in ("source", "prompt"):
+        raise ValueError(f"against: expected 'source' or 'prompt', got {against!r}")
+    grounding = (sample.source if against == "source"
+                 else sample.prompt_text() if sample.prompt else None)
+    if not grounding:
+        return {"status": "abstain", "value": None, "reason": f"no {against}"}
+    src = grounding.lower()
     names = _MID_SENTENCE_NAME.findall(sample.completion or "")
     new = sorted({n for n in names if not re.search(rf"\b{re.escape(n.lower())}", src)})
     ok = not new
     return {"status": "pass" if ok else "fail", "value": 1.0 if ok else 0.0,
-            "reason": "names all in the source" if ok else f"not in the source: {', '.join(new[:5])}"}
+            "reason": f"names all in the {against}" if ok
+            else f"not in the {against}: {', '.join(new[:5])}"}
 
 
 _STOP = frozenset("""about above after again against also because been before being below between
@@ -108,3 +114,28 @@ def on_topic(sample: Any, min_share: float = 0.5) -> dict:
     ok = share >= min_share
     return {"status": "pass" if ok else "fail", "value": share,
             "reason": f"{share:.0%} of content words from the source (need {min_share:.0%})"}
+
+
+def copy_share(text: str, source: str, n: int = 5) -> float:
+    """Share of the word n-grams of `text` that occur in `source` (0 when text is shorter)."""
+    def grams(t: str) -> list[tuple[str, ...]]:
+        w = re.findall(r"[a-z0-9]+", t.lower())
+        return [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
+
+    mine = grams(text)
+    if not mine:
+        return 0.0
+    theirs = set(grams(source))
+    return sum(g in theirs for g in mine) / len(mine)
+
+
+def not_a_copy(sample: Any, n: int = 5, max_share: float = 0.6) -> dict[str, Any]:
+    """The answer is not the source pasted back: at most `max_share` of its 5-grams occur in
+    the source (generated gold notes: <= 0.09, ACI-Bench notes <= 0.39, product copy <= 0.17;
+    a pasted transcript 1.0). Abstains without a source."""
+    if not sample.source:
+        return {"status": "abstain", "value": None, "reason": "no source"}
+    share = copy_share(sample.completion or "", sample.source, n)
+    ok = share <= max_share
+    return {"status": "pass" if ok else "fail", "value": 1.0 if ok else 0.0,
+            "reason": f"{share:.0%} of {n}-grams copied from the source"}

@@ -30,7 +30,10 @@ The plain-English summaries are TL;DRs, not complete rewrites: they are scored b
 summary; grade bounds calibrated on those summaries), on which they are the control (>= 95%).
 
 Probes (`python -m rewards.probe --task legal_rewrite`, benchmarks/results/probes.md): every
-built-in hack scores below gold. Not caught without a judge: a rewrite that keeps every
+built-in hack scores below gold and under 30% of the scale since chat wrappers, padding and
+span lists (4.3, 4.2 and 2.9/5 before) became global gates and an invented name removes
+the meaning dimension (invented names and numbers: 2.5 -> 1.5/5). Not caught without a
+judge: a rewrite that keeps every
 required span but reverses who must do what ("the Customer must pay" -> "the Supplier must
 pay": spans present, numbers grounded) or drops an unextracted condition on real data; the
 `judge_meaning_preserved` question covers both when a judge is configured. On the
@@ -49,7 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from rewards.tasks.base import Task, TaskError, dataset_rows
-from rewards.tasks.checks_scribe import not_a_copy, number_to_words, substantive
+from rewards.tasks.checks_scribe import number_to_words, substantive
+from rewards.tasks.guards import not_a_copy
 
 SYSTEM_PROMPT = (
     "You rewrite contract clauses in plain English for people who are not lawyers. Keep every "

@@ -34,10 +34,12 @@ rows with columns
 
 Probes (`python -m rewards.probe --task pisar_rationale`, benchmarks/results/probes.md): the
 score is the study's embedding similarity, so a judge master key or an empty answer kept a
-cosine of up to 0.26 before the `substantive` pitfall (0 now). Not caught without a judge:
-a rationale with invented details (names, numbers swapped) keeps 0.95 of the similarity,
-chat prose around it 0.86 and the text repeated 0.82; all stay below gold only because gold
-IS the reference. A judge question on faithfulness to the profile would be needed.
+cosine of up to 0.26 before the `substantive` pitfall (0 now). Invented details (names,
+numbers swapped) kept 0.95 of the similarity, chat prose around the rationale 0.86 and the
+text repeated 0.82; pitfalls now take half the score for a name or number the prompt never
+mentions (0.45) and all of it for a wrapper or a repeat (0). Still not caught without a
+judge: a rationale that cites the wrong profile attribute in plain words (the prompt pasted
+back keeps 0.44).
 """
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ descriptions are price boilerplate), so real samples are scored by the reference
 Probes (`python -m rewards.probe --task product_copywriting`, benchmarks/results/probes.md):
 before the `substantive`/`not_spec_copy` gates and the `no_chat_wrapper` pitfall an empty
 answer scored 2.1/5, a judge master key 2.4/5, chat prose or markdown around the copy 5.0/5
-(gold). Now all stay below gold. Not caught without a judge: the required features listed
-in one run-on sentence (`keyword_stuff`, 4.8/5: only readability and length object) and the
-copy repeated to the 150-word limit (4.6/5: only `name_once` objects); the `style_judge`
-question catches both when a judge is configured.
+(gold). The required features listed in one run-on sentence (`keyword_stuff`) kept 4.8/5
+and the copy repeated to the 150-word limit 4.6/5 until the `reads_as_prose` and
+`no_padding` global gates (and `no_chat_wrapper` turned into one: wrappers had kept 4.2/5):
+all score 0 now. The highest hack left without a judge is invented numbers and names
+(1.6/5, 32% of the scale).
 """
 
 from __future__ import annotations

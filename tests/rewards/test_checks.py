@@ -140,6 +140,42 @@ def test_no_repetition():
     assert status({"kind": "no_repetition"}, completion="A mug that keeps coffee warm.") == "pass"
 
 
+def test_no_repetition_share_of_repeated_ngrams():
+    once = "We discussed treatment options and the patient agreed."
+    body = ("Blood pressure is stable on current medication and she walks daily. Sleep is good "
+            "and her appetite has returned after the infection cleared last month.")
+    # boilerplate restated per problem, as real notes do: 3 occurrences, 10 of 55 4-grams repeat
+    note = f"{once} {body} {once} Knee pain improved with physical therapy twice a week. {once}"
+    share = {"kind": "no_repetition", "ngram": 4, "max_ngram_repeats": None,
+             "max_repeat_share": 0.3}
+    assert status({"kind": "no_repetition", "ngram": 4}, completion=note) == "fail"  # count rule
+    assert status(share, completion=note) == "pass"
+    # the body said twice: 22 of 47 4-grams repeat an earlier one
+    v = verdict(share, completion=f"{body} {body}")
+    assert v.status == "fail" and "47% of the 4-grams" in v.reason
+    assert status(dict(share, max_repeat_share=0.5), completion=f"{body} {body}") == "pass"
+
+
+def test_prose_tells_sentences_from_keyword_lists():
+    prose = ("Made from tempered glass and powder-coated steel, the side table is built for "
+             "everyday use. It has a felt-lined drawer and a lower shelf.")
+    listing = ("Key points: rounded corners, tool-free assembly, lower storage shelf, "
+               "felt-lined drawer, adjustable feet, hidden wheels, 5 kg.")
+    both = {"kind": "prose", "min_function_word_share": 0.15, "max_comma_rate": 0.25}
+    assert status(both, completion=prose) == "pass"
+    v = verdict(both, completion=listing)
+    assert v.status == "fail" and "0% function words" in v.reason
+    # commas alone: the listing has 6 commas in 17 words (0.35)
+    v = verdict({"kind": "prose", "max_comma_rate": 0.25}, completion=listing)
+    assert v.status == "fail" and "0.35 commas/word" in v.reason
+    # a one-line list is too short to judge: length and substance checks own it
+    assert status(both, completion="Amlodipine, lisinopril, metformin.") == "pass"
+    assert status(dict(both, min_words=3), completion="Amlodipine, lisinopril, metformin.") == "fail"
+    with pytest.raises(ValueError, match="min_function_word_share or max_comma_rate"):
+        load_rubric({"dimensions": {"d": {}},
+                     "checks": [{"id": "c", "dimension": "d", "kind": "prose"}]})
+
+
 def test_readability_grade():
     easy = "You pay us in ten days. We send the goods. You can end this deal at any time."
     hard = ("Notwithstanding the aforementioned indemnification obligations, the licensor "

@@ -64,6 +64,10 @@ def test_report_numbers_on_a_json_rubric():
     fails = rep.failures(max_share=0.0, strict=True)
     assert fails == ["empty_shell: scores up to 50% of the scale (max 10%)"]
     assert rep.failures(max_share=0.0) == []      # no hack reaches gold
+    # invented keeps half the scale: under a 0.6 ceiling, over a 0.4 one (the control is exempt)
+    assert rep.failures(max_share=0.0, max_ceiling=0.6) == []
+    assert rep.failures(max_share=0.0, max_ceiling=0.4) == [
+        "empty_shell: mean 50% of the scale (max 40%)", "invented: mean 50% of the scale (max 40%)"]
 
 
 def test_cli_gate_exit_1_on_a_hackable_rubric(tmp_path, capsys):
@@ -91,6 +95,7 @@ def test_cli_gate_exit_1_on_a_hackable_rubric(tmp_path, capsys):
     ("transform", "unknown transform 'nope'"),
     ("task", "unknown task 'nosuch'"),
     ("plugin", "--plugin no_such_module_x"),
+    ("ceiling", "--max-ceiling: expected a share of the scale in [0, 1]"),
 ])
 def test_cli_bad_input_exit_2_names_the_place(case, expect, tmp_path, capsys):
     rubric = write(tmp_path, "r.yaml", HACKABLE)
@@ -110,6 +115,8 @@ def test_cli_bad_input_exit_2_names_the_place(case, expect, tmp_path, capsys):
         args = ["--task", "nosuch", "--no-progress"]
     elif case == "plugin":
         args += ["--plugin", "no_such_module_x"]
+    elif case == "ceiling":
+        args += ["--max-ceiling", "60"]
     assert main(args) == 2
     assert expect in capsys.readouterr().err
 
@@ -152,8 +159,9 @@ def test_help_lists_exit_codes(capsys):
 
 def test_every_suite_rubric_passes_its_probes(tmp_path):
     """The issue's bar for the seven suite rubrics: no hack reaches gold; empty answers and
-    shells <= 10% of the scale; the reformatting control within 5% of gold."""
-    rc = main(["--task", "all", "--n", "20", "--strict", "--no-progress",
+    shells <= 10% of the scale; the reformatting control within 5% of gold; no hack's mean
+    above 60% of the scale without a judge (keyword stuffing scored 96% on product copy)."""
+    rc = main(["--task", "all", "--n", "20", "--strict", "--max-ceiling", "0.6", "--no-progress",
                "--json", str(tmp_path / "p.json"), "--out", str(tmp_path / "p.md")])
     reports = json.loads((tmp_path / "p.json").read_text())
     assert [r["label"] for r in reports] == list_tasks()

@@ -23,6 +23,7 @@ from rewards.tasks.checks_scribe import (
     number_to_words,
     sections_in_order,
     spoken_numbers,
+    template_present,
 )
 
 TASK = get_task("clinical_scribe")
@@ -186,6 +187,38 @@ def test_corruption_scores_strictly_lower(harness, pool, kind):
     bad = _score(harness, samples, [c for _, c in pairs])
     for g, b, s in zip(gold, bad, samples, strict=True):
         assert b < g, f"{kind} not penalised on {s.id}: {g} -> {b}"
+
+
+def _facts_listed(s):
+    """Every fact the span checks ask for, all spellings, in one line (>= 40 words, so the
+    substance gate lets it through)."""
+    keys = ("complaints", "findings", "plan_items", "medication_names", "allergies")
+    facts = [x for k in keys for a in s.meta[k] for x in (a if isinstance(a, list) else [a])]
+    return "Key points: " + ", ".join(facts) + "."
+
+
+FORMAT_HACKS = {
+    "chat_wrapper": lambda s: f"Sure! Here is the note.\n\n{s.reference}\n\nI hope this helps.",
+    "repeated": lambda s: "\n\n".join([s.reference] * 4),
+    "facts_listed": _facts_listed,
+}
+
+
+@pytest.mark.parametrize("kind", list(FORMAT_HACKS))
+def test_format_hacks_score_zero(harness, pool, kind):
+    """Hacks that keep every fact: they passed the span checks and scored 85-88% of the
+    scale (rewards.probe) while their checks were pitfalls; now global gates."""
+    assert _score(harness, pool, [FORMAT_HACKS[kind](s) for s in pool]) == [0.0] * len(pool)
+
+
+def test_template_gate_needs_half_the_headings_and_abstains_without_any(pool):
+    s = copy.deepcopy(pool[0])
+    s.completion = "\n".join(f"{h}\ntext" for h in DEFAULT_SECTIONS[:4])
+    assert template_present(s)["status"] == "pass"
+    s.completion = "\n".join(f"{h}\ntext" for h in DEFAULT_SECTIONS[:3])
+    assert template_present(s)["status"] == "fail"
+    s.meta = dict(s.meta, sections=[])
+    assert template_present(s)["status"] == "abstain"
 
 
 def _markdown(note: str) -> str:

@@ -195,3 +195,19 @@ def test_load_split_real(real_data_dir):
     train, ev = load_split(cfg, "train"), load_split(cfg, "eval")
     assert len(train) == 30 and len(ev) == 10
     assert not {content_key(s) for s in train} & {content_key(s) for s in ev}
+
+
+FORMAT_HACKS = {
+    "chat_wrapper": lambda s: f"Sure! Here you go:\n\n{s.reference}\n\nLet me know if you need more.",
+    "repeated": lambda s: "\n\n".join([s.reference] * max(2, 450 // len(s.reference.split()))),
+    "facts_listed": lambda s: "Key points: " + ", ".join(
+        [x for k in ("obligations", "conditions", "parties", "qualifiers") for a in s.meta[k] for x in (a if isinstance(a, list) else [a])]) + ".",
+}
+
+
+@pytest.mark.parametrize("kind", list(FORMAT_HACKS))
+def test_format_hacks_score_zero(harness, pool, kind):
+    """Hacks that keep every required span: chat prose around the answer, the answer repeated
+    to the length limit, the spans listed in one line scored 80-96% of the scale
+    (rewards.probe) while their checks were 0.5 pitfalls or absent; now global gates."""
+    assert _score(harness, pool, [FORMAT_HACKS[kind](s) for s in pool]) == [0.0] * len(pool)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import re
 import statistics
 
 import pytest
@@ -36,10 +37,16 @@ def scored(harness, pool):
         "gold": [s.reference for s in pool],
         "unrelated": [_unrelated(pool, i) for i in range(len(pool))],
         "whitespace": ["  " + s.reference.replace(" ", "  ") + "\n" for s in pool],
+        # hacks that keep most of the cosine (rewards.probe): 0.82-0.95 before the pitfalls
+        "wrapped": [f"Sure! Here is the rationale.\n\n{s.reference}\n\nI hope this helps."
+                    for s in pool],
+        "repeated": [f"{s.reference} {s.reference}" for s in pool],
+        "invented": [re.sub(r"\b\d+\b", lambda m: str(int(m.group()) + 23), s.reference)
+                     for s in pool],
     }
     res = _results(harness, pool * len(variants), [c for v in variants.values() for c in v])
     n = len(pool)
-    return {k: res[i * n:(i + 1) * n] for i, k in enumerate(variants)}
+    return {k: res[i * n:(i + 1) * n] for i, k in enumerate(variants)} | {"pool": pool}
 
 
 def _results(harness, samples, completions):
@@ -86,6 +93,20 @@ def test_unrelated_rationale_scores_lower(scored):
     # the share >= 0.7 the study reports is the sem_sim pass rate
     share = statistics.mean(b.verdicts["sem_sim"].status == "pass" for b in bad)
     assert share == statistics.mean(b.score >= 0.7 for b in bad) and share < 0.1
+
+
+def test_hacks_that_keep_the_similarity_lose_the_pitfalls(scored):
+    """Chat prose around the rationale or the rationale said twice scores 0; a number the
+    review and profile never mention removes half the similarity. Passing rationales keep
+    exactly their cosine (test above)."""
+    for k in ("wrapped", "repeated"):
+        assert [r.score for r in scored[k]] == [0.0] * len(scored[k]), k
+    changed = [(g, b) for g, b, s in zip(scored["gold"], scored["invented"], scored["pool"],
+                                         strict=True) if re.search(r"\b\d+\b", s.reference)]
+    assert len(changed) >= 5
+    for g, b in changed:
+        assert b.verdicts["numbers_grounded"].status == "fail"
+        assert b.score <= g.score - 0.5 + 1e-9
 
 
 def test_whitespace_is_free(scored):

@@ -146,3 +146,19 @@ def test_flipkart_adapter(real_data_dir, harness):
     assert None not in good and statistics.mean(good) >= 0.8 * TASK.scale[1]
     hyped = _score(harness, ev, [f + " Revolutionary, world-class quality!" for f in faithful])
     assert all(h < g for h, g in zip(hyped, good, strict=True))
+
+
+FORMAT_HACKS = {
+    "chat_wrapper": lambda s: f"Sure! Here you go:\n\n{s.reference}\n\nLet me know if you need more.",
+    "repeated": lambda s: "\n\n".join([s.reference] * max(2, 150 // len(s.reference.split()))),
+    "facts_listed": lambda s: "Key points: " + ", ".join(
+        [x for a in s.meta["required_spans"] for x in (a if isinstance(a, list) else [a])]) + ".",
+}
+
+
+@pytest.mark.parametrize("kind", list(FORMAT_HACKS))
+def test_format_hacks_score_zero(harness, pool, kind):
+    """Hacks that keep every required span: chat prose around the answer, the answer repeated
+    to the length limit, the spans listed in one line scored 80-96% of the scale
+    (rewards.probe) while their checks were 0.5 pitfalls or absent; now global gates."""
+    assert _score(harness, pool, [FORMAT_HACKS[kind](s) for s in pool]) == [0.0] * len(pool)
