@@ -355,7 +355,7 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
     lines += ["", "## Wall time (this machine)", "",
               f"{os.cpu_count()} CPUs; load average (1/5/15 min) at start "
               f"{' / '.join(map(str, load['start']))}, at end {' / '.join(map(str, load['end']))}. "
-              "CPU s = CPU time of this process and its finished children (vLLM's engine): "
+              "CPU s = CPU time of this process and the processes it started (vLLM's): "
               "on a shared machine wall time grows with the load, CPU time much less.", "",
               "| stage | wall s | CPU s |", "|---|---|---|"]
     lines += [f"| {k} | {v:.1f} | {cpus.get(k, 0.0):.1f} |" for k, v in walls.items()]
@@ -377,12 +377,44 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
     return "\n".join(lines)
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children: vLLM's engine and worker are
-    child processes that do the generating (a vLLM evaluation's own process used 15 of its
-    358 s), counted once the engine closes."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+class TreeCPU:
+    """CPU seconds of this process and of every process it starts. vLLM's engine and worker do
+    the generating in child processes that are never reaped with wait(), so `os.times()` misses
+    them (a vLLM evaluation's own process used 13 of its 399 s): a daemon thread reads each
+    descendant's cumulative CPU time every `every` seconds and keeps its last reading, so at
+    most `every` seconds of a child's last moments before it exits go uncounted."""
+
+    def __init__(self, every: float = 2.0):
+        import threading
+
+        import psutil
+
+        self.me, self.every, self.seen = psutil.Process(), every, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        for child in self.me.children(recursive=True):
+            try:
+                t = child.cpu_times()
+                self.seen[(child.pid, child.create_time())] = t.user + t.system
+            except psutil.Error:  # exited between listing and reading
+                continue
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def total(self) -> float:
+        self._sample()
+        t = self.me.cpu_times()
+        return t.user + t.system + sum(self.seen.values())
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 def run(cfg) -> dict[str, Any]:
@@ -390,16 +422,17 @@ def run(cfg) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     walls: dict[str, float] = {}
-    # CPU seconds per stage (this process + its finished children, e.g. vLLM's): on a shared
-    # machine wall time follows the load, CPU time much less
+    # CPU seconds per stage (this process and its children, e.g. vLLM's): on a shared machine
+    # wall time follows the load, CPU time much less
     cpus: dict[str, float] = {}
+    meter = TreeCPU()
     evals: dict[str, dict] = {}
 
     def timed(name, fn, *args):
-        t0, c0 = time.perf_counter(), cpu_seconds()
+        t0, c0 = time.perf_counter(), meter.total()
         out = fn(*args)
         walls[name] = time.perf_counter() - t0
-        cpus[name] = cpu_seconds() - c0
+        cpus[name] = meter.total() - c0
         print(f"[pipeline] {name}: {walls[name]:.1f} s (cpu {cpus[name]:.1f} s, load "
               f"{os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
         return out
@@ -408,7 +441,7 @@ def run(cfg) -> dict[str, Any]:
     stages = {"eval": stage_config(cfg, "eval", cfg.evaluate, run_dir / "eval-check", "check"),
               "sft": stage_config(cfg, "sft", cfg.sft, run_dir / "sft", "check"),
               "rl": rl_stage_config(cfg, None)}
-    t_start, c_start = time.perf_counter(), cpu_seconds()
+    t_start, c_start = time.perf_counter(), meter.total()
     load_start = [round(x, 2) for x in os.getloadavg()]
     if frontier_overrides(cfg):  # first: an unreachable endpoint fails before any training
         evals["frontier"] = timed("eval frontier", run_eval, cfg, "frontier", None)
@@ -420,7 +453,8 @@ def run(cfg) -> dict[str, Any]:
         raise UserInputError(f"the {cfg.rl} stage produced no checkpoint; see its log above")
     evals["rl"] = timed("eval rl", run_eval, cfg, "rl", rl_out["adapter"])
     walls["total"] = time.perf_counter() - t_start
-    cpus["total"] = cpu_seconds() - c_start
+    cpus["total"] = meter.total() - c_start
+    meter.close()
     load = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     history = rl_history(run_dir / str(cfg.rl))
     plot = plot_curves(history, run_dir / "reward_curves.png")

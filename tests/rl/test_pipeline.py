@@ -208,3 +208,22 @@ def test_debug_pipeline_carries_paired_deltas_and_a_frontier_row(tmp_path, opena
     for row in ("| SFT − base |", "| RL (GRPO) − SFT |", "| frontier (frontier-stub) |",
                 "| frontier (frontier-stub) − RL (GRPO) |"):
         assert row in report, row
+
+
+def test_stage_cpu_counts_the_processes_a_stage_starts():
+    """vLLM generates in child processes nobody wait()s for: os.times() misses them, the
+    pipeline's meter must not (it read 13 of a 399 s vLLM evaluation's CPU before)."""
+    import subprocess
+    import sys
+    import time
+
+    meter = pipeline.TreeCPU(every=0.1)
+    c0 = meter.total()
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\n" \
+           "time.sleep(0.5)"
+    child = subprocess.Popen([sys.executable, "-c", burn])
+    while child.poll() is None:
+        time.sleep(0.05)
+    used = meter.total() - c0
+    meter.close()
+    assert used >= 0.9, used  # the child's 1 s of CPU (sampled while it slept its last 0.5 s)
