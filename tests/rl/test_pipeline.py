@@ -211,19 +211,22 @@ def test_debug_pipeline_carries_paired_deltas_and_a_frontier_row(tmp_path, opena
 
 
 def test_stage_cpu_counts_the_processes_a_stage_starts():
-    """vLLM generates in child processes nobody wait()s for: os.times() misses them, the
-    pipeline's meter must not (it read 13 of a 399 s vLLM evaluation's CPU before)."""
+    """vLLM generates in child processes nobody wait()s for: os.times() misses them (the
+    pipeline read 13 of a 399 s vLLM evaluation's CPU that way); the meter must not."""
     import subprocess
     import sys
-    import time
 
     meter = pipeline.TreeCPU(every=0.1)
     c0 = meter.total()
-    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\n" \
-           "time.sleep(0.5)"
-    child = subprocess.Popen([sys.executable, "-c", burn])
-    while child.poll() is None:
-        time.sleep(0.05)
-    used = meter.total() - c0
-    meter.close()
-    assert used >= 0.9, used  # the child's 1 s of CPU (sampled while it slept its last 0.5 s)
+    burn = ("import time, sys\nt = time.process_time()\n"
+            "while time.process_time() - t < 1.0: pass\nprint('burnt', flush=True)\n"
+            "time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "burnt"
+        used = meter.total() - c0  # the child lives on, unreaped, as vLLM's engine does
+    finally:
+        child.kill()
+        child.wait()
+        meter.close()
+    assert used >= 0.9, used
