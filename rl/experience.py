@@ -39,6 +39,13 @@ def load_prompts(cfg, task: ResolvedTask) -> list:
     skip = cfg.train.skip_prompts
     if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
         raise RLError(f"train.skip_prompts must be a non-negative integer, got {skip!r}")
+    if skip and skip >= len(prompts):
+        # a small data set (debug=tiny's 16 rows, a 40-row custom task) that SFT used whole:
+        # RL on nothing would teach nothing, so it samples them all, and says so
+        print(f"[rl] train.skip_prompts={skip} would leave none of the task's {len(prompts)} "
+              "train prompts: RL samples all of them, the SFT rows included (more train rows "
+              f"than {skip} give RL prompts SFT never saw)", file=sys.stderr, flush=True)
+        skip = 0
     prompts = prompts[skip:]
     if cfg.train.get("max_prompts"):
         prompts = prompts[: int(cfg.train.max_prompts)]

@@ -179,16 +179,20 @@ def eval_fingerprint(ecfg) -> str:
     from omegaconf import OmegaConf
 
     plain = OmegaConf.to_container(ecfg, resolve=True)
+    # the adapter counts by its weights, not its path: a run dir copied or moved (an
+    # ablation starting from the same SFT checkpoint) keeps its finished evaluations
+    adapter = plain.pop("adapter", None)
     for key in ("run_dir", "run_name", "hydra", "logger"):
         plain.pop(key, None)
     for key in ("progress", "plot", "table_rows"):
         (plain.get("eval") or {}).pop(key, None)
     h = hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode())
-    adapter = plain.get("adapter")
+    h.update(b"adapter" if adapter else b"base")
     if adapter:
         from sft.model import adapter_path
 
-        for f in sorted(adapter_path(adapter).glob("adapter_model.*")):
+        folder = adapter_path(adapter)
+        for f in [folder / "adapter_config.json", *sorted(folder.glob("adapter_model.*"))]:
             h.update(f.read_bytes())
     return h.hexdigest()
 

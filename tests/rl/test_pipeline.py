@@ -4,6 +4,7 @@ base / SFT / RL rows and the reward-curve image; plus the report and plot helper
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -71,6 +72,9 @@ def test_a_run_killed_after_sft_resumes_at_rl(tmp_path, monkeypatch):
     assert same == fp([f"adapter={sft_ckpt}"]) != fp([])
     budget = pipeline.compose("pipeline", [*over, "evaluate.sampling.max_new_tokens=3"])
     assert fp([f"adapter={sft_ckpt}"], budget) != same
+    # the same weights under another path are the same evaluation (a copied run dir)
+    moved = shutil.copytree(sft_ckpt, tmp_path / "elsewhere")
+    assert fp([f"adapter={moved}"]) == same
     weights = next(Path(sft_ckpt).glob("adapter_model.*"))
     weights.write_bytes(weights.read_bytes() + b"\0")
     assert fp([f"adapter={sft_ckpt}"]) != same
