@@ -213,6 +213,30 @@ def render(rows: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def summary(rows: list[dict], tasks: list[str], preset: str) -> str:
+    """The suite table: per task (in `tasks` order) its newest `preset` row on generated data,
+    then its newest transfer rows; deltas with their paired CIs, commit and machine."""
+    newest: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        if r.get("preset") == preset:
+            newest[(r["task"], r["data"])] = r
+    out = ["| task | eval data | metric | n | base | SFT | RL | SFT − base | RL − SFT | commit |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for task in tasks:
+        keys = sorted((k for k in newest if k[0] == task), key=lambda k: k[1] != "generated")
+        for key in keys:
+            r = newest[key]
+            e, d = r["evals"], r["deltas"]
+            lo, hi = e["base"].get("scale") or (0, 1)
+            out.append(f"| {task} | {r['data']} | {e['base']['metric']} ({lo:g}–{hi:g}) | "
+                       f"{e['base']['n']} | " + " | ".join(
+                           "–" if e[k].get("value") is None else f"{e[k]['value']:.3f}"
+                           for k in ("base", "sft", "rl"))
+                       + f" | {_d(d.get('sft_minus_base'))} | {_d(d.get('rl_minus_sft'))} | "
+                       f"{r.get('commit', '–')} |")
+    return "\n".join(out)
+
+
 def append_row(out: Path, row: dict) -> None:
     jsonl = out.with_suffix(".jsonl")
     jsonl.parent.mkdir(parents=True, exist_ok=True)
@@ -234,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
-    p = argparse.ArgumentParser(prog="python -m rl.bench_efficacy", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m benchmarks.efficacy", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default=",".join(SUITE), help="comma-separated conf/task options")
     p.add_argument("--preset", choices=PRESETS, default="cpu")
@@ -245,7 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-real", action="store_true", help="generated-data rows only")
     p.add_argument("--transfer-only", action="store_true",
                    help="only the transfer rows, from each task's finished run under --run-root")
+    p.add_argument("--summary", action="store_true",
+                   help="print the suite table (newest row per task and eval data of <out>.jsonl, "
+                   "the README's table) and exit")
     args = p.parse_args(argv)
+    if args.summary:
+        rows = [json.loads(x) for x in Path(args.out).with_suffix(".jsonl").read_text()
+                .splitlines() if x.strip()]
+        print(summary(rows, [t.strip() for t in args.tasks.split(",") if t.strip()],
+                      args.preset))
+        return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     run_root = Path(args.run_root or f"runs/{os.environ.get('SLURM_JOB_ID', 'local')}/"
                     f"efficacy-{args.preset}")
