@@ -42,7 +42,7 @@ def run_rubric_arm(task: str, run_root: Path) -> Path:
             shutil.copytree(src / stage, dst / stage)
     cfg = pipeline.compose("pipeline", [f"experiment=efficacy_cpu_{task}",
                                         f"run_dir={pipeline._q(str(dst))}",
-                                        "grpo.algo.advantage=rubric"])
+                                        "+grpo.algo.advantage=rubric"])
     pipeline.run(cfg)
     return dst
 
