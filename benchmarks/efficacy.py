@@ -1,33 +1,36 @@
 """Efficacy benchmark over the suite: does the harness, used as the RL reward, make a better
 specialist than SFT alone? For each task: the main job (rl.pipeline: evaluate base, SFT,
-evaluate, GRPO, evaluate), then the harness score of base / SFT / RL with bootstrap CIs, the
-paired deltas SFT - base and RL - SFT (and RL - base) with paired bootstrap 95% CIs, overall
-and per rubric dimension; plus a real-data transfer row wherever the task has a real-data
-adapter and its folder is present: the same three checkpoints (trained on generated data)
-evaluated on the real dataset's split (`task.source=real task.path=<real root>/<dataset>`).
+evaluate, GRPO, evaluate) under the task's preset, then the harness score of base / SFT / RL
+with bootstrap CIs, the paired deltas SFT - base and RL - SFT (and RL - base) with paired
+bootstrap 95% CIs, overall and per rubric dimension; plus a real-data transfer row wherever
+the task has a real-data adapter and its folder is present: the same three checkpoints
+(trained on generated data) evaluated on the real dataset's split (`task.source=real
+task.path=<real root>/<dataset>`).
 
-Every finished row is appended, dated, to `<out>.jsonl` (one JSON object per row) and the
-markdown `<out>` is re-rendered from all rows, so a run killed after any task keeps what it
-finished, and later runs add rows instead of replacing them.
+Every finished row is appended, dated and stamped with the commit, to `<out>.jsonl` (one JSON
+object per row) and the markdown `<out>` is re-rendered from all rows, so a run killed after any
+task keeps what it finished; a re-run resumes each pipeline after its last finished stage
+(rl.pipeline: finished SFT/RL stages and evaluations are reused, never redone).
 
 Presets:
-- `cpu` (default): smollm2-135m (the embedded default), 32 eval examples, SFT 40 steps of 4,
-  GRPO 20 steps of 8 completions (G=4), a completion budget per task (CPU_NEW_TOKENS). Sized
-  to finish in hours on a 2-core CPU (long-output tasks, e.g. clinical_scribe, dominate).
+- `cpu` (default): `experiment=efficacy_cpu_<task>` (conf/experiment/): the CPU efficacy
+  protocol of conf/experiment/efficacy_cpu.yaml — SFT on 32 labelled answers, GRPO on the
+  train prompts SFT never saw with the harness as the only signal and a KL anchor to the SFT
+  policy, >= 64 eval examples through vLLM — sized per task to ~75 min on a 2-core CPU.
+  support_classification's row is the main job itself (its preset says so).
 - `main`: conf/pipeline.yaml's own defaults, i.e. the main job (`--tasks
   support_classification_short --preset main` is `python -m rl.pipeline` plus transfer rows).
 - `gpu`: the published recipe, conf/experiment/efficacy_qwen3_4b.yaml (Qwen3-4B, 500
-  examples, 3 epochs of LoRA r16 SFT, then GRPO), one GPU; expected memory and time per
-  stage are in that file (arithmetic, unmeasured).
+  examples, 3 epochs of LoRA r16 SFT, then GRPO), one GPU (unmeasured).
 
-    python -m rl.bench_efficacy                                   # all tasks, cpu preset
-    python -m rl.bench_efficacy --tasks support_classification_short,medical_extraction
-    python -m rl.bench_efficacy --preset gpu --out benchmarks/results/efficacy_gpu.md
-    python -m rl.bench_efficacy --tasks invoice_extraction -- grpo.train.max_steps=40
-    python -m rl.bench_efficacy --no-real                         # generated-data rows only
-    python -m rl.bench_efficacy --transfer-only --run-root R      # transfer rows of finished runs
-Task names are conf/task options (so `support_classification_short`, the main job's short
-prompt, works too). Trailing arguments after `--` are pipeline overrides for every task.
+    python -m benchmarks.efficacy                                   # all tasks, cpu preset
+    python -m benchmarks.efficacy --tasks medical_extraction,invoice_extraction
+    python -m benchmarks.efficacy --preset gpu --out benchmarks/results/efficacy_gpu.md
+    python -m benchmarks.efficacy --tasks invoice_extraction -- grpo.train.max_steps=40
+    python -m benchmarks.efficacy --no-real                         # generated-data rows only
+    python -m benchmarks.efficacy --transfer-only --run-root R      # transfer rows of finished runs
+Task names are conf/task options. Trailing arguments after `--` are pipeline overrides for
+every task.
 """
 
 from __future__ import annotations
@@ -45,32 +48,16 @@ from typing import Any
 SUITE = ("support_classification", "invoice_extraction", "medical_extraction",
          "product_copywriting", "legal_rewrite", "pisar_rationale", "clinical_scribe")
 
-# completion budget per task on the cpu preset: ~1.2-1.5x the longest generated reference in
-# smollm2 tokens (measured on 30 eval examples: label 2, invoice JSON 308, copy 116, medical
-# 76, legal 206, rationale 49, clinical note 512), so a right answer is never cut
-CPU_NEW_TOKENS = {"support_classification": 8, "support_classification_short": 8,
-                  "invoice_extraction": 384, "medical_extraction": 112,
-                  "product_copywriting": 160, "legal_rewrite": 256, "pisar_rationale": 64,
-                  "clinical_scribe": 640}
-
-# every task on the cpu preset: a few steps of each stage, no W&B, no progress bars
-CPU_OVERRIDES = [
-    "logger=none", "evaluate.eval.max_examples=32", "evaluate.eval.progress=false",
-    "sft.train.max_steps=40", "sft.train.progress=false", "sft.data.max_length=2048",
-    "grpo.train.max_steps=20", "grpo.train.batch_size=8", "grpo.train.micro_batch_size=4",
-    "grpo.train.progress=false"]
-
-# main = the main job exactly as conf/pipeline.yaml sets it (python -m rl.pipeline)
-PRESETS = {"cpu": CPU_OVERRIDES, "gpu": ["experiment=efficacy_qwen3_4b"], "main": []}
+PRESETS = ("cpu", "gpu", "main")
 
 
 def task_overrides(task: str, preset: str) -> list[str]:
     """The pipeline overrides of one task row."""
-    out = [f"task={task}", *PRESETS[preset]]
     if preset == "cpu":
-        n = CPU_NEW_TOKENS.get(task, 256)
-        out += [f"evaluate.sampling.max_new_tokens={n}", f"grpo.sampling.max_new_tokens={n}"]
-    return out
+        return [f"experiment=efficacy_cpu_{task}"]
+    if preset == "gpu":
+        return [f"task={task}", "experiment=efficacy_qwen3_4b"]
+    return [f"task={task}"]
 
 
 def real_datasets(task_cfg: Any, real_root: Path) -> list[Path]:
@@ -87,12 +74,34 @@ def _stage_summary(s: dict[str, Any]) -> dict[str, Any]:
     return {k: s.get(k) for k in keep}
 
 
+def commit() -> str:
+    """HEAD's short hash, `+dirty` when tracked files differ from it (the row's code)."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def alarms(stage_dir: Path) -> list[str]:
+    """The Goodhart alarms an RL stage raised (its alerts.jsonl), one line each."""
+    path = stage_dir / "alerts.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(x)["text"] for x in path.read_text().splitlines() if x.strip()]
+
+
 def make_row(task: str, data: str, preset: str, cfg: Any, evals: dict[str, Any],
-             deltas: dict[str, Any], wall_s: float, run_dir: Path) -> dict[str, Any]:
+             deltas: dict[str, Any], wall_s: float, run_dir: Path,
+             facts: dict[str, Any] | None = None) -> dict[str, Any]:
+    facts = facts or {}
     return {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "task": task,
-            "data": data, "train_data": "generated", "preset": preset,
+            "data": data, "train_data": "generated", "preset": preset, "commit": commit(),
             "model": str(cfg.model.name), "evals": {k: _stage_summary(v) for k, v in evals.items()},
             "deltas": deltas, "wall_s": round(wall_s, 1),
+            "stage_walls": facts.get("walls"), "cpu_s": facts.get("cpu_s"),
+            "alarms": facts.get("alarms", []),
             "load_avg": [round(x, 2) for x in os.getloadavg()], "run_dir": str(run_dir),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
 
@@ -114,8 +123,9 @@ def run_task(task: str, preset: str, run_root: Path, extra: list[str]) -> tuple[
     t0 = time.perf_counter()
     out = pipeline.run(cfg)
     facts = json.loads((run_dir / "pipeline.json").read_text())
+    facts["alarms"] = alarms(run_dir / str(cfg.rl))
     row = make_row(task, "generated", preset, cfg, out["evals"], out["deltas"],
-                   time.perf_counter() - t0, run_dir)
+                   time.perf_counter() - t0, run_dir, facts)
     return row, cfg, facts
 
 
@@ -140,9 +150,10 @@ def run_transfer(task: str, preset: str, cfg: Any, facts: dict, dataset: Path) -
 
 
 def _evaluate_with_records(ecfg: Any) -> dict[str, Any]:
-    from rl.evaluate import evaluate, load_records
+    from rl.evaluate import load_records
+    from rl.pipeline import evaluate_once
 
-    scores = evaluate(ecfg)
+    scores = evaluate_once(ecfg)
     (name, summary), = scores["tasks"].items()
     return dict(summary) | {"records": load_records(ecfg.run_dir, name)}
 
@@ -171,19 +182,23 @@ def render(rows: list[dict]) -> str:
            "are paired over the same eval examples (paired bootstrap 95% CI, 1000 resamples): "
            "✓ = CI above 0, ✗ = below 0. Transfer rows (`real: ...`) evaluate the checkpoints "
            "trained on generated data on the real dataset's split.", "",
-           "| date | task | eval data | model (preset) | metric | base | SFT | RL | SFT − base "
-           "| RL − SFT | n | wall s | load (1/5/15) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| date | commit | task | eval data | model (preset) | metric | base | SFT | RL "
+           "| SFT − base | RL − SFT | n | wall s | CPU s | load (1/5/15) | alarms |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         e, d = r["evals"], r["deltas"]
         first = e.get("base") or next(iter(e.values()))
         lo, hi = first.get("scale") or (0, 1)
-        out.append(f"| {r['date']} | {r['task']} | {r['data']} | {r['model']} "
+        cpu = (r.get("cpu_s") or {}).get("total")
+        out.append(f"| {r['date']} | {r.get('commit', '–')} | {r['task']} | {r['data']} | "
+                   f"{r['model']} "
                    f"({r.get('preset', '?')}) | "
                    f"{first.get('metric')} ({lo:g}–{hi:g}) | {_v(e.get('base'))} | "
                    f"{_v(e.get('sft'))} | {_v(e.get('rl'))} | {_d(d.get('sft_minus_base'))} | "
                    f"{_d(d.get('rl_minus_sft'))} | {first.get('n')} | {r['wall_s']:.0f} | "
-                   f"{' / '.join(f'{x:.1f}' for x in r.get('load_avg', []))} |")
+                   f"{'–' if cpu is None else f'{cpu:.0f}'} | "
+                   f"{' / '.join(f'{x:.1f}' for x in r.get('load_avg', []))} | "
+                   f"{len(r['alarms']) if 'alarms' in r else '–'} |")
     out += ["", "## Per-dimension paired deltas", "",
             "| date | task | eval data | dimension | SFT − base | RL − SFT | RL − base |",
             "|---|---|---|---|---|---|---|"]
@@ -198,6 +213,30 @@ def render(rows: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def summary(rows: list[dict], tasks: list[str], preset: str) -> str:
+    """The suite table: per task (in `tasks` order) its newest `preset` row on generated data,
+    then its newest transfer rows; deltas with their paired CIs, commit and machine."""
+    newest: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        if r.get("preset") == preset:
+            newest[(r["task"], r["data"])] = r
+    out = ["| task | eval data | metric | n | base | SFT | RL | SFT − base | RL − SFT | commit |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for task in tasks:
+        keys = sorted((k for k in newest if k[0] == task), key=lambda k: k[1] != "generated")
+        for key in keys:
+            r = newest[key]
+            e, d = r["evals"], r["deltas"]
+            lo, hi = e["base"].get("scale") or (0, 1)
+            out.append(f"| {task} | {r['data']} | {e['base']['metric']} ({lo:g}–{hi:g}) | "
+                       f"{e['base']['n']} | " + " | ".join(
+                           "–" if e[k].get("value") is None else f"{e[k]['value']:.3f}"
+                           for k in ("base", "sft", "rl"))
+                       + f" | {_d(d.get('sft_minus_base'))} | {_d(d.get('rl_minus_sft'))} | "
+                       f"{r.get('commit', '–')} |")
+    return "\n".join(out)
+
+
 def append_row(out: Path, row: dict) -> None:
     jsonl = out.with_suffix(".jsonl")
     jsonl.parent.mkdir(parents=True, exist_ok=True)
@@ -207,7 +246,7 @@ def append_row(out: Path, row: dict) -> None:
     notes = out.read_text().split(NOTES_MARK, 1)[1] if out.is_file() and NOTES_MARK in \
         out.read_text() else ""
     out.write_text(render(rows) + (NOTES_MARK + notes if notes else ""))
-    print(f"[bench_efficacy] row appended: {row['task']} / {row['data']} -> {out}",
+    print(f"[efficacy] row appended: {row['task']} / {row['data']} -> {out}",
           file=sys.stderr, flush=True)
 
 
@@ -219,10 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
-    p = argparse.ArgumentParser(prog="python -m rl.bench_efficacy", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m benchmarks.efficacy", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default=",".join(SUITE), help="comma-separated conf/task options")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    p.add_argument("--preset", choices=PRESETS, default="cpu")
     p.add_argument("--out", default="benchmarks/results/efficacy.md")
     p.add_argument("--run-root", default=None, help="default runs/<job id|local>/efficacy-<preset>")
     p.add_argument("--real-root", default="../shared/data/real",
@@ -230,7 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-real", action="store_true", help="generated-data rows only")
     p.add_argument("--transfer-only", action="store_true",
                    help="only the transfer rows, from each task's finished run under --run-root")
+    p.add_argument("--summary", action="store_true",
+                   help="print the suite table (newest row per task and eval data of <out>.jsonl, "
+                   "the README's table) and exit")
     args = p.parse_args(argv)
+    if args.summary:
+        rows = [json.loads(x) for x in Path(args.out).with_suffix(".jsonl").read_text()
+                .splitlines() if x.strip()]
+        print(summary(rows, [t.strip() for t in args.tasks.split(",") if t.strip()],
+                      args.preset))
+        return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     run_root = Path(args.run_root or f"runs/{os.environ.get('SLURM_JOB_ID', 'local')}/"
                     f"efficacy-{args.preset}")

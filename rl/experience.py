@@ -32,14 +32,27 @@ def build_harness(cfg, task: ResolvedTask, run_dir: Path) -> Harness:
 
 
 def load_prompts(cfg, task: ResolvedTask) -> list:
-    """The task's train split (first `train.max_prompts`); an empty one is a user error."""
+    """The task's train split without its first `train.skip_prompts` (the rows SFT imitated,
+    when RL should learn from prompts SFT never saw), then its first `train.max_prompts`; an
+    empty one is a user error."""
     prompts = task.split("train")
+    skip = cfg.train.skip_prompts
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise RLError(f"train.skip_prompts must be a non-negative integer, got {skip!r}")
+    if skip and skip >= len(prompts):
+        # a small data set (debug=tiny's 16 rows, a 40-row custom task) that SFT used whole:
+        # RL on nothing would teach nothing, so it samples them all, and says so
+        print(f"[rl] train.skip_prompts={skip} would leave none of the task's {len(prompts)} "
+              "train prompts: RL samples all of them, the SFT rows included (more train rows "
+              f"than {skip} give RL prompts SFT never saw)", file=sys.stderr, flush=True)
+        skip = 0
+    prompts = prompts[skip:]
     if cfg.train.max_prompts:
         prompts = prompts[: int(cfg.train.max_prompts)]
     if not prompts:
         raise RLError(f"task {task.name!r} has no train prompts (task.n_train="
-                      f"{task.cfg.get('n_train')}, train.max_prompts="
-                      f"{cfg.train.max_prompts}): nothing to roll out")
+                      f"{task.cfg.get('n_train')}, train.skip_prompts={skip}, "
+                      f"train.max_prompts={cfg.train.max_prompts}): nothing to roll out")
     return prompts
 
 

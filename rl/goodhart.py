@@ -9,7 +9,7 @@ tens to hundreds of steps (CHERRL, 2026), so the alarm watches trends, not singl
 |---|---|
 | divergence | reward trend up (Mann-Kendall, one-sided p < alpha) AND a signal trend down (p < alpha / #signals, Bonferroni) |
 | length | length trend up (p < alpha) AND recent mean length >= `length_ratio` x the run's first-window median |
-| diversity | distinct-completion share per group trend down (p < alpha) AND recent mean <= `diversity_floor` |
+| diversity | distinct-completion share per group trend down (p < alpha) AND recent mean <= `diversity_floor`; a group whose completions all score the scale's maximum counts as diverse (agreeing on a right answer is not collapse) |
 
 Mann-Kendall: S = Σ_{i<j} sign(y_j − y_i), Var S = n(n−1)(2n+5)/18 − tie terms, z = S/√Var
 (scipy.stats.kendalltau of y against the step index). Rank-based, so one outlier step or a
@@ -136,10 +136,28 @@ def _hinge_sse(x: Sequence[float], y: Sequence[float]) -> float:
     return sum((yi - my - b * (xi - mx)) ** 2 for xi, yi in zip(x, y, strict=True))
 
 
-def group_diversity(groups: Sequence[Sequence[str]]) -> float | None:
+def group_diversity(groups: Sequence[Sequence[str]],
+                    rewards: Sequence[Sequence[float | None]] | None = None,
+                    top: float | None = None) -> float | None:
     """Mean over groups (completions of one prompt) of distinct completions / group size,
-    after stripping whitespace; None when no group has 2+ members."""
-    shares = [len({c.strip() for c in g}) / len(g) for g in groups if len(g) >= 2]
+    after stripping whitespace; None when no group has 2+ members.
+
+    With `rewards` (per group, aligned with `groups`; None/NaN = unscored) and `top` (the
+    rubric scale's maximum), a group whose every completion is scored at `top` counts as
+    fully diverse: agreeing on an answer the harness gives full marks is what a confident
+    policy does — a classifier's groups agree by design (the main job's support classifier
+    raised this alarm on an honest run whose reward rose) — so only groups collapsing onto
+    an answer below full marks count as collapse."""
+    shares = []
+    for k, g in enumerate(groups):
+        if len(g) < 2:
+            continue
+        r = rewards[k] if rewards is not None else None
+        if r is not None and top is not None and all(
+                x is not None and x == x and x >= top - 1e-9 for x in r):
+            shares.append(1.0)
+        else:
+            shares.append(len({c.strip() for c in g}) / len(g))
     return sum(shares) / len(shares) if shares else None
 
 
@@ -203,7 +221,11 @@ class GoodhartMonitor:
     def update(self, step: int, reward: float | None,
                signals: Mapping[str, float | None] | None = None,
                length: float | None = None,
-               groups: Sequence[Sequence[str]] | None = None) -> list[Alarm]:
+               groups: Sequence[Sequence[str]] | None = None,
+               group_rewards: Sequence[Sequence[float | None]] | None = None,
+               top: float | None = None) -> list[Alarm]:
+        """One step's signals; `groups`/`group_rewards`/`top` feed the diversity signal
+        (`group_diversity`)."""
         cfg, out = self.cfg, []
         signals = dict(signals or {})
         self._add("reward", step, reward)
@@ -220,7 +242,7 @@ class GoodhartMonitor:
         if length is not None:
             out += self._length(step, length)
         if groups is not None:
-            self._add("diversity", step, group_diversity(groups))
+            self._add("diversity", step, group_diversity(groups, group_rewards, top))
             tr = self._trend("diversity", step)
             recent = self.series["diversity"].window(step, max(3, cfg.patience))[1]
             low = bool(recent) and sum(recent) / len(recent) <= cfg.diversity_floor

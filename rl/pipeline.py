@@ -12,7 +12,8 @@ number is reproducible by running the stage alone (report.md lists the commands)
 report records the rubric hash of each.
 
 Stages write into `<run_dir>/{eval-base,sft,eval-sft,grpo,eval-rl}`; with `train.resume=auto`
-(default) a re-run continues a killed SFT or GRPO stage and skips finished ones.
+(default) a re-run continues a killed SFT or GRPO stage and skips finished ones; an evaluation
+whose config and adapter weights match a finished one is reused (`eval_fingerprint.json`).
 
 Launch:
     python -m rl.pipeline                       # smollm2-135m, support_classification_short, ~20 min on 2 CPU cores
@@ -175,7 +176,7 @@ def run_eval(cfg, stage: str, adapter: str | None) -> dict[str, Any]:
     which the paired deltas match by sample id; pipeline.json leaves them out)."""
     from omegaconf import OmegaConf
 
-    from rl.evaluate import evaluate, load_records
+    from rl.evaluate import load_records
 
     spec, extra = cfg.evaluate, [f"adapter={_q(adapter)}"]
     if stage == "frontier":  # the local engine's settings (evaluate.rollout) do not apply
@@ -184,12 +185,62 @@ def run_eval(cfg, stage: str, adapter: str | None) -> dict[str, Any]:
         extra = frontier_overrides(cfg)
     ecfg = stage_config(cfg, "eval", spec, Path(cfg.run_dir) / f"eval-{stage}",
                         f"{cfg.run_name}-eval-{stage}", extra)
-    scores = evaluate(ecfg)
+    scores = evaluate_once(ecfg)
     summary = dict(scores["tasks"][cfg.task.name])
     if stage == "frontier":
         summary["model"] = scores.get("model")
     summary["records"] = load_records(ecfg.run_dir, cfg.task.name)
     return summary
+
+
+# written beside scores.json once an evaluation finished: what it evaluated
+EVAL_FINGERPRINT = "eval_fingerprint.json"
+
+
+def eval_fingerprint(ecfg) -> str:
+    """sha256 of what decides an evaluation's numbers: the composed eval config (less where
+    it writes and how it shows progress) and the adapter's weights, so a re-trained adapter
+    at the same path is evaluated again."""
+    import hashlib
+
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(ecfg, resolve=True)
+    # the adapter counts by its weights, not its path: a run dir copied or moved (an
+    # ablation starting from the same SFT checkpoint) keeps its finished evaluations
+    adapter = plain.pop("adapter", None)
+    for key in ("run_dir", "run_name", "hydra", "logger"):
+        plain.pop(key, None)
+    for key in ("progress", "plot", "table_rows"):
+        (plain.get("eval") or {}).pop(key, None)
+    h = hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode())
+    h.update(b"adapter" if adapter else b"base")
+    if adapter:
+        from sft.model import adapter_path
+
+        folder = adapter_path(adapter)
+        for f in [folder / "adapter_config.json", *sorted(folder.glob("adapter_model.*"))]:
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def evaluate_once(ecfg) -> dict[str, Any]:
+    """rl.evaluate's scores for `ecfg`, or the finished ones in its run dir when they were
+    made from the same config and adapter (a re-run pipeline resumes after its last finished
+    stage instead of generating again: a long-output task's evaluation is minutes on a CPU)."""
+    from rl.evaluate import evaluate
+
+    run_dir = Path(ecfg.run_dir)
+    fp, done = eval_fingerprint(ecfg), run_dir / EVAL_FINGERPRINT
+    if done.is_file() and (run_dir / "scores.json").is_file() and \
+            json.loads(done.read_text()).get("fingerprint") == fp:
+        print(f"[pipeline] {run_dir.name}: finished with the same config and adapter; reusing "
+              f"{run_dir / 'scores.json'}", file=sys.stderr, flush=True)
+        return json.loads((run_dir / "scores.json").read_text())
+    done.unlink(missing_ok=True)
+    scores = evaluate(ecfg)
+    done.write_text(json.dumps({"fingerprint": fp}) + "\n")
+    return scores
 
 
 # (name in pipeline.json, later row, earlier row): the paired deltas the report shows
@@ -371,8 +422,8 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
     lines += ["", "## Wall time (this machine)", "",
               f"{os.cpu_count()} CPUs; load average (1/5/15 min) at start "
               f"{' / '.join(map(str, load['start']))}, at end {' / '.join(map(str, load['end']))}. "
-              "CPU s = this process's CPU time: on a shared machine wall time grows with the "
-              "load, CPU time much less.", "",
+              "CPU s = CPU time of this process and the processes it started (vLLM's): "
+              "on a shared machine wall time grows with the load, CPU time much less.", "",
               "| stage | wall s | CPU s |", "|---|---|---|"]
     lines += [f"| {k} | {v:.1f} | {cpus.get(k, 0.0):.1f} |" for k, v in walls.items()]
     if history:
@@ -393,21 +444,62 @@ def render_report(cfg, evals: dict[str, dict], walls: dict[str, float], rl_out: 
     return "\n".join(lines)
 
 
+class TreeCPU:
+    """CPU seconds of this process and of every process it starts. vLLM's engine and worker do
+    the generating in child processes that are never reaped with wait(), so `os.times()` misses
+    them (a vLLM evaluation's own process used 13 of its 399 s): a daemon thread reads each
+    descendant's cumulative CPU time every `every` seconds and keeps its last reading, so at
+    most `every` seconds of a child's last moments before it exits go uncounted."""
+
+    def __init__(self, every: float = 2.0):
+        import threading
+
+        import psutil
+
+        self.me, self.every, self.seen = psutil.Process(), every, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        for child in self.me.children(recursive=True):
+            try:
+                t = child.cpu_times()
+                self.seen[(child.pid, child.create_time())] = t.user + t.system
+            except psutil.Error:  # exited between listing and reading
+                continue
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def total(self) -> float:
+        self._sample()
+        t = self.me.cpu_times()
+        return t.user + t.system + sum(self.seen.values())
+
+    def close(self) -> None:
+        self._stop.set()
+
+
 def run(cfg) -> dict[str, Any]:
     """All stages; returns {"evals": {stage: summary}, "report": path, "walls": {...}}."""
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     walls: dict[str, float] = {}
-    # CPU seconds of this process per stage: on a shared machine wall time follows the load,
-    # CPU time much less (OMP_NUM_THREADS=1: one busy core at a time)
+    # CPU seconds per stage (this process and its children, e.g. vLLM's): on a shared machine
+    # wall time follows the load, CPU time much less
     cpus: dict[str, float] = {}
+    meter = TreeCPU()
     evals: dict[str, dict] = {}
 
     def timed(name, fn, *args):
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), meter.total()
         out = fn(*args)
         walls[name] = time.perf_counter() - t0
-        cpus[name] = time.process_time() - c0
+        cpus[name] = meter.total() - c0
         print(f"[pipeline] {name}: {walls[name]:.1f} s (cpu {cpus[name]:.1f} s, load "
               f"{os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
         return out
@@ -416,7 +508,7 @@ def run(cfg) -> dict[str, Any]:
     stages = {"eval": stage_config(cfg, "eval", cfg.evaluate, run_dir / "eval-check", "check"),
               "sft": stage_config(cfg, "sft", cfg.sft, run_dir / "sft", "check"),
               "rl": rl_stage_config(cfg, None)}
-    t_start, c_start = time.perf_counter(), time.process_time()
+    t_start, c_start = time.perf_counter(), meter.total()
     load_start = [round(x, 2) for x in os.getloadavg()]
     if frontier_overrides(cfg):  # first: an unreachable endpoint fails before any training
         evals["frontier"] = timed("eval frontier", run_eval, cfg, "frontier", None)
@@ -428,7 +520,8 @@ def run(cfg) -> dict[str, Any]:
         raise UserInputError(f"the {cfg.rl} stage produced no checkpoint; see its log above")
     evals["rl"] = timed("eval rl", run_eval, cfg, "rl", rl_out["adapter"])
     walls["total"] = time.perf_counter() - t_start
-    cpus["total"] = time.process_time() - c_start
+    cpus["total"] = meter.total() - c_start
+    meter.close()
     load = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     history = rl_history(run_dir / str(cfg.rl))
     plot = plot_curves(history, run_dir / "reward_curves.png")

@@ -17,6 +17,7 @@ the rest), `restore(ckpt)` loads them back in place after the optimizer and RNG 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import sqlite3
@@ -242,6 +243,19 @@ def _copy_sqlite(src: Path, dst: Path) -> None:
         a.backup(b)
 
 
+def restore_sqlite(src: Path, dst: Path) -> None:
+    """`dst` becomes a copy of the SQLite file `src`, after removing the old `dst`'s WAL and
+    shared-memory sidecars. A run killed with SIGKILL (the OOM killer) leaves a -wal whose
+    frames belong to the killed process's database; SQLite pairs a WAL with its database by
+    file name only, so replaying it onto the checkpoint's older copy mixed pages ("database
+    disk image is malformed" on the first step after a resume, 2026-12-07)."""
+    for side in ("-wal", "-shm", "-journal"):
+        Path(f"{dst}{side}").unlink(missing_ok=True)
+    tmp = dst.with_name(dst.name + ".restoring")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
 def check_resume_guard(run: Run, ckpt: Path, manifest: dict) -> None:
     """A checkpoint resumes only under the settings it was trained with (RESUME_GUARD and the
     rubric); `train.allow_resume_changes=true` continues anyway, with a warning."""
@@ -312,7 +326,7 @@ def prepare_run_dir(cfg, n_prompts: int) -> tuple[Any, Path, Path | None]:
         clean_staging(ckpt_root)
         prune(ckpt_root, cfg.train.keep_last)  # a crash mid-clean-up left one extra
     if ckpt is not None and (ckpt / CACHE_FILE).is_file() and info.rank == 0:
-        shutil.copyfile(ckpt / CACHE_FILE, run_dir / CACHE_FILE)
+        restore_sqlite(ckpt / CACHE_FILE, run_dir / CACHE_FILE)
     dist.barrier()  # no rank opens the verdict cache before rank 0 restored it
     return info, run_dir, ckpt
 

@@ -67,9 +67,12 @@ def watch(run: Run, monitor: GoodhartMonitor | None, metrics: dict[str, Any], ba
     if monitor is None:
         return []
     texts = [g.text for g in batch.gens]
+    rewards = [float(x) for x in batch.rewards.tolist()]
     groups = [texts[i:i + group_size] for i in range(0, len(texts), group_size)]
+    group_rewards = [rewards[i:i + group_size] for i in range(0, len(rewards), group_size)]
     alarms = monitor.update(run.step, metrics.get("reward/total"), step_signals(metrics),
-                            metrics.get("rollout/len_mean"), groups)
+                            metrics.get("rollout/len_mean"), groups, group_rewards,
+                            top=float(run.task.scale[1]))
     for alarm in alarms:
         metrics[f"alarm/{alarm.kind}"] = 1.0
         if run.rank == 0:

@@ -117,6 +117,12 @@ class Task:
             raise TaskError(f"task.prompt must be one of {', '.join(PROMPT_STYLES)}, "
                             f"got {style!r}")
         samples = self._load_split(cfg, split)
+        share = cfg.get("label_variants") or 0
+        if share:
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+                raise TaskError(f"task.label_variants must be a share in [0, 1], got {share!r}")
+            if split == "train":
+                samples = self.label_variants(samples, float(share), seed_of(cfg))
         if style == "short":
             samples = [Sample(id=s.id, prompt=self.short_messages(s), source=s.source,
                               reference=s.reference, completion=s.completion, meta=s.meta)
@@ -130,6 +136,15 @@ class Task:
         number is comparable only with numbers from the same prompt style."""
         raise TaskError(f"task.prompt: task {self.name!r} has no short prompt; use "
                         "task.prompt=full")
+
+    def label_variants(self, samples: list[Sample], share: float, seed: int) -> list[Sample]:
+        """`task.label_variants`: re-present a `share` of the train prompts under another
+        spelling, order and size of the output vocabulary, with the reference spelled as that
+        prompt lists it, so a policy learns to answer from the list it is given rather than
+        from one memorised spelling (real data brings its own: Bitext's ACCOUNT, PAYMENT, ...).
+        Eval splits are never varied, so their numbers stay comparable."""
+        raise TaskError(f"task.label_variants: task {self.name!r} has no label vocabulary to "
+                        "vary; remove the key")
 
     def _load_split(self, cfg: Mapping[str, Any], split: str) -> list[Sample]:
         seed = seed_of(cfg)

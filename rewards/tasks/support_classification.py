@@ -270,6 +270,39 @@ def _wrap(core: str, rng: random.Random, context: int) -> str:
     return "\n\n".join(parts)
 
 
+# task.label_variants: other spellings of the five categories (real support data names them in
+# its own words and case: Bitext lists ACCOUNT, PAYMENT, REFUND, ...). Each stays one category's
+# name, so the gold answer is the alias the prompt lists for the message's category
+ALIASES = {
+    "Billing": ("Billing", "Payments", "Payment", "Billing and Payments", "Invoices and Charges",
+                "Charges"),
+    "Technical Issue": ("Technical Issue", "Technical Support", "Bug Report", "Tech Support",
+                        "Product Problem", "Technical Problem"),
+    "Feature Request": ("Feature Request", "Product Suggestion", "Suggestion", "Feature Idea",
+                        "Enhancement Request", "New Feature"),
+    "Account Access": ("Account Access", "Account", "Login Problem", "Sign-in Issue",
+                       "Account Security", "Login"),
+    "General Inquiry": ("General Inquiry", "General Question", "Question", "Other",
+                        "Information Request", "Inquiry"),
+}
+# extra categories no generated message belongs to (physical goods, jobs, press), so the list
+# can be longer than five without making any message's gold ambiguous
+DISTRACTORS = ("Shipping", "Delivery", "Order Status", "Returns", "Newsletter", "Careers",
+               "Press", "Partnerships", "Store Locations", "Warranty Claim")
+# how a varied list is cased: as written, UPPER_SNAKE (Bitext's style), lower case
+_CASES = (lambda x: x, lambda x: x.upper().replace(" ", "_").replace("-", "_"), str.lower)
+
+
+def vary_labels(rng: random.Random) -> dict[str, Any]:
+    """One varied vocabulary: {canonical label: its alias here} and the listed order (aliases
+    plus 0-3 distractors, shuffled, one casing for the whole list)."""
+    case = rng.choice(_CASES)
+    names = {lab: case(rng.choice(ALIASES[lab])) for lab in LABELS}
+    listed = list(names.values()) + [case(d) for d in rng.sample(DISTRACTORS, rng.randint(0, 3))]
+    rng.shuffle(listed)
+    return {"names": names, "listed": listed}
+
+
 # task.prompt=short: ~2.5x fewer prompt tokens than the full prompt (104 vs 258 on average
 # with the chat template; the label definitions are ~110 of them), for the CPU-sized main job,
 # where prompt tokens are ~99% of the compute of SFT, GRPO and evaluation alike
@@ -284,6 +317,24 @@ class SupportClassification(Task):
         return [{"role": "system", "content": SHORT_SYSTEM_PROMPT},
                 {"role": "user", "content": SHORT_USER_TEMPLATE.format(
                     labels=labels, message=sample.source)}]
+
+    def label_variants(self, samples: list[Any], share: float, seed: int) -> list[Any]:
+        """A `share` of the generated train prompts list a varied vocabulary (`vary_labels`)
+        and expect its spelling; which ones, and how, is seeded by (seed, sample id), so the
+        split stays a prefix-stable function of the config. Real-data rows keep their own."""
+        out = []
+        for s in samples:
+            rng = random.Random(f"{self.name}:label_variants:{seed}:{s.id}")
+            meta = s.meta or {}
+            if tuple(meta.get("labels") or ()) != LABELS or rng.random() >= share:
+                out.append(s)
+                continue
+            v = vary_labels(rng)
+            ex = _example(s.source, v["names"][meta["label"]], v["listed"],
+                          {k: x for k, x in meta.items() if k not in ("label", "labels")}
+                          | {"canonical_label": meta["label"]})
+            out.append(self.to_sample(ex, s.id, meta.get("split", "train")))
+        return out
 
     def make_example(self, rng: random.Random, difficulty: str) -> dict[str, Any]:
         hard_kind = None

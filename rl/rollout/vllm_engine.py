@@ -49,6 +49,7 @@ import os
 import tempfile
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,7 @@ class VLLMEngine:
             kwargs["enable_sleep_mode"] = bool(sleep_between_rollouts)
         kwargs |= dict(extra or {})
         self.llm = LLM(**{k: v for k, v in kwargs.items() if v is not None})
+        self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
         self._lora = None
         self._loras: OrderedDict[int, Any] = OrderedDict()  # lora id -> LoRARequest, oldest 1st
         self._next_lora_id = 1
@@ -311,14 +313,38 @@ class VLLMEngine:
             self.llm.collective_rpc("harnessrl_seed", args=(int(sampling.seed),))
         return chats, params
 
+    def too_long(self, prompts: Sequence[Prompt]) -> dict[int, str]:
+        """{index: why} of the prompts whose chat-templated tokens leave no room to generate
+        within `max_model_len`: vLLM rejects such a request with an error that fails the whole
+        batch, so they become per-prompt generation errors instead (counted, never scored)."""
+        tok = self.llm.get_tokenizer()
+        out = {}
+        for k, p in enumerate(prompts):
+            chat = [{"role": "user", "content": p}] if isinstance(p, str) else list(p)
+            text = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+            n = len(tok(text, add_special_tokens=False)["input_ids"])
+            if n >= self.max_model_len:
+                out[k] = (f"prompt of {n} tokens does not fit rollout.max_model_len="
+                          f"{self.max_model_len}; raise it")
+        return out
+
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingConfig,
                  progress=None) -> list[list[Generation]]:
-        """n Generations per prompt, input order; a string prompt is one user turn."""
-        chats, params = self._submit(prompts, sampling)
-        outputs = self.llm.chat(chats, params, use_tqdm=False, lora_request=self._lora)
+        """n Generations per prompt, input order; a string prompt is one user turn; a prompt
+        longer than the context gets `Generation.failed` (see `too_long`)."""
+        bad = self.too_long(prompts)
+        keep = [p for k, p in enumerate(prompts) if k not in bad]
+        if bad and sampling.seeds:
+            sampling = replace(sampling, seeds=[s for k, s in enumerate(sampling.seeds)
+                                                if k not in bad])
+        chats, params = self._submit(keep, sampling)
+        outputs = self.llm.chat(chats, params, use_tqdm=False, lora_request=self._lora) \
+            if keep else []
         if progress is not None:
             progress(len(prompts))
-        out = [_to_generations(o, self.version) for o in outputs]
+        done = iter(_to_generations(o, self.version) for o in outputs)
+        out = [[Generation.failed(bad[k]) for _ in range(sampling.n)] if k in bad else next(done)
+               for k in range(len(prompts))]
         if self.sleep_between:
             self.sleep()
         return out

@@ -183,3 +183,22 @@ def test_custom_task_with_its_own_rubric(tiny_model_dir, tmp_path):
     s = scores["tasks"]["custom"]
     assert s["n"] == 2 and s["errors"] == 0 and s["scale"] == [0.0, 1.0]
     assert "label" in s["checks"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("importlib").util.find_spec("vllm") is None,
+                    reason="vllm not importable")
+def test_vllm_evaluates_an_adapter_merged_into_its_weights(tiny_model_dir, tmp_path, capfd,
+                                                          make_adapter):
+    """rollout=vllm on CPU (sync auto -> merged) answers with the adapter merged into the
+    engine's base weights, not its slow LoRA path: same greedy completions as HF + PEFT."""
+    adapter = make_adapter(tiny_model_dir, tmp_path / "lora", seed=1)
+    out = {}
+    for engine in ("hf", "vllm"):
+        run_dir = tmp_path / f"eval-{engine}"
+        evaluate(_compose(_base(tiny_model_dir, run_dir, f"rollout={engine}",
+                                f"adapter={adapter}", "eval.plot=false")))
+        out[engine] = [json.loads(x)["completion"] for x in
+                       (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert "merged into the engine's weights" in capfd.readouterr().err
+    assert out["vllm"] == out["hf"] and any(out["hf"])

@@ -17,12 +17,14 @@ from rl.goodhart import (
 )
 
 
-def run(n, reward, signals=None, length=None, groups=None, cfg=None):
+def run(n, reward, signals=None, length=None, groups=None, cfg=None, group_rewards=None,
+        top=None):
     m, alarms = GoodhartMonitor(cfg), []
     for t in range(n):
         alarms += m.update(t, reward(t), {k: f(t) for k, f in (signals or {}).items()},
                            None if length is None else length(t),
-                           None if groups is None else groups(t))
+                           None if groups is None else groups(t),
+                           None if group_rewards is None else group_rewards(t), top)
     return alarms
 
 
@@ -115,6 +117,53 @@ def test_diversity_collapse_trips():
                                         "diversity within groups collapsing")
     assert run(100, reward=lambda t: 0.5,
                groups=lambda t: [[f"a{t}-{i}" for i in range(8)]] * 4) == []
+
+
+def _classifier(t, right):
+    """8 groups of 4 label answers: early groups split over labels; from step 20 on, groups
+    agree, `right(t, k)` deciding whether group k agrees on the gold label (reward 1) or not."""
+    groups, rewards = [], []
+    for k in range(8):
+        if t < 20:
+            g = [f"label{(k + i) % 3}" for i in range(4)]
+            r = [1.0 if x == "label0" else 0.0 for x in g]
+        else:
+            ok = right(t, k)
+            g, r = ["label0" if ok else "label1"] * 4, [1.0 if ok else 0.0] * 4
+        groups.append(g)
+        rewards.append(r)
+    return groups, rewards
+
+
+def test_a_classifier_agreeing_on_right_answers_is_not_a_collapse():
+    # the main job's shape: groups converge on the gold label as the reward rises. Without
+    # the rewards this is the diversity alarm's textbook trip (checked below), with them it
+    # is a confident classifier
+    def right(t, k):
+        return True
+    series = [_classifier(t, right) for t in range(80)]
+    assert run(80, reward=lambda t: 0.3 + 0.005 * t, groups=lambda t: series[t][0],
+               group_rewards=lambda t: series[t][1], top=1.0) == []
+    assert [a.signal for a in run(80, reward=lambda t: 0.3 + 0.005 * t,
+                                  groups=lambda t: series[t][0])] == ["diversity"]
+
+
+def test_collapse_onto_a_wrong_answer_still_trips():
+    def right(t, k):
+        return k < 2          # 6 of 8 groups collapse onto a label the harness fails
+    series = [_classifier(t, right) for t in range(80)]
+    alarms = run(80, reward=lambda t: 0.5, groups=lambda t: series[t][0],
+                 group_rewards=lambda t: series[t][1], top=1.0)
+    assert [a.signal for a in alarms] == ["diversity"]
+
+
+def test_group_diversity_counts_full_marks_groups_as_diverse():
+    groups = [["a", "a"], ["b", "b"], ["c", "d"]]
+    assert group_diversity(groups, [[5.0, 5.0], [4.0, 4.0], [0.0, 5.0]], top=5.0) == \
+        pytest.approx((1 + 1 / 2 + 1) / 3)
+    # an unscored (NaN/None) member means the group is not known to be right
+    assert group_diversity([["a", "a"]], [[1.0, math.nan]], top=1.0) == pytest.approx(0.5)
+    assert group_diversity([["a", "a"]], [[1.0, None]], top=1.0) == pytest.approx(0.5)
 
 
 def test_group_diversity():

@@ -4,6 +4,7 @@ base / SFT / RL rows and the reward-curve image; plus the report and plot helper
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +37,47 @@ def test_debug_pipeline_writes_report_with_three_rows(tmp_path):
     assert Path(facts["rl_checkpoint"]).name == "step-00000002"
     # the RL row was graded with the same rubric as the other two
     assert len({s["rubric_hash"] for s in out["evals"].values()}) == 1
+
+
+def test_a_run_killed_after_sft_resumes_at_rl(tmp_path, monkeypatch):
+    """Finished stages are never redone: SFT is not re-trained, the base and SFT evaluations
+    are reused (same config and adapter weights); a changed eval setting evaluates again."""
+    over = [*FAST, f"run_dir={tmp_path}", "sft.train.resume=auto", "grpo.train.resume=auto"]
+
+    def killed(cfg, adapter):
+        raise KeyboardInterrupt("killed during RL")
+    monkeypatch.setattr(pipeline, "run_rl", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(pipeline.compose("pipeline", over))
+    monkeypatch.undo()
+    done = {p: p.stat().st_mtime_ns for p in [tmp_path / "eval-base" / "samples.jsonl",
+                                               tmp_path / "eval-sft" / "samples.jsonl",
+                                               *(tmp_path / "sft").rglob("adapter_model.*")]}
+    assert len(done) >= 3 and not (tmp_path / "grpo").exists()
+    trained = []
+    real_sft = pipeline.run_sft
+    monkeypatch.setattr(pipeline, "run_sft", lambda cfg: trained.append(1) or real_sft(cfg))
+    out = pipeline.run(pipeline.compose("pipeline", over))
+    assert set(out["evals"]) == {"base", "sft", "rl"} and trained == [1]
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # nothing re-made
+    assert (tmp_path / "eval-rl" / pipeline.EVAL_FINGERPRINT).is_file()
+    # another eval budget, or other weights at the same adapter path, is another evaluation
+    cfg = pipeline.compose("pipeline", over)
+    sft_ckpt = json.loads((tmp_path / "pipeline.json").read_text())["sft_checkpoint"]
+
+    def fp(extra, over_cfg=cfg):
+        return pipeline.eval_fingerprint(pipeline.stage_config(
+            over_cfg, "eval", over_cfg.evaluate, tmp_path / "x", "x", extra))
+    same = fp([f"adapter={sft_ckpt}"])
+    assert same == fp([f"adapter={sft_ckpt}"]) != fp([])
+    budget = pipeline.compose("pipeline", [*over, "evaluate.sampling.max_new_tokens=3"])
+    assert fp([f"adapter={sft_ckpt}"], budget) != same
+    # the same weights under another path are the same evaluation (a copied run dir)
+    moved = shutil.copytree(sft_ckpt, tmp_path / "elsewhere")
+    assert fp([f"adapter={moved}"]) == same
+    weights = next(Path(sft_ckpt).glob("adapter_model.*"))
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    assert fp([f"adapter={sft_ckpt}"]) != same
 
 
 def test_pipeline_runs_ppo_as_its_rl_stage(tmp_path):
@@ -170,3 +212,25 @@ def test_debug_pipeline_carries_paired_deltas_and_a_frontier_row(tmp_path, opena
     for row in ("| SFT − base |", "| RL (GRPO) − SFT |", "| frontier (frontier-stub) |",
                 "| frontier (frontier-stub) − RL (GRPO) |"):
         assert row in report, row
+
+
+def test_stage_cpu_counts_the_processes_a_stage_starts():
+    """vLLM generates in child processes nobody wait()s for: os.times() misses them (the
+    pipeline read 13 of a 399 s vLLM evaluation's CPU that way); the meter must not."""
+    import subprocess
+    import sys
+
+    meter = pipeline.TreeCPU(every=0.1)
+    c0 = meter.total()
+    burn = ("import time, sys\nt = time.process_time()\n"
+            "while time.process_time() - t < 1.0: pass\nprint('burnt', flush=True)\n"
+            "time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "burnt"
+        used = meter.total() - c0  # the child lives on, unreaped, as vLLM's engine does
+    finally:
+        child.kill()
+        child.wait()
+        meter.close()
+    assert used >= 0.9, used

@@ -1,11 +1,12 @@
 """Slow: the main job learns. `python -m rl.pipeline` with its defaults (conf/pipeline.yaml,
-embedded smollm2-135m, ~22 min on 2 cores) must give base < SFT < RL with paired 95% CIs of
-SFT − base and RL − SFT both above 0 on the 128 eval examples, and its GRPO stage must raise
+embedded smollm2-135m, ~25 min on 2 cores) must give base < SFT < RL with paired 95% CIs of
+SFT − base and RL − SFT both above 0 on the 256 eval examples, and its GRPO stage must raise
 the sampled training reward at the fixed seed (mean of the last third of the steps above the
 first third's). Each step draws new prompts, so a third's mean also moves with its prompts'
 difficulty; the paired greedy delta over fixed eval examples is the test that matters.
-Measured 2026-12-05 (benchmarks/results/pipeline.md): RL − SFT +0.117 [+0.055, +0.188], reward
-thirds 0.430 / 0.448 / 0.480.
+Measured 2026-12-07 with label variants and RL on the prompts after SFT's
+(benchmarks/results/pipeline.md): RL − SFT +0.059 [+0.008, +0.113] on 256, reward thirds
+0.188 / 0.248 / 0.309.
 """
 
 from __future__ import annotations

@@ -74,3 +74,22 @@ def test_sampling_n_order_and_adapter_versions(vllm_engine, tiny_model_dir, tmp_
     assert vllm_engine.generate(chat_prompts[:1], greedy)[0][0].token_ids == base
     with pytest.raises(EngineError, match="adapter_config.json"):
         vllm_engine.load_adapter(tmp_path / "nothing-here")
+
+
+def test_a_prompt_longer_than_the_context_is_an_error_not_a_crash(vllm_engine, chat_prompts):
+    """vLLM rejects a request past max_model_len with an error that would fail the whole
+    batch (a 3.4k-token MTSamples note under the 2,048 default did): that prompt alone
+    becomes a generation error; the others generate in order."""
+    sp = SamplingConfig(max_new_tokens=4)
+    long = "word " * (vllm_engine.max_model_len + 50)
+    out = vllm_engine.generate([chat_prompts[0], long, chat_prompts[1]], sp)
+    assert [len(g) for g in out] == [1, 1, 1]
+    assert out[1][0].finish_reason == "error" and "max_model_len" in out[1][0].error
+    assert all(out[k][0].error is None and out[k][0].token_ids for k in (0, 2))
+    alone = vllm_engine.generate([chat_prompts[0], chat_prompts[1]], sp)
+    assert [out[0][0].token_ids, out[2][0].token_ids] == [g[0].token_ids for g in alone]
+    # n samples each: the failed prompt gets n errors, seeds stay aligned with the others
+    sampled = vllm_engine.generate([long, chat_prompts[0]], SamplingConfig(
+        n=2, max_new_tokens=4, temperature=1.0, seeds=[11, 12]))
+    assert [g.finish_reason for g in sampled[0]] == ["error", "error"]
+    assert len(sampled[1]) == 2 and all(g.token_ids for g in sampled[1])

@@ -96,3 +96,39 @@ def test_bitext_adapter_uses_its_own_labels(real_data_dir, harness, score):
     assert score(harness, ev, wrong) == [0.0] * len(ev)
     # a generated label is not in the Bitext set: "not an allowed label"
     assert score(harness, ev[:5], ["Billing"] * 5) == [0.0] * 5
+
+
+@pytest.mark.parametrize("prompt", ["full", "short"])
+def test_label_variants_vary_train_prompts_only_and_gold_still_scores_1(harness, prompt, score):
+    cfg = {"name": "support_classification", "n_train": 200, "n_eval": 20, "prompt": prompt}
+    plain = load_split(cfg, "train")
+    varied = load_split(cfg | {"label_variants": 0.5}, "train")
+    # same messages, ids and order; about half re-presented under another vocabulary
+    assert [(s.id, s.source) for s in varied] == [(s.id, s.source) for s in plain]
+    changed = [v for v, p in zip(varied, plain, strict=True) if v.prompt != p.prompt]
+    assert 70 <= len(changed) <= 130
+    for v in changed:
+        listed = v.meta["labels"]
+        assert v.reference in listed and v.reference in v.prompt[-1]["content"]
+        assert v.meta["canonical_label"] in LABELS and 5 <= len(listed) <= 8
+    # every variant's gold is still the one right answer under the same rubric
+    assert score(harness, changed, [v.reference for v in changed]) == [1.0] * len(changed)
+    # the canonical label is wrong where the prompt spells the category otherwise
+    renamed = [v for v in changed if v.reference.lower() != v.meta["canonical_label"].lower()]
+    assert renamed and set(score(harness, renamed, [v.meta["canonical_label"]
+                                                     for v in renamed])) == {0.0}
+    # the eval split is never varied: its numbers stay comparable
+    assert load_split(cfg | {"label_variants": 0.5}, "eval") == load_split(cfg, "eval")
+    # seeded by (seed, id): the same config gives the same prompts
+    assert load_split(cfg | {"label_variants": 0.5}, "train") == varied
+
+
+def test_label_variants_need_a_share_and_a_task_with_labels():
+    from rewards.tasks import TaskError
+
+    with pytest.raises(TaskError, match="task.label_variants"):
+        load_split({"name": "support_classification", "n_train": 4, "label_variants": 2},
+                   "train")
+    with pytest.raises(TaskError, match="task.label_variants"):
+        load_split({"name": "medical_extraction", "n_train": 4, "label_variants": 0.5},
+                   "train")
