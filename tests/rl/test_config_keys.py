@@ -101,9 +101,13 @@ def test_every_documented_key_is_read_or_refused(tmp_path, monkeypatch, recipe, 
         "unit: chars\n    max: 45", "function: json:loads"))
     second = make(None, "train.max_steps=2", "logger=wandb", *paths, "optim.lr=2e-2",
                   "train.allow_resume_changes=true", f"reward.rubric={abstains}")
-    with recording(monkeypatch, [first, second]) as read:
+    # a fresh run whose first step has no signal at all, let through by train.allow_no_signal
+    flat = make(tmp_path / "flat", "train.max_steps=1", *paths, "train.allow_no_signal=true",
+                f"reward.rubric={abstains}")
+    with recording(monkeypatch, [first, second, flat]) as read:
         for cfg in (first, second):
             out = import_module(f"rl.{recipe}").train(cfg)
+        assert import_module(f"rl.{recipe}").train(flat)["step"] == 1
     assert out["step"] == 2 and out["history"][0]["train/skipped"] == 1.0  # resumed, unscored
     unread = [k for k in leaves(documented) if k not in read]
     assert not unread, f"conf/{recipe}.yaml keys no code reads and no rule refuses: {unread}"
