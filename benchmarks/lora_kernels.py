@@ -93,7 +93,7 @@ def _cases(m: int, k: int, n: int, r: int, dtype, device) -> dict:
     """{method: (forward fn, forward+backward fn)} over one set of tensors of these shapes."""
     import torch
 
-    from .function import lora_linear
+    from sft.lora.function import lora_linear
 
     gen = torch.Generator(device=device).manual_seed(0)
 

@@ -212,9 +212,12 @@ def resolve_sync_mode(cfg, engine_cls) -> tuple[str, str]:
     bytes a merged push moves."""
     from rl.rollout.base import capability
 
-    if capability(engine_cls, "shares_live_model"):
-        return "live", "the engine samples from the trainer's in-memory model"
     want = str(cfg.rollout.sync)
+    if capability(engine_cls, "shares_live_model"):
+        if want != "auto":
+            raise RLError(f"rollout.sync={want}: engine {engine_cls.__name__} samples from the "
+                          "trainer's live model and syncs nothing; leave rollout.sync=auto")
+        return "live", "the engine samples from the trainer's in-memory model"
     if want not in SYNC_MODES:
         raise RLError(f"rollout.sync={want!r}: expected one of {', '.join(SYNC_MODES)}")
     can = {"adapter": capability(engine_cls, "supports_adapter_sync"),

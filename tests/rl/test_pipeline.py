@@ -70,7 +70,7 @@ def test_a_run_killed_after_sft_resumes_at_rl(tmp_path, monkeypatch):
             over_cfg, "eval", over_cfg.evaluate, tmp_path / "x", "x", extra))
     same = fp([f"adapter={sft_ckpt}"])
     assert same == fp([f"adapter={sft_ckpt}"]) != fp([])
-    budget = pipeline.compose("pipeline", [*over, "evaluate.sampling.max_new_tokens=3"])
+    budget = pipeline.compose("pipeline", [*over, "+evaluate.sampling.max_new_tokens=3"])
     assert fp([f"adapter={sft_ckpt}"], budget) != same
     # the same weights under another path are the same evaluation (a copied run dir)
     moved = shutil.copytree(sft_ckpt, tmp_path / "elsewhere")

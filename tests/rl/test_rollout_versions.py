@@ -60,7 +60,9 @@ def test_sync_mode_comes_from_declared_capabilities(monkeypatch):
     assert resolve_sync_mode(cfg("auto"), _Both)[0] == "merged"
     mode, why = resolve_sync_mode(cfg("auto"), _Adapters)
     assert mode == "adapter" and "cannot merged-sync" in why
-    assert resolve_sync_mode(cfg("merged"), _Live)[0] == "live"
+    assert resolve_sync_mode(cfg("auto"), _Live)[0] == "live"
+    with pytest.raises(RLError, match="samples from the trainer's live model"):
+        resolve_sync_mode(cfg("merged"), _Live)  # a sync it would never do: refused, not ignored
     with pytest.raises(RLError, match="does not declare supports_weight_push"):
         resolve_sync_mode(cfg("merged"), _Adapters)
     with pytest.raises(RLError, match="rollout.sync='lora'"):
