@@ -45,6 +45,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.measure import fmt_delta
+
 SUITE = ("support_classification", "invoice_extraction", "medical_extraction",
          "product_copywriting", "legal_rewrite", "pisar_rationale", "clinical_scribe")
 
@@ -166,17 +168,10 @@ def _v(s: dict | None) -> str:
     return f"{s['value']:.3f}{ci}"
 
 
-def _d(d: dict | None) -> str:
-    if not d or d.get("mean") is None:
-        return "–"
-    star = " ✓" if d["ci_low"] > 0 else (" ✗" if d["ci_high"] < 0 else "")
-    return f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]{star}"
-
-
 def render(rows: list[dict]) -> str:
     """efficacy.md from every row so far (newest run of a task/data pair last)."""
     out = ["# Efficacy benchmark: base / SFT / RL over the suite", "",
-           "Written by `python -m rl.bench_efficacy` (rl/bench_efficacy.py); one row per task and "
+           "Written by `python -m benchmarks.efficacy` (benchmarks/efficacy.py); one row per task and "
            "eval data, dated, appended as each finishes (raw rows: `efficacy.jsonl`). Scores are "
            "the task's rubric harness on its eval split, greedy; [..] = bootstrap 95% CI. Deltas "
            "are paired over the same eval examples (paired bootstrap 95% CI, 1000 resamples): "
@@ -194,8 +189,8 @@ def render(rows: list[dict]) -> str:
                    f"{r['model']} "
                    f"({r.get('preset', '?')}) | "
                    f"{first.get('metric')} ({lo:g}–{hi:g}) | {_v(e.get('base'))} | "
-                   f"{_v(e.get('sft'))} | {_v(e.get('rl'))} | {_d(d.get('sft_minus_base'))} | "
-                   f"{_d(d.get('rl_minus_sft'))} | {first.get('n')} | {r['wall_s']:.0f} | "
+                   f"{_v(e.get('sft'))} | {_v(e.get('rl'))} | {fmt_delta(d.get('sft_minus_base'))} | "
+                   f"{fmt_delta(d.get('rl_minus_sft'))} | {first.get('n')} | {r['wall_s']:.0f} | "
                    f"{'–' if cpu is None else f'{cpu:.0f}'} | "
                    f"{' / '.join(f'{x:.1f}' for x in r.get('load_avg', []))} | "
                    f"{len(r['alarms']) if 'alarms' in r else '–'} |")
@@ -206,7 +201,7 @@ def render(rows: list[dict]) -> str:
         d = r["deltas"]
         dims = sorted({k for x in d.values() for k in (x.get("dimensions") or {})})
         for dim in dims:
-            cells = [_d((d.get(k) or {}).get("dimensions", {}).get(dim))
+            cells = [fmt_delta((d.get(k) or {}).get("dimensions", {}).get(dim))
                      for k in ("sft_minus_base", "rl_minus_sft", "rl_minus_base")]
             out.append(f"| {r['date']} | {r['task']} | {r['data']} | {dim} | "
                        + " | ".join(cells) + " |")
@@ -232,7 +227,7 @@ def summary(rows: list[dict], tasks: list[str], preset: str) -> str:
                        f"{e['base']['n']} | " + " | ".join(
                            "–" if e[k].get("value") is None else f"{e[k]['value']:.3f}"
                            for k in ("base", "sft", "rl"))
-                       + f" | {_d(d.get('sft_minus_base'))} | {_d(d.get('rl_minus_sft'))} | "
+                       + f" | {fmt_delta(d.get('sft_minus_base'))} | {fmt_delta(d.get('rl_minus_sft'))} | "
                        f"{r.get('commit', '–')} |")
     return "\n".join(out)
 

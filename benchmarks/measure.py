@@ -67,3 +67,12 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     """Markdown table lines: the header, the rule, one line per row (cells str()-ed)."""
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
+
+
+def fmt_delta(d: dict | None) -> str:
+    """A paired delta {mean, ci_low, ci_high} as "+0.059 [+0.008, +0.113] ✓" (✓ CI above 0,
+    ✗ below 0); "–" when there is none."""
+    if not d or d.get("mean") is None:
+        return "–"
+    star = " ✓" if d["ci_low"] > 0 else (" ✗" if d["ci_high"] < 0 else "")
+    return f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]{star}"

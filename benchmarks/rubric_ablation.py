@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.measure import fmt_delta
+
 STAGES = ("eval-base", "sft", "eval-sft")
 
 
@@ -68,13 +70,6 @@ def make_row(task: str, scalar: Path, rubric: Path, wall_s: float) -> dict:
             "load_avg": [round(x, 2) for x in os.getloadavg()]}
 
 
-def _d(d: dict | None) -> str:
-    if not d or d.get("mean") is None:
-        return "–"
-    star = " ✓" if d["ci_low"] > 0 else (" ✗" if d["ci_high"] < 0 else "")
-    return f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]{star}"
-
-
 def render(rows: list[dict]) -> str:
     out = ["# Rubric-aware vs scalar GRPO advantages", "",
            "Written by `python -m benchmarks.rubric_ablation` (benchmarks/rubric_ablation.py). "
@@ -88,13 +83,13 @@ def render(rows: list[dict]) -> str:
     for r in rows:
         d = r["rubric_minus_grpo"]
         out.append(f"| {r['date']} | {r['task']} | {r['sft']:.3f} | {r['rl']['grpo']:.3f} | "
-                   f"{r['rl']['rubric']:.3f} | {_d(r['rl_minus_sft']['grpo'])} | "
-                   f"{_d(r['rl_minus_sft']['rubric'])} | {_d(d)} | {d.get('n')} |")
+                   f"{r['rl']['rubric']:.3f} | {fmt_delta(r['rl_minus_sft']['grpo'])} | "
+                   f"{fmt_delta(r['rl_minus_sft']['rubric'])} | {fmt_delta(d)} | {d.get('n')} |")
     out += ["", "## Per dimension: rubric − grpo", "", "| date | task | dimension | rubric − grpo |",
             "|---|---|---|---|"]
     for r in rows:
         for dim, d in sorted((r["rubric_minus_grpo"].get("dimensions") or {}).items()):
-            out.append(f"| {r['date']} | {r['task']} | {dim} | {_d(d)} |")
+            out.append(f"| {r['date']} | {r['task']} | {dim} | {fmt_delta(d)} |")
     return "\n".join(out) + "\n"
 
 
@@ -127,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         rubric = run_rubric_arm(task, root)
         row = make_row(task, root / task, rubric, time.perf_counter() - t0)
         append_row(Path(args.out), row)
-        print(f"[ablation] {task}: rubric − grpo {_d(row['rubric_minus_grpo'])}",
+        print(f"[ablation] {task}: rubric − grpo {fmt_delta(row['rubric_minus_grpo'])}",
               file=sys.stderr, flush=True)
     return 0
 
