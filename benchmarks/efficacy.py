@@ -219,6 +219,8 @@ def summary(rows: list[dict], tasks: list[str], preset: str) -> str:
            "|---|---|---|---|---|---|---|---|---|---|"]
     for task in tasks:
         keys = sorted((k for k in newest if k[0] == task), key=lambda k: k[1] != "generated")
+        if not keys:
+            out.append(f"| {task} | – | – | – | – | – | – | – | – | no {preset} row yet |")
         for key in keys:
             r = newest[key]
             e, d = r["evals"], r["deltas"]
