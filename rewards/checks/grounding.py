@@ -34,21 +34,26 @@ def source_text(sample: Sample, field: str) -> str | None:
     return None if value is None else " ".join(_collect_strings(value))
 
 
-class ValuesGroundedParams(Params):
-    path: str
+class GroundingParams(Params):
+    """What both checks ground in (`source_text`) and the share of spans that must be there."""
+
     source_field: str = "source"
     min_share: float = _share()
+
+    @field_validator("source_field")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        return v if v in ("source", "prompt") else meta_path(v)
+
+
+class ValuesGroundedParams(GroundingParams):
+    path: str
     allow_fence: bool = False
 
     @field_validator("path")
     @classmethod
     def _path(cls, v: str) -> str:
         return field_path(v)
-
-    @field_validator("source_field")
-    @classmethod
-    def _source(cls, v: str) -> str:
-        return v if v in ("source", "prompt") else meta_path(v)
 
 
 class ValuesGrounded(Check):
@@ -98,15 +103,8 @@ def copied_from(reference: str, source: str, what: list[str]) -> list[str]:
     return out
 
 
-class CopiedSpansParams(Params):
-    source_field: str = "source"
+class CopiedSpansParams(GroundingParams):
     what: list[Literal["numbers", "names"]] = ["numbers", "names"]
-    min_share: float = _share()
-
-    @field_validator("source_field")
-    @classmethod
-    def _source(cls, v: str) -> str:
-        return v if v in ("source", "prompt") else meta_path(v)
 
 
 class CopiedSpans(Check):
