@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rewards.checks import KINDS
-from rewards.safe_yaml import LoadError, load_yaml, read_text
+from rewards.safe_yaml import load_yaml_file
 from rewards.spec import CHECK_COMMON as _CHECK_COMMON
 from rewards.spec import CheckSpec, Dimension, RubricError
 from rewards.validate import finite, strict_bool
@@ -168,12 +168,7 @@ def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:
         raw, where, base = dict(src), "<rubric dict>", Path.cwd()
     else:
         p = Path(src)
-        if not p.is_file():
-            raise RubricError(f"{p}: rubric file not found")
-        try:
-            raw = load_yaml(read_text(p, "rubric"), str(p))
-        except LoadError as e:
-            raise RubricError(str(e)) from None
+        raw = load_yaml_file(p, "rubric file", RubricError)
         where, base = str(p), p.resolve().parent
     if not isinstance(raw, Mapping):
         raise RubricError(f"{where}: expected a mapping with checks, dimensions, scale")

@@ -67,15 +67,10 @@ def load_task_file(path: str | Path) -> dict[str, Any]:
     Its `defaults` may name `custom` (the user's data: `source: custom`) or one suite task
     (its name is the base), and `_self_`; relative paths stay relative to the working
     directory, as they are for the recipes."""
-    from rewards.safe_yaml import LoadError, load_yaml, read_text
+    from rewards.safe_yaml import load_yaml_file
 
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise TaskError(f"{p}: task file not found")
-    try:
-        raw = load_yaml(read_text(p, "task file"), str(p))
-    except LoadError as e:
-        raise TaskError(str(e)) from None
+    raw = load_yaml_file(p, "task file", TaskError)
     if not isinstance(raw, Mapping):
         raise TaskError(f"{p}: expected a mapping of task keys (name, path, rubric, ...)")
     base: dict[str, Any] = {}
