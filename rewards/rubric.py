@@ -167,7 +167,7 @@ def load_rubric(src: str | Path | Mapping[str, Any] | Rubric) -> Rubric:
     if isinstance(src, Mapping):
         raw, where, base = dict(src), "<rubric dict>", Path.cwd()
     else:
-        p = Path(src)
+        p = Path(src).expanduser()
         raw = load_yaml_file(p, "rubric file", RubricError)
         where, base = str(p), p.resolve().parent
     if not isinstance(raw, Mapping):

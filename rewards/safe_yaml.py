@@ -52,7 +52,6 @@ def read_text(path: Path, what: str = "file", max_bytes: int = MAX_BYTES) -> str
     return decode_utf8(data.removeprefix(b"\xef\xbb\xbf"), str(path))
 
 
-
 def load_yaml_file(path: str | Path, what: str, error: type[Exception] = LoadError) -> Any:
     """`load_yaml` of one small file (a rubric, a task file); a missing or unsafe file raises
     `error` (the caller's own error type) with a message naming the file and line."""
@@ -63,6 +62,7 @@ def load_yaml_file(path: str | Path, what: str, error: type[Exception] = LoadErr
         return load_yaml(read_text(p, what), str(p))
     except LoadError as e:
         raise error(str(e)) from None
+
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader whose composer stops at MAX_DEPTH before Python's recursion limit (1000)."""
