@@ -149,21 +149,28 @@ def test_big_completion_does_not_block_health_and_its_slow_check_hits_the_limit(
     assert v["json"]["status"] == "pass"
 
 
-def test_a_worker_stuck_in_c_code_is_killed_and_replaced():
-    """json.loads of 53 MB (~1 s here) holds the interpreter in one C call, so the check's
-    alarm cannot land; the slot gives up after the limit + grace (0.31 s), kills the worker,
-    abstains that sample and scores the next one in a new worker."""
+def test_a_worker_stuck_in_c_code_is_killed_and_replaced(monkeypatch):
+    """json.loads of a long list holds the interpreter in one C call, so the check's alarm
+    cannot land; the slot gives up after the limit + grace (0.06 s), kills the worker,
+    abstains that sample and scores the next one in a new worker. The list is sized so that
+    its decode, timed here first, lasts >= 0.5 s: several times the 0.06 s limit plus the slot's
+    20 ms poll on any machine (a fixed 53 MB list decoded inside the 0.31 s limit on a fast one)."""
     import asyncio
 
     from rewards import Sample, load_rubric
-    from rewards.service.workers import CheckPool
+    from rewards.service import workers
 
+    n = 2_000_000
+    start = time.perf_counter()
+    json.loads(json.dumps(list(range(n))))
+    n = min(int(n * max(1.0, 0.5 / (time.perf_counter() - start))) + 1, 40_000_000)
+    monkeypatch.setattr(workers, "POLL_S", 0.02)
     r = load_rubric({"dimensions": {"d": {}}, "checks": [
         {"id": "json", "kind": "json_valid", "dimension": "d", "timeout_s": 0.01}]})
-    pool = CheckPool([r], workers=1, grace_s=0.3)
+    pool = workers.CheckPool([r], workers=1, grace_s=0.05)
     pool.start()
     try:
-        samples = [Sample(id="big", completion=json.dumps(list(range(6_000_000)))),
+        samples = [Sample(id="big", completion=json.dumps(list(range(n)))),
                    Sample(id="small", completion="[1]")]
         out = asyncio.run(pool.run(r, samples, [["json"], ["json"]]))
     finally:
