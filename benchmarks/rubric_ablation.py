@@ -21,11 +21,13 @@ import argparse
 import datetime as dt
 import json
 import os
+import platform
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.efficacy import commit
 from benchmarks.measure import fmt_delta
 
 STAGES = ("eval-base", "sft", "eval-sft")
@@ -67,7 +69,8 @@ def make_row(task: str, scalar: Path, rubric: Path, wall_s: float) -> dict:
             "rubric_minus_grpo": paired_delta(records(scalar), records(rubric), seed=0,
                                               dimensions=True),
             "scale": facts["grpo"]["evals"]["rl"].get("scale"), "wall_s": round(wall_s, 1),
-            "load_avg": [round(x, 2) for x in os.getloadavg()]}
+            "load_avg": [round(x, 2) for x in os.getloadavg()], "commit": commit(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
 
 
 def render(rows: list[dict]) -> str:
@@ -78,13 +81,17 @@ def render(rows: list[dict]) -> str:
            "in its group; rubric = each dimension normalised in its group, then weighted by the "
            "rubric). Greedy eval on the same examples; paired bootstrap 95% CI (1000 resamples, "
            "seed 0): ✓ = rubric-aware higher beyond resampling noise, ✗ = lower.", "",
-           "| date | task | SFT | RL grpo | RL rubric | RL − SFT (grpo) | RL − SFT (rubric) "
-           "| rubric − grpo | n |", "|---|---|---|---|---|---|---|---|---|"]
+           "| date | commit | task | SFT | RL grpo | RL rubric | RL − SFT (grpo) "
+           "| RL − SFT (rubric) | rubric − grpo | n | arm wall s | load (1/5/15) | machine |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         d = r["rubric_minus_grpo"]
-        out.append(f"| {r['date']} | {r['task']} | {r['sft']:.3f} | {r['rl']['grpo']:.3f} | "
-                   f"{r['rl']['rubric']:.3f} | {fmt_delta(r['rl_minus_sft']['grpo'])} | "
-                   f"{fmt_delta(r['rl_minus_sft']['rubric'])} | {fmt_delta(d)} | {d.get('n')} |")
+        out.append(f"| {r['date']} | {r.get('commit', '–')} | {r['task']} | {r['sft']:.3f} | "
+                   f"{r['rl']['grpo']:.3f} | {r['rl']['rubric']:.3f} | "
+                   f"{fmt_delta(r['rl_minus_sft']['grpo'])} | "
+                   f"{fmt_delta(r['rl_minus_sft']['rubric'])} | {fmt_delta(d)} | {d.get('n')} | "
+                   f"{r['wall_s']:.0f} | {' / '.join(f'{x:.1f}' for x in r['load_avg'])} | "
+                   f"{r.get('machine', '–')} |")
     out += ["", "## Per dimension: rubric − grpo", "", "| date | task | dimension | rubric − grpo |",
             "|---|---|---|---|"]
     for r in rows:
@@ -113,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", required=True, help="comma-separated suite tasks")
     p.add_argument("--run-root", default=f"runs/{os.environ.get('SLURM_JOB_ID', 'local')}/"
                    "efficacy-cpu", help="where benchmarks.efficacy put its runs")
-    p.add_argument("--out", default="benchmarks/results/rubric_aware_ablation.md")
+    p.add_argument("--out", default="benchmarks/results/rubric_aware_ablation.md",
+                   help="markdown re-rendered from the rows of <out>.jsonl, which each task appends to")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     root = Path(args.run_root)
