@@ -47,6 +47,12 @@ def _coverage(run: list[CheckSpec], verdicts: Mapping[str, Verdict]) -> float:
     return sum(s.weight for s in run if verdicts[s.id].status != "abstain") / total
 
 
+def global_gate_failed(rubric: Rubric, verdicts: Mapping[str, Verdict]) -> bool:
+    """A `gate: global` check failed: the total is 0 whatever the dimensions score."""
+    return any(s.is_global_gate and (v := verdicts.get(s.id)) is not None and v.status == "fail"
+               for s in rubric.checks)
+
+
 def aggregate(rubric: Rubric, verdicts: Mapping[str, Verdict]):
     """→ (score on scale | None, normalised | None, {dim: score|None}, {dim: coverage})."""
     dims: dict[str, float | None] = {}
@@ -56,7 +62,7 @@ def aggregate(rubric: Rubric, verdicts: Mapping[str, Verdict]):
         specs = [s for s in rubric.checks if s.dimension == name and not s.audit]
         dims[name], coverage[name], ran[name] = dimension_score(specs, verdicts, dim.min_coverage)
     active = [n for n in dims if ran[n]]
-    if any(s.is_global_gate and verdicts[s.id].status == "fail" for s in rubric.checks):
+    if global_gate_failed(rubric, verdicts):
         norm: float | None = 0.0
     elif not active or any(dims[n] is None for n in active):
         norm = None

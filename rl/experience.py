@@ -258,14 +258,22 @@ def score(run: Run, pairs: list, group_size: int, mask_truncated: bool = False) 
 
 def to_batch(run: Run, pairs: list, samples: list, results: list,
              mask_truncated: bool) -> Batch:
-    """Pairs and their harness results -> a Batch (rewards NaN where unscored)."""
-    names = list(run.harness.rubric.dimensions)
+    """Pairs and their harness results -> a Batch (rewards NaN where unscored). A sample whose
+    global gate failed scores 0 in every dimension too: its total is 0, and the rubric-aware
+    advantage, which reads the dimensions, must not pay it for the dimensions it would have
+    scored (an empty medical record passes the grounding checks vacuously; the `fields_filled`
+    gate is what stops it)."""
+    from rewards.aggregate import global_gate_failed
+
+    rubric = run.harness.rubric
+    names = list(rubric.dimensions)
     rewards, dims = [], []
     for (_, g), r in zip(pairs, results, strict=True):
         bad = g.error is not None or (mask_truncated and g.finish_reason == "length")
         rewards.append(math.nan if bad or r.score is None else float(r.score))
-        dims.append([math.nan if bad or r.dimensions.get(d) is None else r.dimensions[d]
-                     for d in names])
+        gated = not bad and r.score is not None and global_gate_failed(rubric, r.verdicts)
+        dims.append([0.0 if gated else math.nan if bad or r.dimensions.get(d) is None
+                     else r.dimensions[d] for d in names])
     return Batch(samples, [g for _, g in pairs], results, torch.tensor(rewards),
                  torch.tensor(dims, dtype=torch.float32).reshape(len(pairs), len(names)))
 

@@ -130,3 +130,32 @@ def test_dynamic_sampling_selection():
     assert select_informative_groups(zero_var, all_invalid, 5).tolist() == [0, 3]
     assert select_informative_groups(zero_var, all_invalid, 1).tolist() == [0]
     assert expand_groups(torch.tensor([0, 3]), 2).tolist() == [0, 1, 6, 7]
+
+
+def test_rubric_advantage_does_not_pay_a_globally_gated_answer_for_its_dimensions():
+    """A failed `gate: global` zeroes the total, not the dimensions the harness reports; the
+    batch the advantage reads must zero them too, or the rubric-aware advantage pays a
+    gated answer (here: not JSON, so nothing in it is invented) for its fidelity."""
+    from types import SimpleNamespace
+
+    from rewards import Harness, Sample
+    from rl.experience import to_batch
+    from rl.rollout.base import Generation
+
+    harness = Harness({"dimensions": {"format": {"weight": 1.0}, "fidelity": {"weight": 3.0}},
+                       "checks": [
+        {"id": "json_ok", "kind": "json_valid", "dimension": "format", "gate": "global"},
+        {"id": "no_invented", "kind": "regex", "dimension": "fidelity", "must_match": False,
+         "pattern": "INVENTED"}]})
+    prompt = Sample(id="p", prompt="Give the record as JSON.")
+    pairs = [(prompt, Generation(text='{"note": "INVENTED"}')), (prompt, Generation(text="no"))]
+    samples = [Sample(id=f"p#{j}", prompt=prompt.prompt, completion=g.text)
+               for j, (_, g) in enumerate(pairs)]
+    results = harness.score_batch(samples)
+    assert results[1].score == 0 and results[1].dimensions["fidelity"] == 1.0
+    batch = to_batch(SimpleNamespace(harness=harness), pairs, samples, results, False)
+    assert batch.dims[1].tolist() == [0.0, 0.0] and batch.dims[0].tolist() == [1.0, 0.0]
+    adv = compute_advantages("rubric", batch.rewards, 2, batch.dims, torch.tensor([1.0, 3.0]))
+    assert adv.values[1] < 0 < adv.values[0]
+    # the scalar advantage agrees on the sign
+    assert compute_advantages("grpo", batch.rewards, 2).values[1] < 0
