@@ -160,9 +160,9 @@ def test_a_worker_stuck_in_c_code_is_killed_and_replaced(monkeypatch):
     from rewards import Sample, load_rubric
     from rewards.service import workers
 
-    n = 2_000_000
+    n, text = 2_000_000, json.dumps(list(range(2_000_000)))
     start = time.perf_counter()
-    json.loads(json.dumps(list(range(n))))
+    json.loads(text)
     n = min(int(n * max(1.0, 0.5 / (time.perf_counter() - start))) + 1, 40_000_000)
     monkeypatch.setattr(workers, "POLL_S", 0.02)
     r = load_rubric({"dimensions": {"d": {}}, "checks": [
