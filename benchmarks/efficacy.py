@@ -234,17 +234,19 @@ def summary(rows: list[dict], tasks: list[str], preset: str) -> str:
     return "\n".join(out)
 
 
-def append_row(out: Path, row: dict) -> None:
+def append_row(out: Path, row: dict, render=render) -> None:
+    """Append `row` to <out>.jsonl and re-render <out> from all rows with `render`, keeping
+    the hand-written notes below NOTES_MARK (also benchmarks.rubric_ablation's writer)."""
     jsonl = out.with_suffix(".jsonl")
     jsonl.parent.mkdir(parents=True, exist_ok=True)
     with jsonl.open("a") as f:
         f.write(json.dumps(row, default=str) + "\n")
     rows = [json.loads(x) for x in jsonl.read_text().splitlines() if x.strip()]
-    notes = out.read_text().split(NOTES_MARK, 1)[1] if out.is_file() and NOTES_MARK in \
-        out.read_text() else ""
+    text = out.read_text() if out.is_file() else ""
+    notes = text.split(NOTES_MARK, 1)[1] if NOTES_MARK in text else ""
     out.write_text(render(rows) + (NOTES_MARK + notes if notes else ""))
-    print(f"[efficacy] row appended: {row['task']} / {row['data']} -> {out}",
-          file=sys.stderr, flush=True)
+    what = row["task"] + (f" / {row['data']}" if "data" in row else "")
+    print(f"[{out.stem}] row appended: {what} -> {out}", file=sys.stderr, flush=True)
 
 
 # hand-written notes below this line in the markdown survive re-rendering

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.efficacy import commit
+from benchmarks.efficacy import append_row, commit
 from benchmarks.measure import fmt_delta
 
 STAGES = ("eval-base", "sft", "eval-sft")
@@ -100,20 +100,6 @@ def render(rows: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-NOTES_MARK = "\n<!-- notes -->\n"
-
-
-def append_row(out: Path, row: dict) -> None:
-    jsonl = out.with_suffix(".jsonl")
-    jsonl.parent.mkdir(parents=True, exist_ok=True)
-    with jsonl.open("a") as f:
-        f.write(json.dumps(row, default=str) + "\n")
-    rows = [json.loads(x) for x in jsonl.read_text().splitlines() if x.strip()]
-    text = out.read_text() if out.is_file() else ""
-    notes = text.split(NOTES_MARK, 1)[1] if NOTES_MARK in text else ""
-    out.write_text(render(rows) + (NOTES_MARK + notes if notes else ""))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.rubric_ablation", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -129,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         rubric = run_rubric_arm(task, root)
         row = make_row(task, root / task, rubric, time.perf_counter() - t0)
-        append_row(Path(args.out), row)
+        append_row(Path(args.out), row, render)
         print(f"[ablation] {task}: rubric − grpo {fmt_delta(row['rubric_minus_grpo'])}",
               file=sys.stderr, flush=True)
     return 0
